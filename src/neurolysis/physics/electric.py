@@ -1,0 +1,81 @@
+"""Quasi-static electric potential around an RF electrode.
+
+    div( sigma(T) grad V ) = 0      in tissue
+    V = V0 on the active tip,   sigma dV/dn = 0 on the insulated shaft and the axis,
+    V = 0 on the far boundary (the dispersive pad).
+
+The problem is linear in V0 for a given conductivity field, so it is solved once for
+V0 = 1 (the unit potential phi); the generator's voltage scales it: V = V0 phi, and
+the Joule heat is Q = sigma |grad V|^2 = V0^2 sigma |grad phi|^2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator
+from neurolysis.physics.mesh import NeedleMesh
+
+
+def joule_heat(sigma: np.ndarray, grad_r: np.ndarray, grad_z: np.ndarray) -> np.ndarray:
+    """Q = sigma |grad V|^2  (W/m^3) from conductivity (S/m) and field components (V/m)."""
+    return sigma * (grad_r**2 + grad_z**2)
+
+
+class UnitPotential:
+    """Solver for the potential phi with phi = 1 on the active tip and 0 far away."""
+
+    def __init__(self, needle_mesh: NeedleMesh, geometry: ElementGeometry, stiffness_entries):
+        self.geometry = geometry
+        n = needle_mesh.mesh.p.shape[1]
+        tissue = needle_mesh.tissue
+        in_tissue = np.zeros(n, bool)
+        in_tissue[needle_mesh.mesh.t[:, tissue].ravel()] = True
+        fixed = np.zeros(n, bool)
+        fixed[needle_mesh.active_nodes] = True
+        fixed[needle_mesh.outer_nodes] = True
+        fixed &= in_tissue
+        self.free = np.flatnonzero(in_tissue & ~fixed)
+        self.fixed = np.flatnonzero(fixed)
+        self.fixed_value = np.isin(self.fixed, needle_mesh.active_nodes).astype(float)
+        self.active_nodes = needle_mesh.active_nodes
+        self._tissue_mask = tissue.astype(float)
+        rows, cols, values, element = stiffness_entries
+        self._ff = PatternOperator(rows, cols, values, element, n, self.free, self.free)
+        self._fd = PatternOperator(rows, cols, values, element, n, self.free, self.fixed)
+        self._full = PatternOperator(rows, cols, values, element, n, np.arange(n), np.arange(n))
+        self._solver = LaggedFactorSolver()
+        self._previous = None
+        self.phi = np.zeros(n)
+        self.phi[self.fixed] = self.fixed_value
+
+    def solve(self, sigma_element: np.ndarray) -> np.ndarray:
+        """phi at every node for element conductivities ``sigma_element`` (needle elements ignored)."""
+        coefficient = sigma_element * self._tissue_mask
+        rhs = -(self._fd.matrix(coefficient) @ self.fixed_value)
+        guess = self.phi[self.free] if self._previous is None else 2.0 * self.phi[self.free] - self._previous
+        self._previous = self.phi[self.free].copy()
+        self.phi[self.free] = self._solver.solve(self._ff.matrix(coefficient), rhs, guess)
+        return self.phi
+
+    @property
+    def factorizations(self) -> int:
+        return self._solver.factorizations
+
+    def field(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Element field components (-dphi/dr, -dphi/dz) per volt."""
+        return -(self.geometry.grad_r @ phi), -(self.geometry.grad_z @ phi)
+
+    def unit_joule(self, sigma_element: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        """Joule heat per element for 1 V on the tip (W/m^3/V^2), zero in the needle."""
+        er, ez = self.field(phi)
+        return joule_heat(sigma_element * self._tissue_mask, er, ez)
+
+    def unit_power_w(self, unit_joule: np.ndarray) -> float:
+        """Power for 1 V (W/V^2) = 1 / impedance: 2 pi sum_e Q_e integral_e r dA."""
+        return TWO_PI * float(unit_joule @ self.geometry.weighted_volume)
+
+    def electrode_current_a(self, sigma_element: np.ndarray, phi: np.ndarray) -> float:
+        """Current leaving the active tip for 1 V (A/V), from the discrete flux at its nodes."""
+        residual = self._full.matrix(sigma_element * self._tissue_mask) @ phi
+        return TWO_PI * float(residual[self.active_nodes].sum())

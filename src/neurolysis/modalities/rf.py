@@ -45,6 +45,11 @@ MESH_TOLERANCE_MM = 0.1
 step are both refined by 2 (tests/verification/test_rf_convergence.py)."""
 
 FIELD_DISTANCES_MM = (0.5, 1.0, 2.0)
+GROWTH_INTERVAL_S = 10.0
+"""Lesion (Arrhenius) size is also recorded every GROWTH_INTERVAL_S, as bench studies
+photograph it (Provenzano 2015 measured every 10 s)."""
+PULSE_SUBSTEPS = 5
+"""Pulsed RF: implicit steps per pulse; the off time is stepped geometrically from there."""
 PULSED_REFRESH_S = 1.0
 """Pulsed RF: interval (s) at which temperature-dependent properties and the potential are
 renewed; the temperature is resolved within every pulse regardless."""
@@ -189,6 +194,19 @@ class Traces:
 
 
 @dataclass(frozen=True)
+class LesionGrowth:
+    """Arrhenius lesion size over time (one entry every GROWTH_INTERVAL_S and at the end)."""
+
+    time_s: tuple[float, ...]
+    width_mm: tuple[float, ...]
+    length_mm: tuple[float, ...]
+    volume_mm3: tuple[float, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class EnergyBudget:
     """Energy (J) over the whole run: delivered + boundary inflow = stored + perfusion + coolant."""
 
@@ -233,6 +251,7 @@ class RFResult:
     impedance_ohm_start: float
     impedance_ohm_end: float
     traces: Traces
+    growth: LesionGrowth
     energy: EnergyBudget
     mesh: dict
     wall_time_s: float
@@ -252,6 +271,7 @@ class RFResult:
             "impedance_ohm_start": self.impedance_ohm_start,
             "impedance_ohm_end": self.impedance_ohm_end,
             "traces": self.traces.as_dict(),
+            "lesion_growth": self.growth.as_dict(),
             "settings": self.settings.as_dict(),
             "mesh": self.mesh,
             "energy": self.energy.as_dict(),
@@ -335,11 +355,11 @@ def _setpoint(t_s: float, start_c: float, set_c: float, ramp_s: float) -> float:
 
 
 def _pulsed_steps(settings: RFSettings) -> list[tuple[float, bool]]:
-    """(dt, RF on) for one pulse period: 5 steps per pulse, geometric steps while off."""
+    """(dt, RF on) for one pulse period: PULSE_SUBSTEPS steps per pulse, geometric steps while off."""
     period = 1.0 / settings.pulse_frequency_hz
     width = settings.pulse_width_ms * 1e-3
-    on = [(width / 5, True)] * 5
-    off, remaining, dt = [], period - width, width / 5
+    on = [(width / PULSE_SUBSTEPS, True)] * PULSE_SUBSTEPS
+    off, remaining, dt = [], period - width, width / PULSE_SUBSTEPS
     while remaining > 1e-12:
         dt = min(2 * dt, remaining)
         if remaining - dt < 0.5 * dt:
@@ -390,8 +410,8 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
     needle_mesh = build_rf_mesh(s)
     geometry = element_geometry(needle_mesh.mesh)
     entries = unit_stiffness_entries(needle_mesh.mesh)
-    electric = UnitPotential(needle_mesh, geometry, entries)
-    heat = HeatProblem(needle_mesh, geometry, entries)
+    electric = UnitPotential.around_needle(needle_mesh, geometry, entries)
+    heat = HeatProblem(needle_mesh.mesh.p.shape[1], geometry, entries, needle_mesh.outer_nodes)
     model = _NeedleModel(needle_mesh, tissue, s, device)
     damage_params = arrhenius(s.damage_model)
     start_c = s.start_temp_c
@@ -417,6 +437,8 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
     # potential) every PULSED_REFRESH_S instead of every step (verified in the tests)
     refresh_every = len(_pulsed_steps(s)) * max(1, round(PULSED_REFRESH_S * s.pulse_frequency_hz)) if s.mode == "pulsed" else 1
     unit_joule = unit_power = unit_current = None
+    thresholds = catalog_thresholds()
+    growth, next_growth_s = [], GROWTH_INTERVAL_S
     for i, (dt, rf_on) in enumerate(steps):
         temp_e = model.element_mean(temp)
         if i % refresh_every == 0:
@@ -455,6 +477,10 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
         damage.advance(temp, dt)
         mean_temp_accumulator += temp * dt
         peak_tissue_c = max(peak_tissue_c, float(temp[tissue_nodes].max()))
+        if t_now >= next_growth_s - 1e-9 or i == n_steps - 1:
+            shape = measure_lesion(needle_mesh, damage.omega, thresholds.omega, "arrhenius")
+            growth.append((t_now, shape.width_mm, shape.length_mm, shape.volume_mm3))
+            next_growth_s += GROWTH_INTERVAL_S
         record["time_s"][i] = t_now
         record["tip_temp_c"][i] = temp[tc]
         record["voltage_v"][i] = np.sqrt(v2)
@@ -465,7 +491,6 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
 
     stored = TWO_PI * float(mass_nodes @ (temp - start_c))
     energy = EnergyBudget(delivered, stored, perfusion_loss, coolant_loss, -boundary_in)
-    thresholds = catalog_thresholds()
     lesion = measure_lesion(needle_mesh, damage.omega, thresholds.omega, "arrhenius")
     iso = measure_lesion(needle_mesh, damage.max_temp_c, thresholds.isotherm_c, "isotherm50")
     cem = measure_lesion(needle_mesh, damage.cem43_min, thresholds.cem43_min, "cem43")
@@ -507,6 +532,7 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
         impedance_ohm_start=float(record["impedance_ohm"][0]),
         impedance_ohm_end=float(record["impedance_ohm"][-1]),
         traces=Traces(**record),
+        growth=LesionGrowth(*(tuple(float(x) for x in column) for column in zip(*growth, strict=True))),
         energy=energy,
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,

@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator
-from neurolysis.physics.mesh import NeedleMesh
 
 
 def perfusion_exchange(perfusion_w_m3_k: np.ndarray, omega: np.ndarray) -> np.ndarray:
@@ -45,10 +44,11 @@ class HeatOperators:
 class HeatProblem:
     """Assembles and solves implicit heat steps with the far boundary held fixed."""
 
-    def __init__(self, needle_mesh: NeedleMesh, geometry: ElementGeometry, stiffness_entries):
-        n = needle_mesh.mesh.p.shape[1]
+    def __init__(self, n_nodes: int, geometry: ElementGeometry, stiffness_entries, fixed_nodes: np.ndarray):
+        """``fixed_nodes`` keep their temperature (the far boundary)."""
+        n = n_nodes
         self.geometry = geometry
-        self.fixed = np.asarray(needle_mesh.outer_nodes)
+        self.fixed = np.asarray(fixed_nodes)
         free = np.ones(n, bool)
         free[self.fixed] = False
         self.free = np.flatnonzero(free)

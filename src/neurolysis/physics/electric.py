@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator
+from skfem import MeshTri
+
 from neurolysis.physics.mesh import NeedleMesh
 
 
@@ -25,21 +27,22 @@ def joule_heat(sigma: np.ndarray, grad_r: np.ndarray, grad_z: np.ndarray) -> np.
 class UnitPotential:
     """Solver for the potential phi with phi = 1 on the active tip and 0 far away."""
 
-    def __init__(self, needle_mesh: NeedleMesh, geometry: ElementGeometry, stiffness_entries):
+    def __init__(self, mesh: MeshTri, geometry: ElementGeometry, stiffness_entries, conducting: np.ndarray, active_nodes, ground_nodes):
+        """``conducting``: mask of elements that carry current; ``active_nodes`` at phi = 1,
+        ``ground_nodes`` at phi = 0 (only those touching a conducting element count)."""
         self.geometry = geometry
-        n = needle_mesh.mesh.p.shape[1]
-        tissue = needle_mesh.tissue
-        in_tissue = np.zeros(n, bool)
-        in_tissue[needle_mesh.mesh.t[:, tissue].ravel()] = True
+        n = mesh.p.shape[1]
+        in_domain = np.zeros(n, bool)
+        in_domain[mesh.t[:, conducting].ravel()] = True
         fixed = np.zeros(n, bool)
-        fixed[needle_mesh.active_nodes] = True
-        fixed[needle_mesh.outer_nodes] = True
-        fixed &= in_tissue
-        self.free = np.flatnonzero(in_tissue & ~fixed)
+        fixed[active_nodes] = True
+        fixed[ground_nodes] = True
+        fixed &= in_domain
+        self.free = np.flatnonzero(in_domain & ~fixed)
         self.fixed = np.flatnonzero(fixed)
-        self.fixed_value = np.isin(self.fixed, needle_mesh.active_nodes).astype(float)
-        self.active_nodes = needle_mesh.active_nodes
-        self._tissue_mask = tissue.astype(float)
+        self.fixed_value = np.isin(self.fixed, active_nodes).astype(float)
+        self.active_nodes = np.intersect1d(active_nodes, np.flatnonzero(in_domain))
+        self._mask = conducting.astype(float)
         rows, cols, values, element = stiffness_entries
         self._ff = PatternOperator(rows, cols, values, element, n, self.free, self.free)
         self._fd = PatternOperator(rows, cols, values, element, n, self.free, self.fixed)
@@ -49,9 +52,14 @@ class UnitPotential:
         self.phi = np.zeros(n)
         self.phi[self.fixed] = self.fixed_value
 
+    @classmethod
+    def around_needle(cls, needle_mesh: NeedleMesh, geometry: ElementGeometry, stiffness_entries) -> UnitPotential:
+        """Tissue conducts; the active tip is at 1 V, the far boundary (pad) at 0 V."""
+        return cls(needle_mesh.mesh, geometry, stiffness_entries, needle_mesh.tissue, needle_mesh.active_nodes, needle_mesh.outer_nodes)
+
     def solve(self, sigma_element: np.ndarray) -> np.ndarray:
-        """phi at every node for element conductivities ``sigma_element`` (needle elements ignored)."""
-        coefficient = sigma_element * self._tissue_mask
+        """phi at every node for element conductivities ``sigma_element`` (non-conducting elements ignored)."""
+        coefficient = sigma_element * self._mask
         rhs = -(self._fd.matrix(coefficient) @ self.fixed_value)
         guess = self.phi[self.free] if self._previous is None else 2.0 * self.phi[self.free] - self._previous
         self._previous = self.phi[self.free].copy()
@@ -67,9 +75,9 @@ class UnitPotential:
         return -(self.geometry.grad_r @ phi), -(self.geometry.grad_z @ phi)
 
     def unit_joule(self, sigma_element: np.ndarray, phi: np.ndarray) -> np.ndarray:
-        """Joule heat per element for 1 V on the tip (W/m^3/V^2), zero in the needle."""
+        """Joule heat per element for 1 V on the tip (W/m^3/V^2), zero where nothing conducts."""
         er, ez = self.field(phi)
-        return joule_heat(sigma_element * self._tissue_mask, er, ez)
+        return joule_heat(sigma_element * self._mask, er, ez)
 
     def unit_power_w(self, unit_joule: np.ndarray) -> float:
         """Power for 1 V (W/V^2) = 1 / impedance: 2 pi sum_e Q_e integral_e r dA."""
@@ -77,5 +85,5 @@ class UnitPotential:
 
     def electrode_current_a(self, sigma_element: np.ndarray, phi: np.ndarray) -> float:
         """Current leaving the active tip for 1 V (A/V), from the discrete flux at its nodes."""
-        residual = self._full.matrix(sigma_element * self._tissue_mask) @ phi
+        residual = self._full.matrix(sigma_element * self._mask) @ phi
         return TWO_PI * float(residual[self.active_nodes].sum())

@@ -1,0 +1,31 @@
+"""The RF model against published lesion data (neurolysis.literature, docs/validation.md).
+
+A comparison that misses its published band is not tuned away: it is listed in
+KNOWN_MISSES with the reason found, and runs as a strict xfail, so it fails loudly the
+day the model starts to agree (and the docs must then be updated).
+"""
+
+import pytest
+
+from neurolysis import literature
+
+KNOWN_MISSES: dict[str, str] = {}
+
+SLOW = {"goldberg_max_diameter", "cosman_scaling", "pulsed_nonlesional", "pulsed_spikes", "pulsed_field"}
+
+
+def _params():
+    for check in literature.ALL:
+        marks = [pytest.mark.slow] if check.__name__ in SLOW else []
+        yield pytest.param(check, marks=marks, id=check.__name__)
+
+
+@pytest.mark.parametrize("check", list(_params()))
+def test_published_comparison(check, request):
+    comparison = check()
+    assert comparison.model and comparison.source and comparison.tag in {"READ", "READ-2nd", "DERIVED"}
+    if comparison.passed is None:
+        return  # recorded without a gate (qualitative or not a literature number)
+    if comparison.id in KNOWN_MISSES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[comparison.id]))
+    assert comparison.passed, f"{comparison.id}: {comparison.model} vs {comparison.claim}"

@@ -1,0 +1,104 @@
+"""Whole RF runs: energy balance, controller behaviour, refinement and mode-specific checks."""
+
+import numpy as np
+import pytest
+
+from neurolysis.examples import conventional_rf, cooled_rf, ex_vivo_chicken, pulsed_rf
+from neurolysis.modalities import rf
+from neurolysis.modalities.rf import RFSettings, simulate_rf
+
+ENERGY_TOLERANCE = 1e-6  # relative; the discrete balance is exact up to the linear-solver tolerance
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [conventional_rf(), cooled_rf(), ex_vivo_chicken(), pulsed_rf().with_(time_s=10.0)],
+    ids=["conventional", "cooled", "ex-vivo", "pulsed"],
+)
+def test_energy_balance(settings, run_rf):
+    """Electrical energy (electrode current x voltage) = stored + perfusion + coolant + boundary outflow."""
+    energy = run_rf(settings).energy
+    assert energy.delivered_j > 0
+    assert energy.imbalance_relative < ENERGY_TOLERANCE, energy.as_dict()
+
+
+def test_controller_follows_ramp_and_holds(run_rf):
+    result = run_rf(conventional_rf())
+    s = result.settings
+    t, tip = result.traces.time_s, result.traces.tip_temp_c
+    setpoint = np.where(t < s.ramp_s, 37.0 + (s.set_temp_c - 37.0) * t / s.ramp_s, s.set_temp_c)
+    assert np.max(np.abs(tip - setpoint)) < 0.5
+    assert tip.max() <= s.set_temp_c + 0.5
+    assert result.max_tissue_temp_c > s.set_temp_c - 5  # tissue is heated, not the set point imposed on it
+    assert np.all(result.traces.power_w <= s.max_power_w + 1e-9)
+
+
+def test_power_limit_saturates_and_warns():
+    result = simulate_rf(conventional_rf().with_(max_power_w=1.0, time_s=40.0))
+    assert result.traces.power_w.max() == pytest.approx(1.0, rel=1e-6)
+    assert result.tip_temp_c_final < 70
+    assert any("power limit" in w for w in result.warnings)
+
+
+def test_impedance_falls_as_tissue_heats(run_rf):
+    result = run_rf(conventional_rf())
+    assert result.impedance_ohm_end < result.impedance_ohm_start
+
+
+@pytest.mark.slow
+def test_default_lesion_mesh_and_time_step_converged(run_rf):
+    """Halving the mesh size and the time step moves width and length by < 0.1 mm (the stated tolerance)."""
+    base = run_rf(conventional_rf()).lesion
+    fine = run_rf(conventional_rf().with_(h_fine_mm=0.1, dt_s=0.5)).lesion
+    for name in ("width_mm", "length_mm"):
+        change = abs(getattr(fine, name) - getattr(base, name))
+        assert change < rf.MESH_TOLERANCE_MM, f"{name} changed by {change:.3f} mm"
+
+
+@pytest.mark.slow
+def test_far_boundary_does_not_change_lesion(run_rf):
+    """Doubling the distance to the far boundary changes the lesion by < 0.02 mm."""
+    base = run_rf(conventional_rf()).lesion
+    far = run_rf(conventional_rf().with_(domain_mm=120.0)).lesion
+    assert abs(far.width_mm - base.width_mm) < 0.02
+    assert abs(far.length_mm - base.length_mm) < 0.02
+
+
+def test_pulsed_refresh_and_substeps_resolved(monkeypatch):
+    """Pulse-resolved checks of the two pulsed-mode shortcuts on a 10 s train:
+    properties renewed every pulse (not every 1 s) and 10 (not 5) steps per pulse move
+    the spike peak by < 0.5 C and the time-mean maximum by < 0.1 C."""
+    settings = pulsed_rf().with_(time_s=10.0)
+    base = simulate_rf(settings).pulsed
+    monkeypatch.setattr(rf, "PULSED_REFRESH_S", 0.5)
+    monkeypatch.setattr(rf, "PULSE_SUBSTEPS", 10)
+    resolved = simulate_rf(settings).pulsed
+    assert abs(resolved["peak_tissue_temp_c"] - base["peak_tissue_temp_c"]) < 0.5
+    assert abs(resolved["mean_tissue_temp_c"] - base["mean_tissue_temp_c"]) < 0.1
+
+
+def test_cooled_probe_holds_tip_cool_with_hotter_tissue(run_rf):
+    result = run_rf(cooled_rf())
+    assert result.tip_temp_c_final == pytest.approx(60.0, abs=0.5)
+    assert result.max_tissue_temp_c > 70.0
+    assert result.energy.coolant_loss_j > 0.5 * result.energy.delivered_j
+
+
+def test_ex_vivo_has_no_perfusion_loss(run_rf):
+    result = run_rf(ex_vivo_chicken())
+    assert result.energy.perfusion_loss_j == 0.0
+    assert result.traces.tip_temp_c[0] < 30.0  # starts from the 21 C bath
+
+
+def test_lesion_growth_recorded(run_rf):
+    growth = run_rf(conventional_rf()).growth
+    assert growth.time_s[-1] == pytest.approx(90.0)
+    assert np.all(np.diff(growth.volume_mm3) >= 0)
+    assert growth.width_mm[-1] == pytest.approx(run_rf(conventional_rf()).lesion.width_mm)
+
+
+def test_reproducible():
+    a = simulate_rf(RFSettings(time_s=20.0))
+    b = simulate_rf(RFSettings(time_s=20.0))
+    assert a.lesion == b.lesion
+    np.testing.assert_array_equal(a.traces.power_w, b.traces.power_w)

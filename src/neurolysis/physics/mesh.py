@@ -10,7 +10,9 @@ conforming:
   grid is uniform with as many cells radially as axially, so the cone line runs exactly
   along cell diagonals;
 * the end of the active (uninsulated) tip z = L;
-* the insulation coating: the outermost radial cell of the shaft above z = L.
+* the insulation coating: the shell a - t <= r <= a above z = L, with its own grid line
+  r = a - t (and the matching z-line where that radius meets the cone, so the cone
+  stays conforming), whatever the mesh size.
 
 The fine region (spacing ``h_fine_m``) covers where lesion edges lie; beyond it the
 spacing grows geometrically to the far boundary, which stands for the dispersive pad
@@ -70,10 +72,11 @@ class MeshSpec:
     fine_margin_m: float = 8e-3
     domain_m: float = 60e-3
     growth: float = 1.25
+    edge_levels: int = 3
 
     def refined(self, factor: float = 2.0) -> MeshSpec:
         """The same mesh with the fine spacing divided by ``factor`` and gentler grading."""
-        return MeshSpec(self.h_fine_m / factor, self.fine_margin_m, self.domain_m, 1 + (self.growth - 1) / factor)
+        return MeshSpec(self.h_fine_m / factor, self.fine_margin_m, self.domain_m, 1 + (self.growth - 1) / factor, self.edge_levels)
 
 
 def uniform_points(start: float, stop: float, h: float) -> np.ndarray:
@@ -141,12 +144,16 @@ def build_needle_mesh(geometry: NeedleGeometry, spec: MeshSpec = MeshSpec()) -> 
     h, margin, far, g = spec.h_fine_m, spec.fine_margin_m, spec.domain_m, spec.growth
 
     n_needle = max(3, int(np.ceil(a / h)))
-    r_needle = np.linspace(0.0, a, n_needle + 1)
+    coating = geometry.insulation_thickness_m
+    if not 0 < coating < a:
+        raise ValidationError(f"insulation thickness = {coating * 1e3:g} mm: must be between 0 and the needle radius {a * 1e3:g} mm")
+    coating_inner = a - coating
+    r_needle = np.union1d(np.linspace(0.0, a, n_needle + 1), [coating_inner])
     r_fine = uniform_points(a, a + margin, h)
     r_far = graded_points(a + margin, a + margin + far, r_fine[-1] - r_fine[-2], g)
     r_lines = np.unique(np.concatenate([r_needle, r_fine, r_far]))
 
-    z_cone = np.linspace(0.0, hc, n_needle + 1)
+    z_cone = np.union1d(np.linspace(0.0, hc, n_needle + 1), [hc * coating_inner / a])
     z_tip = uniform_points(hc, L, h)
     z_above = uniform_points(L, L + margin, h)
     z_below = uniform_points(-margin, 0.0, h)
@@ -154,6 +161,11 @@ def build_needle_mesh(geometry: NeedleGeometry, spec: MeshSpec = MeshSpec()) -> 
     z_bottom = graded_points(-margin, -margin - far, z_below[1] - z_below[0], g)[::-1]
     z_lines = np.unique(np.concatenate([z_bottom, z_below, z_cone, z_tip, z_above, z_top]))
 
+    # The field is singular at the electrode's edges (the end of the active tip and the
+    # apex): extra lines at h/2, h/4, ... around them restore fast convergence there.
+    edge_offsets = h * 0.5 ** np.arange(1, spec.edge_levels + 1)
+    r_lines = np.union1d(r_lines, a + edge_offsets)
+    z_lines = np.union1d(z_lines, np.concatenate([L + edge_offsets, L - edge_offsets, -edge_offsets]))
     nr, nz = len(r_lines), len(z_lines)
     rr, zz = np.meshgrid(r_lines, z_lines)
     points = np.vstack([rr.ravel(), zz.ravel()])
@@ -174,12 +186,11 @@ def build_needle_mesh(geometry: NeedleGeometry, spec: MeshSpec = MeshSpec()) -> 
     inside_needle = (rc < a) & (zc > 0) & ((zc >= hc) | (rc < a * zc / hc))
     region = np.full(triangles.shape[1], Region.TISSUE, dtype=np.int8)
     region[inside_needle] = Region.METAL
-    coating_inner = r_needle[-2]
     region[inside_needle & (zc > L) & (rc > coating_inner)] = Region.INSULATION
     lumen_mesh = 0.0
     if geometry.lumen_radius_m > 0:
         # nearest interior r-line to the channel radius stands for the channel wall
-        candidates = r_needle[1:-1]
+        candidates = r_needle[(r_needle > 0) & (r_needle < coating_inner)]
         lumen_mesh = float(candidates[np.argmin(abs(candidates - geometry.lumen_radius_m))])
         region[inside_needle & (zc > hc) & (rc < lumen_mesh)] = Region.LUMEN
 

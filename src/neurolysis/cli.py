@@ -123,7 +123,8 @@ def _print_table(result: RFResult) -> None:
     if result.pulsed:
         p = result.pulsed
         rows += [
-            ("pulsed: peak / time-mean tissue temp", f"{p['peak_tissue_temp_c']:.1f} / {p['mean_tissue_temp_c']:.1f} °C"),
+            ("pulsed: spike at electrode edge / hottest time-mean", f"{p['peak_tissue_temp_c']:.1f} / {p['mean_tissue_temp_c']:.1f} °C"),
+            ("pulsed: peak temp at 0.5 / 1 / 2 mm (lateral)", " / ".join(f"{p['probe_temp_c'][f'lateral_{d}mm']['peak_c']:.1f}" for d in ("0.5", "1", "2")) + " °C"),
             ("pulsed: field at 0.5 / 1 / 2 mm (lateral)", " / ".join(f"{p['electric_field_v_per_m'][f'lateral_{d}mm']:.3g}" for d in ("0.5", "1", "2")) + " V/m"),
             ("pulsed: verdict", p["verdict"]),
         ]

@@ -69,16 +69,21 @@ def test_far_boundary_does_not_change_lesion(run_rf):
 
 
 def test_pulsed_refresh_and_substeps_resolved(monkeypatch):
-    """Pulse-resolved checks of the two pulsed-mode shortcuts on a 10 s train:
-    properties renewed every pulse (not every 1 s) and 10 (not 5) steps per pulse move
-    the spike peak by < 0.5 C and the time-mean maximum by < 0.1 C."""
+    """The two pulsed-mode shortcuts against a finer run on a 10 s train: properties renewed
+    every pulse (not every 1 s) and 20 (not 5) steps per pulse move the probe temperatures
+    (0.5-2 mm from the tip) by < 0.1 C and the hottest time-mean by < 0.15 C. The hottest
+    node's spike is not gated: it sits on the electrode's singular edge and keeps rising
+    with resolution (reported as such)."""
     settings = pulsed_rf().with_(time_s=10.0)
     base = simulate_rf(settings).pulsed
     monkeypatch.setattr(rf, "PULSED_REFRESH_S", 0.5)
-    monkeypatch.setattr(rf, "PULSE_SUBSTEPS", 10)
+    monkeypatch.setattr(rf, "PULSE_SUBSTEPS", 20)
     resolved = simulate_rf(settings).pulsed
-    assert abs(resolved["peak_tissue_temp_c"] - base["peak_tissue_temp_c"]) < 0.5
-    assert abs(resolved["mean_tissue_temp_c"] - base["mean_tissue_temp_c"]) < 0.1
+    for name, probe in base["probe_temp_c"].items():
+        fine = resolved["probe_temp_c"][name]
+        assert abs(fine["peak_c"] - probe["peak_c"]) < 0.1, name
+        assert abs(fine["mean_c"] - probe["mean_c"]) < 0.1, name
+    assert abs(resolved["mean_tissue_temp_c"] - base["mean_tissue_temp_c"]) < 0.15
 
 
 def test_cooled_probe_holds_tip_cool_with_hotter_tissue(run_rf):

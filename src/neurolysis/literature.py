@@ -76,7 +76,7 @@ def provenzano_growth() -> Comparison:
     v120, v150, v180 = (float(np.interp(t, times, volume)) for t in (120.0, 150.0, 180.0))
     growing = v180 > v150 * 1.01 and v150 > v120 * 1.01
     model = f"volume {v120:.0f} -> {v150:.0f} -> {v180:.0f} mm^3 at 120 / 150 / 180 s (+{100 * (v180 / v150 - 1):.1f} % in the last 30 s)"
-    return _make("provenzano-2015-growth", model, growing, values={"time_s": g.time_s, "volume_mm3": g.volume_mm3, "width_mm": g.width_mm})
+    return _make("provenzano-2015-growth", model, growing, time_s=g.time_s, volume_mm3=g.volume_mm3, width_mm=g.width_mm)
 
 
 def provenzano_power() -> Comparison:
@@ -100,26 +100,24 @@ def cosman_scaling() -> Comparison:
         "tip_mm": ("tip_mm", [5.0, 6.0, 10.0, 15.0]),
         "set_temp_c": ("set_temp_c", [60.0, 70.0, 80.0, 90.0]),
     }
-    values, verdicts = {}, {}
+    values = {}
     for name, (key, levels) in sweeps.items():
         shapes = [run(RFSettings(**(base | {key: level}))).lesion for level in levels]
         values[name] = {"levels": levels, "width_mm": [s.width_mm for s in shapes], "length_mm": [s.length_mm for s in shapes]}
-        verdicts[name] = _increasing(values[name]["width_mm"]) and _increasing(values[name]["length_mm"])
     long_run = run(RFSettings(**(base | {"time_s": 300.0}))).growth
     times = [60.0, 90.0, 120.0, 180.0, 300.0]
     width_t = [float(np.interp(t, long_run.time_s, long_run.width_mm)) for t in times]
     length_t = [float(np.interp(t, long_run.time_s, long_run.length_mm)) for t in times]
     values["time_s"] = {"levels": times, "width_mm": width_t, "length_mm": length_t}
-    verdicts["time_s"] = _increasing(width_t) and _increasing(length_t)
+    failed = [f"{dim.split('_')[0]} vs {k}" for k, v in values.items() for dim in ("width_mm", "length_mm") if not _increasing(v[dim])]
     rates = np.diff(width_t) / np.diff(times)
     sublinear = bool(rates[-1] < rates[0])
-    passed = all(verdicts.values()) and sublinear
+    passed = not failed and sublinear
     model = "; ".join(
         f"{k}: width {v['width_mm'][0]:.1f}->{v['width_mm'][-1]:.1f} mm, length {v['length_mm'][0]:.1f}->{v['length_mm'][-1]:.1f} mm"
         for k, v in values.items()
     ) + f"; growth rate falls {rates[0]:.3f} -> {rates[-1]:.3f} mm/s"
-    failed = [k for k, ok in verdicts.items() if not ok]
-    return _make("cosman-2014-scaling", model, passed, f"not monotonic in: {', '.join(failed)}" if failed else "", sweeps=values)
+    return _make("cosman-2014-scaling", model, passed, f"does not rise: {', '.join(failed)}" if failed else "", sweeps=values)
 
 
 def goldberg_length() -> Comparison:
@@ -172,7 +170,7 @@ def pulsed_nonlesional() -> Comparison:
     ref = reference("pulsed-nonlesional")
     result = run(RFSettings(mode="pulsed", gauge=22, tip_mm=5.0, time_s=120.0, pulse_voltage_v=45.0))
     p = result.pulsed
-    passed = (not p["thermal_lesion"]) and p["mean_tissue_temp_c"] <= ref["mean_high_c"] and result.traces.tip_temp_c.max() <= 42.5
+    passed = (not p["thermal_lesion"]) and p["mean_tissue_temp_c"] <= ref["mean_high_c"] and result.traces.tip_temp_c.max() <= ref["tip_high_c"]
     model = (
         f"Omega max < 1: {not p['thermal_lesion']}; tip max {result.traces.tip_temp_c.max():.1f} C; "
         f"time-mean tissue max {p['mean_tissue_temp_c']:.1f} C; spike peak {p['peak_tissue_temp_c']:.1f} C"

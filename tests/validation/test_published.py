@@ -9,7 +9,13 @@ import pytest
 
 from neurolysis import literature
 
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES: dict[str, str] = {
+    "cohen-radius": "model radius 3.9-5.2 mm vs 1.1-2.2 mm; see docs/validation.md section 3",
+    "provenzano-2013-power": "model 4.0 W vs 1.4-3.25 W; no injected fluid and uncertain chicken properties (docs/validation.md)",
+    "cosman-2014-scaling": "width saturates with tip length above 10 mm (Goldberg 1995 agrees with the model there)",
+    "goldberg-1995-max-diameter": "no desiccation/charring or hyperaemia in the model: long lesions keep growing (docs/validation.md)",
+    "cardiac-temperature": "liver Arrhenius set gives no lesion at 50 C in 30 s (docs/validation.md)",
+}
 
 SLOW = {"goldberg_max_diameter", "cosman_scaling", "pulsed_nonlesional", "pulsed_spikes", "pulsed_field"}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from neurolysis.physics.damage import ArrheniusParameters, DamageAccumulator, cem43_rate_per_s
+from neurolysis.physics.damage import ArrheniusParameters, DamageAccumulator, arrhenius, cem43_rate_per_s
 
 LIVER = ArrheniusParameters("liver", 7.39e39, 2.577e5)
 
@@ -51,3 +51,10 @@ def test_cem43_definition():
 def test_huge_frequency_factor_does_not_overflow():
     skin = ArrheniusParameters("skin", 3.1e98, 6.28e5)  # Henriques 1947: A far beyond float range of exp(ln A)
     assert np.isfinite(skin.rate(np.array([100.0, 37.0]))).all()
+
+
+@pytest.mark.parametrize(("temp_c", "minutes"), [(43.0, 58.0), (44.0, 32.0), (45.0, 12.0)])
+def test_nerve_set_reproduces_wondergem_exposures(temp_c, minutes):
+    """The catalogued nerve fit returns the rat-sciatic exposures it was fitted to (Wondergem 1988,
+    literature.md B2) within 15 % (three points, two parameters: the fit cannot be exact)."""
+    assert arrhenius("nerve-wondergem").time_to_threshold_s(temp_c) / 60 == pytest.approx(minutes, rel=0.15)

@@ -1,8 +1,9 @@
 """The `neurolysis` command as a user runs it: the issue's command lines, JSON contract, errors."""
 
 import json
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,9 +101,12 @@ def test_catalog_listings(capsys):
     assert main(["tissues"]) == 0 and "muscle" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(shutil.which("neurolysis") is None, reason="console script not installed")
+SCRIPT = Path(sys.executable).with_name("neurolysis")
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed beside this interpreter")
 def test_installed_entry_point_bad_input():
-    done = subprocess.run(["neurolysis", "rf", "--gauge", "99"], capture_output=True, text=True)
+    done = subprocess.run([str(SCRIPT), "rf", "--gauge", "99"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == "neurolysis: error: gauge = 99: allowed values are 16, 17, 18, 20, 22, 23"
     assert done.stdout == ""

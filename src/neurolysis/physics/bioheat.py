@@ -34,7 +34,7 @@ class HeatOperators:
 
     stiffness_ff: sp.csr_matrix
     stiffness_fd: sp.csr_matrix
-    stiffness_full: sp.csr_matrix
+    stiffness_boundary: sp.csr_matrix  # rows of the fixed nodes, all columns
     mass: np.ndarray  # nodal, J/K (without 2 pi)
     exchange: np.ndarray  # nodal, W/K
     exchange_ref: np.ndarray  # nodal, W (exchange * reference temperature)
@@ -55,7 +55,7 @@ class HeatProblem:
         rows, cols, values, element = stiffness_entries
         self._ff = PatternOperator(rows, cols, values, element, n, self.free, self.free)
         self._fd = PatternOperator(rows, cols, values, element, n, self.free, self.fixed)
-        self._full = PatternOperator(rows, cols, values, element, n, np.arange(n), np.arange(n))
+        self._boundary = PatternOperator(rows, cols, values, element, n, self.fixed, np.arange(n))
         self.solvers: dict[float, LaggedFactorSolver] = {}
         self._history: dict[tuple, list[np.ndarray]] = {}
 
@@ -68,7 +68,7 @@ class HeatProblem:
         return HeatOperators(
             self._ff.matrix(conductivity),
             self._fd.matrix(conductivity),
-            self._full.matrix(conductivity),
+            self._boundary.matrix(conductivity),
             self.node_weights(heat_capacity),
             self.node_weights(exchange),
             self.node_weights(exchange * exchange_ref_c),
@@ -111,8 +111,8 @@ class HeatProblem:
         """
         level = float(temp_c[self.fixed].mean())
         rise = temp_c - level
-        residual = ops.stiffness_full @ rise + ops.exchange * rise - (ops.exchange_ref - ops.exchange * level) - load_nodal
-        return TWO_PI * float(residual[self.fixed].sum())
+        local = ops.exchange * rise - (ops.exchange_ref - ops.exchange * level) - load_nodal
+        return TWO_PI * float((ops.stiffness_boundary @ rise).sum() + local[self.fixed].sum())
 
 
 def _extrapolate(history: list[np.ndarray]) -> np.ndarray | None:

@@ -46,7 +46,7 @@ class UnitPotential:
         rows, cols, values, element = stiffness_entries
         self._ff = PatternOperator(rows, cols, values, element, n, self.free, self.free)
         self._fd = PatternOperator(rows, cols, values, element, n, self.free, self.fixed)
-        self._full = PatternOperator(rows, cols, values, element, n, np.arange(n), np.arange(n))
+        self._active_rows = PatternOperator(rows, cols, values, element, n, self.active_nodes, np.arange(n))
         self._solver = LaggedFactorSolver()
         self._previous = None
         self.phi = np.zeros(n)
@@ -85,5 +85,4 @@ class UnitPotential:
 
     def electrode_current_a(self, sigma_element: np.ndarray, phi: np.ndarray) -> float:
         """Current leaving the active tip for 1 V (A/V), from the discrete flux at its nodes."""
-        residual = self._full.matrix(sigma_element * self._mask) @ phi
-        return TWO_PI * float(residual[self.active_nodes].sum())
+        return TWO_PI * float((self._active_rows.matrix(sigma_element * self._mask) @ phi).sum())

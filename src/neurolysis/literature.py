@@ -48,7 +48,8 @@ def run(settings: RFSettings) -> RFResult:
 
 def _make(comparison_id: str, model: str, passed: bool | None, note: str = "", **values) -> Comparison:
     ref = reference(comparison_id)
-    return Comparison(comparison_id, ref["claim"], ref["source"], ref["tag"], model, passed, note, values)
+    verdict = None if passed is None else bool(passed)  # numpy booleans are not `True`
+    return Comparison(comparison_id, ref["claim"], ref["source"], ref["tag"], model, verdict, note, values)
 
 
 CHICKEN = {"tissue": "chicken-breast", "ex_vivo": True, "initial_temp_c": 21.0}

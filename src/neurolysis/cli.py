@@ -193,6 +193,17 @@ def _run_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+_SYMBOLS = {
+    "density_kg_m3": "ρ",
+    "heat_capacity_j_kg_k": "c",
+    "thermal_conductivity_w_m_k": "k",
+    "thermal_conductivity_coeff_per_k": "dk/dT",
+    "electrical_conductivity_s_m": "σ",
+    "electrical_conductivity_coeff_per_k": "dσ/dT",
+    "perfusion_w_m3_k": "perfusion",
+}
+
+
 def _run_tissues(args: argparse.Namespace) -> int:
     tissues = [load_tissue(t) for t in tissue_ids()]
     if args.json:
@@ -208,9 +219,11 @@ def _run_tissues(args: argparse.Namespace) -> int:
         table.add_row(
             t.id, f"{t.density_kg_m3:g}", f"{t.heat_capacity_j_kg_k:g}", f"{t.thermal_conductivity_w_m_k:g}",
             f"{t.electrical_conductivity_s_m:g}", f"{100 * t.electrical_conductivity_coeff_per_k:g}",
-            f"{t.perfusion_w_m3_k:g}", ", ".join(u.split("_")[0] for u in t.uncertain) or "-",
+            f"{t.perfusion_w_m3_k:g}", ", ".join(_SYMBOLS.get(u, u) for u in t.uncertain) or "-",
         )  # fmt: skip
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print("sources: src/neurolysis/data/tissues.toml, or `neurolysis tissues --json`")
     return 0
 
 

@@ -75,6 +75,19 @@ class Tissue:
         temp = np.minimum(np.asarray(temp_c, float), VAPORISATION_END_C)
         return self.thermal_conductivity_w_m_k * (1.0 + self.thermal_conductivity_coeff_per_k * (temp - REFERENCE_TEMP_C))
 
+    def properties(self) -> dict[str, float]:
+        """The numeric properties keyed with their units (as in the catalog)."""
+        return {name: getattr(self, name) for name in _NUMERIC_FIELDS}
+
+    def scaled(self, **factors: float) -> Tissue:
+        """A copy with numeric properties multiplied, e.g. ``scaled(perfusion_w_m3_k=2)``."""
+        from dataclasses import replace
+
+        unknown = set(factors) - set(_NUMERIC_FIELDS)
+        if unknown:
+            raise ValidationError(f"tissue property {sorted(unknown)[0]!r}: allowed names are {', '.join(_NUMERIC_FIELDS)}")
+        return replace(self, id=f"{self.id} (modified)", **{k: getattr(self, k) * f for k, f in factors.items()})
+
     def ex_vivo(self) -> Tissue:
         """The same tissue without blood perfusion (excised)."""
         from dataclasses import replace

@@ -36,3 +36,22 @@ def test_pulse_width_must_fit_period():
 def test_gauge_must_be_whole_number(gauge):
     with pytest.raises(ValidationError, match="gauge"):
         RFSettings(gauge=gauge)
+
+
+def test_tissue_override_is_used_and_reported():
+    from neurolysis import load_tissue, simulate_rf
+
+    base = simulate_rf(conventional_rf().with_(time_s=20.0))
+    doubled = load_tissue("muscle").scaled(electrical_conductivity_s_m=2.0)
+    other = simulate_rf(conventional_rf().with_(time_s=20.0), tissue_override=doubled)
+    assert other.to_dict()["tissue_properties"]["electrical_conductivity_s_m"] == pytest.approx(2 * 0.446)
+    # homogeneous tissue under temperature control: sigma sets impedance, not the lesion
+    assert other.impedance_ohm_start == pytest.approx(base.impedance_ohm_start / 2, rel=1e-6)
+    assert other.lesion.width_mm == pytest.approx(base.lesion.width_mm, abs=1e-6)
+
+
+def test_scaled_rejects_unknown_property():
+    from neurolysis import load_tissue
+
+    with pytest.raises(ValidationError, match="tissue property 'colour'"):
+        load_tissue("muscle").scaled(colour=2.0)

@@ -32,7 +32,7 @@ from neurolysis.physics.electric import UnitPotential
 from neurolysis.physics.fem import TWO_PI, element_geometry, unit_stiffness_entries
 from neurolysis.physics.mesh import MeshSpec, NeedleGeometry, NeedleMesh, Region, build_needle_mesh
 from neurolysis.tissue import Tissue, load_tissue, tissue_ids
-from neurolysis.validation import ValidationError, check_choice, check_range
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
 DISCLAIMER = "research and education tool, not for clinical decisions"
 BODY_TEMP_C = 37.0
@@ -88,9 +88,10 @@ class RFSettings:
         check_choice("mode", self.mode, catalog.MODES)
         check_choice("tissue", self.tissue, tissue_ids())
         if self.gauge is not None:
-            if isinstance(self.gauge, bool) or not isinstance(self.gauge, int | float) or self.gauge != int(self.gauge):
-                raise ValidationError(f"gauge = {self.gauge}: must be a whole number; allowed values are {', '.join(map(str, sorted(catalog.gauge_outer_diameters_mm())))}")
-            check_choice("gauge", int(self.gauge), sorted(catalog.gauge_outer_diameters_mm()))
+            gauges = sorted(catalog.gauge_outer_diameters_mm())
+            if check_number("gauge", self.gauge) != int(self.gauge):
+                raise ValidationError(f"gauge = {self.gauge}: must be a whole number; allowed values are {', '.join(map(str, gauges))}")
+            check_choice("gauge", int(self.gauge), gauges)
         gen = catalog.generator()
         optional_ranges = {
             "tip_mm": (2.0, 30.0, "mm"),
@@ -243,6 +244,7 @@ class RFResult:
     """Outcome of one RF simulation (all numbers carry their unit in the name)."""
 
     settings: RFSettings
+    tissue: Tissue
     lesion: LesionShape
     isotherm50: LesionShape
     cem43: LesionShape
@@ -274,6 +276,7 @@ class RFResult:
             "traces": self.traces.as_dict(),
             "lesion_growth": self.growth.as_dict(),
             "settings": self.settings.as_dict(),
+            "tissue_properties": self.tissue.properties(),
             "mesh": self.mesh,
             "energy": self.energy.as_dict(),
             "wall_time_s": self.wall_time_s,
@@ -419,12 +422,21 @@ def _interpolation_matrix(needle_mesh: NeedleMesh, points) -> tuple[np.ndarray, 
     return elements, nodes, np.array(weights)
 
 
-def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None = None) -> RFResult:
-    """Simulate one RF lesion; ``progress(fraction)`` is called after every step."""
+def simulate_rf(
+    settings: RFSettings,
+    progress: Callable[[float], None] | None = None,
+    tissue_override: Tissue | None = None,
+) -> RFResult:
+    """Simulate one RF lesion; ``progress(fraction)`` is called after every step.
+
+    ``tissue_override`` replaces the catalog tissue named in the settings (for
+    sensitivity studies and user-measured properties); the properties used are always
+    reported in ``RFResult.tissue``.
+    """
     started = time.perf_counter()
     s = settings.resolved()
     device = s.device
-    tissue = load_tissue(s.tissue)
+    tissue = tissue_override if tissue_override is not None else load_tissue(s.tissue)
     if s.ex_vivo:
         tissue = tissue.ex_vivo()
     gen = catalog.generator()
@@ -553,6 +565,7 @@ def simulate_rf(settings: RFSettings, progress: Callable[[float], None] | None =
     }
     return RFResult(
         settings=s,
+        tissue=tissue,
         lesion=lesion,
         isotherm50=iso,
         cem43=cem,

@@ -72,7 +72,7 @@ def _clipped_moments(mesh: NeedleMesh, field: np.ndarray, threshold: float) -> t
     full = count == 3
     total_area += area[full].sum()
     total_moment += (area * r.mean(axis=0))[full].sum()
-    for n_above, sign in ((1, 1.0), (2, -1.0)):
+    for n_above in (1, 2):
         sel = count == n_above
         if not sel.any():
             continue

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.tri import Triangulation  # noqa: E402
 
 from neurolysis.modalities.rf import DISCLAIMER, RFResult  # noqa: E402
@@ -61,7 +62,7 @@ def plot_rf(result: RFResult, path: str, view_mm: float | None = None) -> None:
     extent = view_mm or max(6.0, reach.width_mm / 2 + 3.0)
     L = s.tip_mm
     temp = f.temp_c[index]
-    levels = np.linspace(min(temp.min(), s.start_temp_c), max(temp.max(), s.start_temp_c + 1), 25)
+    levels = MaxNLocator(nbins=20).tick_values(min(temp.min(), s.start_temp_c), max(temp.max(), s.start_temp_c + 1.0))
     cs = ax.tricontourf(tri, temp, levels=levels, cmap="inferno")
     fig.colorbar(cs, ax=ax, label="temperature at end of run (°C)", shrink=0.8)
     handles = []
@@ -86,7 +87,7 @@ def plot_rf(result: RFResult, path: str, view_mm: float | None = None) -> None:
     title = {"conventional": "Conventional RF", "cooled": "Cooled RF", "pulsed": "Pulsed RF"}[s.mode]
     detail = f"{s.pulse_voltage_v:g} V pulses" if s.mode == "pulsed" else f"set {s.set_temp_c:g} °C"
     ax.set_title(f"{title}: {detail}, {s.time_s:g} s, {s.tissue}{' (ex vivo)' if s.ex_vivo else ''}")
-    ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8, frameon=False)
 
     traces = result.traces
     panels = (

@@ -99,9 +99,7 @@ def _clipped_moments(mesh: NeedleMesh, field: np.ndarray, threshold: float) -> t
 
 def measure_lesion(mesh: NeedleMesh, field: np.ndarray, threshold: float, criterion: str) -> LesionShape:
     """Dimensions of the tissue region where ``field`` >= ``threshold``."""
-    tissue_nodes = np.zeros(mesh.mesh.p.shape[1], bool)
-    tissue_nodes[mesh.mesh.t[:, mesh.tissue].ravel()] = True
-    masked = np.where(tissue_nodes, field, -np.inf)
+    masked = np.where(mesh.tissue_nodes, field, -np.inf)
     if not (masked >= threshold).any():
         return LesionShape(criterion, threshold, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     nz, nr = mesh.grid_shape

@@ -449,8 +449,7 @@ def simulate_rf(
     damage_params = arrhenius(s.damage_model)
     start_c = s.start_temp_c
     tc = needle_mesh.thermocouple_node
-    tissue_nodes = np.zeros(needle_mesh.mesh.p.shape[1], bool)
-    tissue_nodes[needle_mesh.mesh.t[:, model.is_tissue].ravel()] = True
+    tissue_nodes = needle_mesh.tissue_nodes
 
     temp = np.full(needle_mesh.mesh.p.shape[1], start_c)
     damage = DamageAccumulator(temp, damage_params)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 from skfem import MeshTri
@@ -131,6 +132,13 @@ class NeedleMesh:
     def tissue(self) -> np.ndarray:
         """Boolean mask of tissue elements."""
         return self.region == Region.TISSUE
+
+    @cached_property
+    def tissue_nodes(self) -> np.ndarray:
+        """Boolean mask of nodes that belong to at least one tissue element."""
+        mask = np.zeros(self.mesh.p.shape[1], bool)
+        mask[self.mesh.t[:, self.tissue].ravel()] = True
+        return mask
 
     @property
     def grid_shape(self) -> tuple[int, int]:

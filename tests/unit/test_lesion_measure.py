@@ -56,3 +56,11 @@ def test_mesh_conforms_to_needle(mesh):
     assert np.any(np.isclose(mesh.z[active], 0.0) & np.isclose(mesh.r[active], 0.0))
     cone = (mesh.z[active] < GEOMETRY.cone_length_m) & (mesh.z[active] > 0)
     np.testing.assert_allclose(mesh.r[active][cone], GEOMETRY.radius_m * mesh.z[active][cone] / GEOMETRY.cone_length_m, atol=1e-12)
+
+
+def test_locate_agrees_with_generic_element_finder(mesh):
+    """The tensor-grid lookup returns the same triangles as scikit-fem's search."""
+    rng = np.random.default_rng(1)
+    r = rng.uniform(0, 15e-3, 200)
+    z = rng.uniform(-10e-3, 20e-3, 200)
+    np.testing.assert_array_equal(mesh.locate(r, z), mesh.mesh.element_finder()(r, z))

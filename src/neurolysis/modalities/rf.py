@@ -393,11 +393,6 @@ def build_rf_mesh(settings: RFSettings) -> NeedleMesh:
     return build_needle_mesh(geometry, MeshSpec(h_fine_m=settings.h_fine_mm * 1e-3, domain_m=settings.domain_mm * 1e-3))
 
 
-def _element_at(needle_mesh: NeedleMesh, r_m: float, z_m: float) -> int:
-    finder = needle_mesh.mesh.element_finder()
-    return int(finder(np.array([r_m]), np.array([z_m]))[0])
-
-
 def _probe_points(needle_mesh: NeedleMesh) -> dict[str, tuple[float, float]]:
     """Points (r, z) at FIELD_DISTANCES_MM lateral to the middle of the active tip and distal to the apex."""
     a, L = needle_mesh.geometry.radius_m, needle_mesh.geometry.tip_length_m
@@ -411,7 +406,7 @@ def _probe_points(needle_mesh: NeedleMesh) -> dict[str, tuple[float, float]]:
 def _interpolation_matrix(needle_mesh: NeedleMesh, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(elements, node indices (k, 3), barycentric weights (k, 3)) of the P1 field at ``points``."""
     p, t = needle_mesh.mesh.p, needle_mesh.mesh.t
-    elements = np.array([_element_at(needle_mesh, r, z) for r, z in points])
+    elements = needle_mesh.locate(*np.array(points, dtype=float).T)
     nodes = t[:, elements].T
     weights = []
     for (r, z), tri in zip(points, nodes, strict=True):

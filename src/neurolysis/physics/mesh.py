@@ -140,6 +140,20 @@ class NeedleMesh:
         mask[self.mesh.t[:, self.tissue].ravel()] = True
         return mask
 
+    def locate(self, r_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
+        """Indices of the elements containing the points (r, z), found from the tensor grid.
+
+        Element order is that of ``build_needle_mesh``: the lower-right triangle of every
+        cell, then the upper-left one; a point above the cell's "/" diagonal is in the latter.
+        """
+        r, z = np.asarray(r_m, float), np.asarray(z_m, float)
+        i = np.clip(np.searchsorted(self.r_lines, r, side="right") - 1, 0, len(self.r_lines) - 2)
+        j = np.clip(np.searchsorted(self.z_lines, z, side="right") - 1, 0, len(self.z_lines) - 2)
+        s = (r - self.r_lines[i]) / (self.r_lines[i + 1] - self.r_lines[i])
+        t = (z - self.z_lines[j]) / (self.z_lines[j + 1] - self.z_lines[j])
+        n_cells = (len(self.r_lines) - 1) * (len(self.z_lines) - 1)
+        return j * (len(self.r_lines) - 1) + i + np.where(t > s, n_cells, 0)
+
     @property
     def grid_shape(self) -> tuple[int, int]:
         """(n_z, n_r): node index = j * n_r + i for z-line j and r-line i."""

@@ -75,10 +75,6 @@ class MeshSpec:
     growth: float = 1.25
     edge_levels: int = 3
 
-    def refined(self, factor: float = 2.0) -> MeshSpec:
-        """The same mesh with the fine spacing divided by ``factor`` and gentler grading."""
-        return MeshSpec(self.h_fine_m / factor, self.fine_margin_m, self.domain_m, 1 + (self.growth - 1) / factor, self.edge_levels)
-
 
 def uniform_points(start: float, stop: float, h: float) -> np.ndarray:
     """Points from ``start`` to ``stop`` (both included) with spacing at most ``h``."""

@@ -1,0 +1,57 @@
+"""Value types shared by the physics engines, the anatomy and the outcome models.
+
+A method's engine turns a plan into fields over space; the nerve and risk models only
+see them through a :class:`FieldSampler`: a function from points (metres, anatomy
+frame) to a :class:`FieldSample`. This keeps nerve outcome and risk independent of how
+(and on which mesh) a method was solved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .validation import ValidationError
+
+
+@dataclass(frozen=True, eq=False)
+class NeedlePose:
+    """A needle in the anatomy frame: tip position (m) and unit direction hub -> tip."""
+
+    tip_m: np.ndarray
+    direction: np.ndarray
+
+    def __post_init__(self) -> None:
+        tip = np.asarray(self.tip_m, dtype=float).reshape(3)
+        d = np.asarray(self.direction, dtype=float).reshape(3)
+        if not np.all(np.isfinite(tip)):
+            raise ValidationError(f"placement.tip_mm = {list(tip * 1e3)}: must be three finite numbers")
+        norm = float(np.linalg.norm(d))
+        if not np.isfinite(norm) or norm < 1e-12:
+            raise ValidationError(f"placement.direction = {list(d)}: must be a finite non-zero vector")
+        object.__setattr__(self, "tip_m", tip)
+        object.__setattr__(self, "direction", d / norm)
+
+    def shifted(self, offset_m) -> NeedlePose:
+        return NeedlePose(self.tip_m + np.asarray(offset_m, dtype=float), self.direction)
+
+
+@dataclass(frozen=True, eq=False)
+class FieldSample:
+    """Fields at a set of points (arrays of equal length).
+
+    ``lethal`` is the method's own kill criterion (RF: Arrhenius Omega >= 1 with the
+    lesion parameter set; pulsed RF: never). Points outside the solved domain carry the
+    undisturbed state (body temperature, no damage).
+    """
+
+    peak_temp_c: np.ndarray
+    omega: np.ndarray
+    cem43_min: np.ndarray
+    lethal: np.ndarray
+
+
+class FieldSampler(Protocol):
+    def __call__(self, points_m: np.ndarray) -> FieldSample: ...

@@ -57,9 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neurolysis", description=f"Neurolysis Planner ({DISCLAIMER}).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _rf_arguments(sub.add_parser("rf", help="simulate a radiofrequency lesion around one needle"))
-    for name, what in (("devices", "the electrode and probe catalog"), ("tissues", "the tissue property catalog")):
+    for name, what in (
+        ("devices", "the electrode and probe catalog"),
+        ("tissues", "the tissue property catalog"),
+        ("templates", "anatomy templates, their target nerves and critical structures"),
+    ):
         p = sub.add_parser(name, help=f"list {what}")
         p.add_argument("--json", action="store_true", help="print JSON")
+    plan = sub.add_parser("plan", help="write plan files").add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
+    new = plan.add_parser("new", help="print a plan with the template's recommended placement (TOML, to stdout)")
+    new.add_argument("--template", required=True, help="anatomy template (see `neurolysis templates`)")
+    new.add_argument("--target", help="target nerve (default: the template's target)")
+    new.add_argument("--approach", default="parallel", help="parallel (default) or perpendicular")
+    new.add_argument("--method", default="rf", help="rf (default), cooled-rf or pulsed-rf")
+    sim = sub.add_parser("simulate", help="simulate a plan: lesion, nerve outcome, relief and critical-structure risk")
+    sim.add_argument("plan", help="plan file (TOML)")
+    sim.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a plan field, e.g. placement.offset_mm=[3,0,0] (repeatable)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    sim.add_argument("--plot", metavar="FILE.png", help="write slices through the needle with anatomy, lesion and nerves, and the axon map")
+    sim.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
@@ -227,11 +243,119 @@ def _run_tissues(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_templates(args: argparse.Namespace) -> int:
+    from neurolysis.anatomy.templates import template_names, template_summary
+
+    summaries = [template_summary(name) for name in template_names()]
+    if args.json:
+        json.dump({"templates": summaries}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("template", "targets", "critical structures", "approaches", "description")
+    for t in summaries:
+        targets = ", ".join(t["targets"])
+        critical = ", ".join(f"{c['name']} ({c['kind']})" for c in t["critical"])
+        table.add_row(t["name"], targets, critical, ", ".join(t["approaches"]), t["description"])
+    Console().print(table)
+    return 0
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from neurolysis.planning.plan import new_plan, plan_toml
+
+    sys.stdout.write(plan_toml(new_plan(args.template, args.target, args.approach, args.method)))
+    return 0
+
+
+def _print_outcome(outcome) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    d = outcome.to_dict()
+    t, plan = d["target"], outcome.plan
+    s = outcome.physics.settings
+    console.print(
+        f"[bold]{plan.procedure.method}[/bold] at [bold]{t['nerve']}[/bold] ({outcome.scene.name}, {plan.placement.approach} placement; "
+        f"{s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s{f', {s.set_temp_c:g} °C' if s.set_temp_c is not None else ''})"
+    )
+    rows = [("pain fibres killed", f"{100 * t['pain_fibres_killed_fraction']:.0f} %")]
+    if t["motor_fibres_killed_fraction"] is not None:
+        rows.append(("motor fibres killed", f"{100 * t['motor_fibres_killed_fraction']:.0f} %"))
+    rows += [
+        ("by class", ", ".join(f"{k} {100 * v:.0f} %" for k, v in t["killed_fraction_by_class"].items())),
+        ("nerve length lesioned", f"{t['lesioned_length_mm']:.1f} mm"),
+        ("pain conduction blocked", "yes" if t["pain_block"] else "no"),
+    ]
+    r = t["relief_months"]
+    if r and r.get("median") is not None:
+        rows.append(("expected relief", f"{r['median']:.1f} months (10-90 %: {r['p10']:.1f}-{r['p90']:.1f})"))
+    else:
+        rows.append(("expected relief", "none predicted"))
+    if t.get("motor_deficit"):
+        rows.append(("motor deficit", str(t["motor_deficit"])))
+    lesion = d["lesion"]
+    rows.append(("lesion (Omega >= 1)", f"{lesion['width_mm']:.1f} mm wide x {lesion['length_mm']:.1f} mm long"))
+    rf = d["rf"]
+    if "mean_power_w" in rf:
+        rows.append(("mean power", f"{rf['mean_power_w']:.2f} W"))
+    info = Table(show_header=False, box=None)
+    for key, value in rows:
+        info.add_row(key, value)
+    console.print(info)
+    table = Table("critical structure", "kind", "peak T (°C)", "Omega", "CEM43 (min)", "distance to lesion (mm)", "injured", "reason")
+    for c in d["critical"]:
+        distance = "-" if c["distance_to_lesion_mm"] is None else f"{c['distance_to_lesion_mm']:.1f}"
+        injured = "[bold red]YES[/bold red]" if c["injured"] else "no"
+        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", distance, injured, c["reason"])
+    console.print(table)
+    for warning in d["warnings"]:
+        console.print(f"[bold red]warning:[/bold red] {warning}")
+    console.print(f"[dim]{DISCLAIMER}[/dim]")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from neurolysis.planning.plan import load_plan
+    from neurolysis.planning.simulate import prepare, simulate
+
+    plan = load_plan(args.plan, args.set)
+    prepare(plan)  # anatomy, target and placement checked before the solve
+    progress, callback = _progress(not args.quiet and sys.stderr.isatty())
+    if progress is not None:
+        with progress:
+            outcome = simulate(plan, progress=callback)
+    else:
+        outcome = simulate(plan)
+    if not args.quiet:
+        print(f"neurolysis: solved in {outcome.wall_time_s:.1f} s", file=sys.stderr)
+        for warning in outcome.warnings:
+            print(f"neurolysis: warning: {warning}", file=sys.stderr)
+    if args.plot:
+        from neurolysis.report.anatomy_figures import plot_outcome
+
+        plot_outcome(outcome, args.plot)
+        if not args.quiet:
+            print(f"neurolysis: figure written to {args.plot}", file=sys.stderr)
+    if args.json:
+        json.dump(outcome.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_outcome(outcome)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``neurolysis``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    runner = {"rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues}[args.command]
+    runners = {
+        "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
+        "templates": _run_templates, "plan": _run_plan, "simulate": _run_simulate,
+    }  # fmt: skip
+    runner = runners[args.command]
     try:
         return runner(args)
     except ValidationError as error:

@@ -1,0 +1,326 @@
+"""The plan file: what to simulate, validated in full before any computation.
+
+A plan is TOML with the sections ``[anatomy]``, ``[target]``, ``[procedure]``,
+``[placement]``, ``[patient]`` and ``[simulation]``; field names carry their units
+(``tip_mm``, ``time_s``). Unknown sections or fields are errors (a typo must never be
+silently ignored). ``--set section.field=value`` overrides any field; the value is read as
+a TOML value (``3``, ``[3, 0, 0]``, ``"genicular"``) or else taken as a bare string.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from neurolysis.anatomy.scene import APPROACHES
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range
+
+METHODS = {"rf": "conventional", "cooled-rf": "cooled", "pulsed-rf": "pulsed"}
+"""Plan method -> RF generator mode. Chemical, cryo, surgical and block come with issue 5."""
+
+PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
+OFFSET_LIMIT_MM = 50.0
+
+
+def _vector(name: str, value, *, limit: float | None = None) -> tuple[float, float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValidationError(f"{name} = {value!r}: must be a list of three numbers [x, y, z]")
+    out = tuple(check_number(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if limit is not None:
+        for i, v in enumerate(out):
+            check_range(f"{name}[{i}]", v, -limit, limit, unit="mm")
+    return out  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class AnatomySpec:
+    """A built-in template, or a label map with its labels-to-tissue map and nerves file."""
+
+    template: str | None = "lumbar-medial-branch"
+    labels: str | None = None
+    labels_map: str | None = None
+    nerves: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:
+            if self.labels_map is None:
+                raise ValidationError(f"anatomy.labels_map = None: required with anatomy.labels = {self.labels!r}")
+            object.__setattr__(self, "template", None)
+        elif self.template is None:
+            raise ValidationError("anatomy.template = None: give a template (see `neurolysis templates`) or anatomy.labels")
+        else:
+            from neurolysis.anatomy.templates import template_names
+
+            check_choice("anatomy.template", self.template, template_names())
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    nerve: str | None = None  # None: the anatomy's default target
+
+
+@dataclass(frozen=True)
+class ProcedureSpec:
+    """Method and device settings in user units; ``None`` means the device default."""
+
+    method: str = "rf"
+    gauge: int | None = None
+    tip_mm: float | None = None
+    set_temp_c: float | None = None
+    time_s: float | None = None
+    ramp_s: float | None = None
+    max_power_w: float | None = None
+    coolant_temp_c: float | None = None
+    coolant_flow_ml_min: float | None = None
+    pulse_voltage_v: float | None = None
+    pulse_frequency_hz: float | None = None
+    pulse_width_ms: float | None = None
+    pulse_temp_limit_c: float | None = None
+    damage_model: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("procedure.method", self.method, METHODS)
+        self.rf_settings()  # every device field validated now, with the plan's names
+
+    def rf_settings(self, **extra):
+        from neurolysis.modalities.rf import RFSettings
+
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"}
+        values = {k: v for k, v in values.items() if v is not None}
+        try:
+            return RFSettings(mode=METHODS[self.method], **values, **extra)
+        except ValidationError as error:
+            raise ValidationError(f"procedure.{error}") from None
+
+
+@dataclass(frozen=True)
+class PlacementSpec:
+    """Where the needle goes (anatomy frame, mm).
+
+    ``parallel`` / ``perpendicular``: the anatomy's recommended pose for the target,
+    its tip moved by ``offset_mm``. ``explicit``: ``tip_mm`` and ``direction`` (hub -> tip).
+    """
+
+    approach: str = "parallel"
+    offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    tip_mm: tuple[float, float, float] | None = None
+    direction: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("placement.approach", self.approach, PLACEMENT_APPROACHES)
+        object.__setattr__(self, "offset_mm", _vector("placement.offset_mm", self.offset_mm, limit=OFFSET_LIMIT_MM))
+        if self.approach == "explicit":
+            if self.tip_mm is None or self.direction is None:
+                raise ValidationError(f"placement.approach = 'explicit': needs placement.tip_mm and placement.direction (got tip_mm = {self.tip_mm!r}, direction = {self.direction!r})")
+        elif self.tip_mm is not None or self.direction is not None:
+            raise ValidationError(f"placement.tip_mm / placement.direction: only used with approach = 'explicit' (approach is {self.approach!r}; use offset_mm to move the recommended tip)")
+        if self.tip_mm is not None:
+            object.__setattr__(self, "tip_mm", _vector("placement.tip_mm", self.tip_mm))
+        if self.direction is not None:
+            direction = _vector("placement.direction", self.direction)
+            if math.hypot(*direction) < 1e-9:
+                raise ValidationError(f"placement.direction = {list(direction)}: must be a non-zero vector (hub -> tip)")
+            object.__setattr__(self, "direction", direction)
+
+
+@dataclass(frozen=True)
+class PatientSpec:
+    weight_kg: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight_kg is not None:
+            check_range("patient.weight_kg", self.weight_kg, 1.0, 400.0, unit="kg")
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """Numerical options: the seed of every random choice (axon positions, Monte Carlo)."""
+
+    seed: int = 0
+    n_axons: int = 2000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValidationError(f"simulation.seed = {self.seed!r}: must be a whole number >= 0")
+        if isinstance(self.n_axons, bool) or not isinstance(self.n_axons, int):
+            raise ValidationError(f"simulation.n_axons = {self.n_axons!r}: must be a whole number")
+        check_range("simulation.n_axons", self.n_axons, 100, 100_000)
+
+
+_SECTIONS = {
+    "anatomy": AnatomySpec,
+    "target": TargetSpec,
+    "procedure": ProcedureSpec,
+    "placement": PlacementSpec,
+    "patient": PatientSpec,
+    "simulation": SimulationSpec,
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan; relative anatomy paths are resolved against ``base_dir``."""
+
+    anatomy: AnatomySpec = field(default_factory=AnatomySpec)
+    target: TargetSpec = field(default_factory=TargetSpec)
+    procedure: ProcedureSpec = field(default_factory=ProcedureSpec)
+    placement: PlacementSpec = field(default_factory=PlacementSpec)
+    patient: PatientSpec = field(default_factory=PatientSpec)
+    simulation: SimulationSpec = field(default_factory=SimulationSpec)
+    base_dir: str = "."
+
+    def path(self, name: str | None) -> Path | None:
+        """An anatomy file path, relative to the plan file's folder."""
+        if name is None:
+            return None
+        p = Path(name)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def as_dict(self) -> dict:
+        """The plan as nested sections (the resolved plan in the JSON output)."""
+        out = {}
+        for name in _SECTIONS:
+            values = asdict(getattr(self, name))
+            out[name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v is not None}
+        return out
+
+    def with_(self, **sections) -> Plan:
+        return replace(self, **sections)
+
+
+def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
+    """Validate nested sections (as read from TOML) into a :class:`Plan`."""
+    if not isinstance(data, dict):
+        raise ValidationError(f"plan = {data!r}: must be a table of sections")
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ValidationError(f"plan section [{unknown[0]}]: unknown; allowed sections are {', '.join(_SECTIONS)}")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        values = data.get(name, {})
+        if not isinstance(values, dict):
+            raise ValidationError(f"{name} = {values!r}: must be a table [{name}]")
+        allowed = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in allowed:
+                raise ValidationError(f"{name}.{key}: unknown field; allowed fields of [{name}] are {', '.join(allowed)}")
+        kwargs = dict(values)
+        for key in ("offset_mm", "tip_mm", "direction"):
+            if name == "placement" and isinstance(kwargs.get(key), list):
+                kwargs[key] = tuple(kwargs[key])
+        if name == "anatomy" and "labels" in kwargs and "template" not in kwargs:
+            kwargs["template"] = None
+        sections[name] = cls(**kwargs)
+    return Plan(**sections, base_dir=base_dir)
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """``section.field=value`` -> (section, field, value); the value is read as TOML."""
+    key, sep, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not name:
+        raise ValidationError(f"--set {text!r}: must be section.field=value, e.g. placement.offset_mm=[3,0,0]")
+    if section not in _SECTIONS:
+        raise ValidationError(f"--set {text!r}: unknown section {section!r}; allowed sections are {', '.join(_SECTIONS)}")
+    allowed = [f.name for f in fields(_SECTIONS[section])]
+    if name not in allowed:
+        raise ValidationError(f"--set {text!r}: unknown field {name!r}; allowed fields of [{section}] are {', '.join(allowed)}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"{section}.{name} = {raw.strip()}: must be a finite number")
+    return section, name, value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """A copy of the nested plan dict with every ``--set`` applied in order."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise ValidationError(f"{section} = {out[section]!r}: must be a table [{section}]")
+        out[section][name] = value
+        if section == "anatomy" and name == "labels":
+            out[section].setdefault("template", None)
+    return out
+
+
+def load_plan(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Plan:
+    """Read, override and validate a plan file (all errors are ValidationError, one line)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError(f"plan file = {str(p)!r}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+        raise ValidationError(f"plan file = {str(p)!r}: cannot be read ({error.__class__.__name__})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValidationError(f"plan file = {str(p)!r}: malformed TOML ({error})") from None
+    return plan_from_dict(apply_overrides(data, list(overrides)), base_dir=str(p.parent))
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+_COMMENTS = {
+    ("anatomy", "template"): "see `neurolysis templates`; or labels = \"case.nii.gz\", labels_map = \"labels.toml\", nerves = \"nerves.json\"",
+    ("target", "nerve"): "a nerve of the anatomy",
+    ("procedure", "method"): "rf | cooled-rf | pulsed-rf",
+    ("procedure", "gauge"): "needle gauge (see `neurolysis devices`)",
+    ("procedure", "tip_mm"): "active tip length, mm",
+    ("procedure", "set_temp_c"): "generator set temperature, C",
+    ("procedure", "time_s"): "lesion time, s",
+    ("placement", "approach"): "parallel | perpendicular | explicit",
+    ("placement", "offset_mm"): "shift of the tip from the recommended position (anatomy frame, mm)",
+    ("patient", "weight_kg"): "optional",
+    ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
+}
+
+
+def plan_toml(plan: Plan) -> str:
+    """The plan as a commented TOML file (``neurolysis plan new``)."""
+    lines = ["# Neurolysis Planner plan (research and education tool, not for clinical decisions)"]
+    for section, values in plan.as_dict().items():
+        lines.append(f"\n[{section}]")
+        if section == "patient" and not values:
+            lines.append("# weight_kg = 70")
+        for key, value in values.items():
+            comment = _COMMENTS.get((section, key))
+            lines.append(f"{key} = {_toml_value(value)}" + (f"    # {comment}" if comment else ""))
+    return "\n".join(lines) + "\n"
+
+
+def new_plan(template: str, target: str | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
+    """A plan with the template's recommended placement for its target."""
+    from neurolysis.anatomy.templates import load_template
+
+    scene = load_template(template)
+    nerve = target or scene.target
+    check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
+    procedure = ProcedureSpec(method=method)
+    s = procedure.rf_settings().resolved()
+    shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
+    if method != "pulsed-rf":
+        shown["set_temp_c"] = s.set_temp_c
+    return Plan(
+        anatomy=AnatomySpec(template=template),
+        target=TargetSpec(nerve=nerve),
+        procedure=replace(procedure, **shown),
+        placement=PlacementSpec(approach=approach),
+    )

@@ -1,0 +1,122 @@
+"""The front door: a plan in, an outcome out (anatomy -> physics -> nerve -> risk).
+
+Every input is validated (plan, target nerve, needle inside the anatomy) before the solve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurolysis.anatomy.scene import Nerve, Scene
+from neurolysis.fields import NeedlePose
+from neurolysis.modalities.rf import DISCLAIMER
+from neurolysis.planning.plan import Plan
+from neurolysis.validation import ValidationError, check_choice
+
+RISK_MARGIN_M = 25e-3
+"""Critical structures are sampled within this distance of the active tip (m); farther
+than that the RF field is at body temperature (the 3D mesh verifies this)."""
+
+
+def load_scene(plan: Plan) -> Scene:
+    """The plan's anatomy: a template or an imported label map."""
+    a = plan.anatomy
+    if a.template is not None:
+        from neurolysis.anatomy.templates import load_template
+
+        return load_template(a.template)
+    from neurolysis.anatomy.labelmap import load_label_map
+
+    return load_label_map(plan.path(a.labels), plan.path(a.labels_map), plan.path(a.nerves))
+
+
+def target_nerve(plan: Plan, scene: Scene) -> Nerve:
+    name = plan.target.nerve or scene.target
+    check_choice("target.nerve", name, [n.name for n in scene.nerves])
+    return scene.nerve(name)
+
+
+def resolve_pose(plan: Plan, scene: Scene, nerve: Nerve) -> NeedlePose:
+    """The needle pose in the anatomy frame (m); errors if the tip leaves the anatomy."""
+    p = plan.placement
+    if p.approach == "explicit":
+        pose = NeedlePose(np.asarray(p.tip_mm) * 1e-3, np.asarray(p.direction))
+    else:
+        key = (nerve.name, p.approach)
+        if key not in scene.placements:
+            approaches = sorted(a for (n, a) in scene.placements if n == nerve.name)
+            raise ValidationError(f"placement.approach = {p.approach!r}: no recommended placement for {nerve.name!r}; allowed values are {', '.join(approaches) or 'explicit'}")
+        pose = scene.placements[key].shifted(np.asarray(p.offset_mm) * 1e-3)
+    lo, hi = (np.asarray(b) for b in scene.bounds_m)
+    if np.any(pose.tip_m < lo) or np.any(pose.tip_m > hi):
+        tip = ", ".join(f"{v:.1f}" for v in pose.tip_m * 1e3)
+        box = " to ".join("[" + ", ".join(f"{v:.0f}" for v in b * 1e3) + "]" for b in (lo, hi))
+        raise ValidationError(f"placement: needle tip = [{tip}] mm is outside the anatomy {scene.name!r} (bounds {box} mm)")
+    return pose
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """Everything a plan produced; ``to_dict()`` is the ``simulate --json`` contract."""
+
+    plan: Plan
+    scene: Scene
+    nerve: Nerve
+    pose: NeedlePose
+    physics: object  # RF3DResult
+    target: object  # NerveOutcome
+    critical: tuple  # StructureRisk, ...
+    warnings: tuple[str, ...]
+    wall_time_s: float
+
+    def to_dict(self) -> dict:
+        rf = self.physics.to_dict()
+        return {
+            "target": self.target.to_dict(),
+            "critical": [r.to_dict() for r in self.critical],
+            "lesion": rf["lesion"],
+            "warnings": list(self.warnings),
+            "settings": self.plan.as_dict(),
+            "disclaimer": DISCLAIMER,
+            "method": self.plan.procedure.method,
+            "anatomy": {"name": self.scene.name, "target_nerve": self.nerve.name},
+            "placement": {
+                "approach": self.plan.placement.approach,
+                "tip_mm": [float(v) for v in self.pose.tip_m * 1e3],
+                "direction": [float(v) for v in self.pose.direction],
+            },
+            "rf": {k: v for k, v in rf.items() if k not in ("lesion", "warnings", "disclaimer")},
+            "wall_time_s": self.wall_time_s,
+        }
+
+
+def prepare(plan: Plan):
+    """Scene, nerve, pose and RF settings, all validated (cheap; no solve)."""
+    scene = load_scene(plan)
+    nerve = target_nerve(plan, scene)
+    pose = resolve_pose(plan, scene, nerve)
+    tissue_at_tip = scene.region_tissue[int(scene.label_at(pose.tip_m[None, :])[0])]
+    settings = plan.procedure.rf_settings(tissue=tissue_at_tip).resolved()
+    return scene, nerve, pose, settings
+
+
+def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:
+    """Solve a plan: RF field in the anatomy, then the target nerve and every critical structure."""
+    from neurolysis.modalities.rf3d import simulate_rf3d
+    from neurolysis.nerve import nerve_outcome
+    from neurolysis.risk import assess_risk, risk_warnings
+
+    started = time.perf_counter()
+    scene, nerve, pose, settings = prepare(plan)
+    physics = simulate_rf3d(settings, [pose], scene, progress=progress)
+    method = plan.procedure.method
+    target = nerve_outcome(nerve, physics.sample, method, seed=plan.simulation.seed, n_axons=plan.simulation.n_axons)
+    lo, hi = (np.asarray(b) for b in scene.bounds_m)
+    box = (np.maximum(pose.tip_m - RISK_MARGIN_M, lo), np.minimum(pose.tip_m + RISK_MARGIN_M, hi))
+    critical = assess_risk(scene, physics.sample, box_m=box)
+    warnings = (*risk_warnings(critical), *physics.warnings)
+    return Outcome(plan, scene, nerve, pose, physics, target, tuple(critical), tuple(warnings), time.perf_counter() - started)

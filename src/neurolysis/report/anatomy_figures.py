@@ -1,0 +1,142 @@
+"""Figures of a planned procedure: three orthogonal slices through the needle with the
+anatomy, the lesion outline and the nerves, and the target nerve's axon map.
+
+Rendered with matplotlib's Agg backend; importing this module is what pulls matplotlib in.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from neurolysis.modalities.rf import DISCLAIMER  # noqa: E402
+
+SLICE_HALF_WIDTH_M = 15e-3
+SLICE_POINTS = 161
+NERVE_SLAB_M = 1.5e-3
+"""Nerve centerline points within this distance of a slice plane are drawn on it."""
+
+
+def needle_frame(direction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orthonormal (e1, e2, e3) with e3 along the needle (hub -> tip)."""
+    e3 = direction / np.linalg.norm(direction)
+    helper = np.array([0.0, 0.0, 1.0]) if abs(e3[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross(helper, e3)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(e3, e1), e3
+
+
+def _plane_points(origin, u, v, su, sv):
+    uu, vv = np.meshgrid(su, sv)
+    return origin + uu[..., None] * u + vv[..., None] * v
+
+
+def plot_outcome(outcome, path: str) -> None:
+    """Write the slices and the axon map of ``outcome`` to ``path`` (PNG)."""
+    scene, pose, physics = outcome.scene, outcome.pose, outcome.physics
+    tip_len_m = physics.settings.tip_mm * 1e-3
+    e1, e2, e3 = needle_frame(pose.direction)
+    centre = pose.tip_m - 0.5 * tip_len_m * e3  # middle of the active tip
+    s = np.linspace(-SLICE_HALF_WIDTH_M, SLICE_HALF_WIDTH_M, SLICE_POINTS)
+    planes = (
+        ("along the needle (e1-e3)", e1, e3, e2),
+        ("along the needle (e2-e3)", e2, e3, e1),
+        ("across the active tip (e1-e2)", e1, e2, e3),
+    )
+    n_regions = len(scene.region_names)
+    cmap = ListedColormap(plt.get_cmap("tab20")(np.arange(n_regions) % 20))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 11))
+    used = set()
+    for ax, (title, u, v, normal) in zip(axes.flat[:3], planes, strict=True):
+        pts = _plane_points(centre, u, v, s, s).reshape(-1, 3)
+        labels = np.asarray(scene.label_at(pts)).reshape(SLICE_POINTS, SLICE_POINTS)
+        used |= set(np.unique(labels).tolist())
+        extent = (s[0] * 1e3, s[-1] * 1e3, s[0] * 1e3, s[-1] * 1e3)
+        ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=n_regions - 0.5, interpolation="nearest", alpha=0.8)
+        field = physics.sample(pts)
+        mm = s * 1e3
+        if np.any(field.omega >= 1.0):
+            ax.contour(mm, mm, field.omega.reshape(SLICE_POINTS, SLICE_POINTS), levels=[1.0], colors="black", linewidths=2.0)
+        if np.any(field.peak_temp_c >= 50.0):
+            ax.contour(mm, mm, field.peak_temp_c.reshape(SLICE_POINTS, SLICE_POINTS), levels=[50.0], colors="white", linewidths=1.2, linestyles="--")
+        for nerve in scene.nerves:
+            line = _densify(nerve.centerline_m, 0.2e-3)
+            rel = line - centre
+            near = np.abs(rel @ normal) <= NERVE_SLAB_M + nerve.radius_m
+            if not np.any(near):
+                continue
+            target = nerve.name == outcome.nerve.name
+            ax.plot(np.where(near, rel @ u, np.nan) * 1e3, np.where(near, rel @ v, np.nan) * 1e3,
+                    color="gold" if target else "orange", lw=3 if target else 1.5)  # fmt: skip
+        _draw_needle(ax, pose, centre, u, v, tip_len_m)
+        ax.set_xlim(extent[:2])
+        ax.set_ylim(extent[2:])
+        ax.set_aspect("equal")
+        ax.set_title(title)
+        ax.set_xlabel("mm")
+        ax.set_ylabel("mm")
+    handles = [Patch(color=cmap(i), label=scene.region_names[i]) for i in sorted(used)]
+    handles += [
+        Line2D([], [], color="black", lw=2, label="lesion (Arrhenius Ω ≥ 1)"),
+        Line2D([], [], color="white", lw=1.2, ls="--", label="50 °C isotherm (peak)"),
+        Line2D([], [], color="gold", lw=3, label=f"target: {outcome.nerve.name}"),
+        Line2D([], [], color="orange", lw=1.5, label="other nerves"),
+        Line2D([], [], color="dimgray", lw=3, label="needle (active tip red)"),
+    ]
+    axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
+    _axon_map(axes[1, 1], outcome)
+    t = outcome.target
+    fig.suptitle(
+        f"{outcome.plan.procedure.method} at {outcome.nerve.name} ({scene.name}, {outcome.plan.placement.approach}): "
+        f"pain fibres killed {100 * t.pain_fibres_killed_fraction:.0f} %, block {'yes' if t.pain_block else 'no'}\n{DISCLAIMER}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _densify(line: np.ndarray, step_m: float) -> np.ndarray:
+    seg = np.linalg.norm(np.diff(line, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.linspace(0.0, arc[-1], max(2, int(arc[-1] / step_m) + 1))
+    return np.column_stack([np.interp(s, arc, line[:, i]) for i in range(3)])
+
+
+def _draw_needle(ax, pose, centre, u, v, tip_len_m: float) -> None:
+    tip = pose.tip_m - centre
+    hub = tip - 0.1 * pose.direction  # 100 mm of shaft, clipped by the axes
+    active = tip - tip_len_m * pose.direction
+    if abs(pose.direction @ u) + abs(pose.direction @ v) < 1e-6:  # plane across the needle
+        ax.plot([tip @ u * 1e3], [tip @ v * 1e3], "o", color="red", ms=6)
+        return
+    ax.plot([hub @ u * 1e3, active @ u * 1e3], [hub @ v * 1e3, active @ v * 1e3], color="dimgray", lw=3)
+    ax.plot([active @ u * 1e3, tip @ u * 1e3], [active @ v * 1e3, tip @ v * 1e3], color="red", lw=3)
+
+
+def _axon_map(ax, outcome) -> None:
+    """Cross-section of the target nerve: every modelled axon, coloured by survival."""
+    axons = outcome.target.axon_map
+    x, y = np.asarray(axons["x_mm"]), np.asarray(axons["y_mm"])
+    killed = np.asarray(axons["killed"], dtype=bool)
+    classes = list(axons["fibre_class"])
+    markers = dict(zip(sorted(set(classes)), "o^sDv", strict=False))
+    for name, marker in markers.items():
+        sel = np.array([c == name for c in classes])
+        ax.scatter(x[sel & ~killed], y[sel & ~killed], s=6, marker=marker, color="tab:green", label=f"{name} survives")
+        ax.scatter(x[sel & killed], y[sel & killed], s=6, marker=marker, color="tab:red", label=f"{name} killed")
+    r_mm = outcome.nerve.radius_m * 1e3
+    ax.add_patch(plt.Circle((0, 0), r_mm, fill=False, color="black"))
+    ax.set_xlim(-1.2 * r_mm, 1.2 * r_mm)
+    ax.set_ylim(-1.2 * r_mm, 1.2 * r_mm)
+    ax.set_aspect("equal")
+    ax.set_xlabel("mm")
+    ax.set_title(f"axon map of {outcome.nerve.name} (cross-section; killed anywhere along it)")
+    ax.legend(fontsize=6, loc="upper right", ncol=2, markerscale=2)

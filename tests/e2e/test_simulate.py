@@ -1,0 +1,161 @@
+"""`neurolysis templates | plan new | simulate` as a user runs them (issue 4 contract)."""
+
+import json
+import subprocess
+import sys
+import tomllib
+from functools import cache
+
+import numpy as np
+import pytest
+
+from neurolysis.anatomy.templates import load_template, template_names
+from neurolysis.cli import main
+from neurolysis.planning.plan import load_plan, new_plan, plan_toml
+from neurolysis.planning.simulate import simulate
+
+TEMPLATES = ("lumbar-medial-branch", "genicular", "intercostal", "celiac-plexus", "common-peroneal")
+TARGET_KEYS = {
+    "nerve", "killed_fraction_by_class", "pain_fibres_killed_fraction", "motor_fibres_killed_fraction",
+    "lesioned_length_mm", "pain_block", "relief_months",
+}  # fmt: skip
+CRITICAL_KEYS = {"name", "kind", "peak_temp_c", "omega", "cem43_min", "injured", "reason"}
+SHORT = "procedure.time_s=40"
+
+
+@cache
+def _outcome(template: str, *overrides: str):
+    from neurolysis.planning.plan import apply_overrides, plan_from_dict
+
+    plan = new_plan(template)
+    data = apply_overrides(tomllib.loads(plan_toml(plan)), list(overrides))
+    return simulate(plan_from_dict(data))
+
+
+def _write_plan(tmp_path, template="lumbar-medial-branch"):
+    path = tmp_path / "plan.toml"
+    assert main(["plan", "new", "--template", template]) == 0
+    return path
+
+
+def test_templates_listed(capsys):
+    assert main(["templates", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = [t["name"] for t in out["templates"]]
+    assert set(TEMPLATES) <= set(names) == set(template_names())
+    for t in out["templates"]:
+        assert t["targets"] and t["critical"]
+    assert main(["templates"]) == 0
+    assert "lumbar-medial-branch" in capsys.readouterr().out
+
+
+def test_issue_command_lines(tmp_path):
+    """The four command lines of the issue, as subprocesses (the real entry point)."""
+    run = lambda *a: subprocess.run([sys.executable, "-m", "neurolysis.cli", *a], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    assert run("templates").returncode == 0
+    new = run("plan", "new", "--template", "lumbar-medial-branch")
+    assert new.returncode == 0, new.stderr
+    (tmp_path / "plan.toml").write_text(new.stdout)
+    table = run("simulate", "plan.toml", "--quiet", "--set", SHORT)
+    assert table.returncode == 0, table.stderr
+    assert "L4 medial branch" in table.stdout and "not for clinical decisions" in table.stdout
+    moved = run("simulate", "plan.toml", "--json", "--quiet", "--set", "placement.offset_mm=[3,0,0]", "--set", SHORT, "--plot", "plan.png")
+    assert moved.returncode == 0, moved.stderr
+    out = json.loads(moved.stdout)
+    assert out["settings"]["placement"]["offset_mm"] == [3.0, 0.0, 0.0]
+    assert (tmp_path / "plan.png").stat().st_size > 10_000
+
+
+def test_default_plan_json_contract():
+    out = _outcome("lumbar-medial-branch").to_dict()
+    assert {"target", "critical", "lesion", "warnings", "settings", "disclaimer"} <= set(out)
+    assert TARGET_KEYS <= set(out["target"])
+    assert set(out["target"]["relief_months"]) >= {"median", "p10", "p90"}
+    assert out["target"]["nerve"] == "L4 medial branch"
+    assert out["target"]["pain_block"] is True
+    assert out["target"]["pain_fibres_killed_fraction"] >= 0.95
+    r = out["target"]["relief_months"]
+    assert 0 < r["p10"] <= r["median"] <= r["p90"]
+    assert {"width_mm", "length_mm"} <= set(out["lesion"])
+    assert out["critical"] and all(CRITICAL_KEYS <= set(c) for c in out["critical"])
+    kinds = {c["kind"] for c in out["critical"]}
+    assert "spinal-cord" in kinds
+    cord = next(c for c in out["critical"] if c["kind"] == "spinal-cord")
+    assert cord["injured"] is False
+    assert out["disclaimer"] == "research and education tool, not for clinical decisions"
+    json.dumps(out)  # serialisable
+
+
+def _sideways(scene, nerve_name, distance_mm):
+    """An offset (mm) perpendicular to both the nerve and the needle."""
+    pose = scene.placements[(nerve_name, "parallel")]
+    line = scene.nerve(nerve_name).centerline_m
+    tangent = line[-1] - line[0]
+    side = np.cross(tangent, pose.direction)
+    if np.linalg.norm(side) < 1e-9:
+        side = np.cross(pose.direction, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    return [float(v) for v in distance_mm * side]
+
+
+def test_moving_the_needle_away_loses_the_block():
+    scene = load_template("lumbar-medial-branch")
+    offset = _sideways(scene, scene.target, 10.0)
+    far = _outcome("lumbar-medial-branch", f"placement.offset_mm={offset}", SHORT).target
+    near = _outcome("lumbar-medial-branch", SHORT).target
+    assert near.pain_block and not far.pain_block
+    assert far.pain_fibres_killed_fraction < near.pain_fibres_killed_fraction
+
+
+def test_parallel_lesions_a_longer_segment_than_perpendicular():
+    parallel = _outcome("lumbar-medial-branch").target
+    perpendicular = _outcome("lumbar-medial-branch", "placement.approach=perpendicular").target
+    assert parallel.lesioned_length_mm > perpendicular.lesioned_length_mm + 1.0
+
+
+def test_placement_near_the_cord_raises_the_cord_flag():
+    scene = load_template("lumbar-medial-branch")
+    pose = scene.placements[(scene.target, "parallel")]
+    lo, hi = (np.asarray(b) for b in scene.bounds_m)
+    grid = np.stack(np.meshgrid(*(np.arange(a, b, 1e-3) for a, b in zip(lo, hi, strict=True)), indexing="ij"), -1).reshape(-1, 3)
+    cord = next(c for c in scene.critical if c.kind == "spinal-cord")
+    ids = [scene.region_names.index(r) for r in cord.regions]
+    inside = grid[np.isin(scene.label_at(grid), ids)]
+    nearest = inside[np.argmin(np.linalg.norm(inside - pose.tip_m, axis=1))]
+    tip = nearest + 1.5e-3 * (pose.tip_m - nearest) / np.linalg.norm(pose.tip_m - nearest)
+    overrides = ("placement.approach=explicit", f"placement.tip_mm={[float(v) for v in tip * 1e3]}", f"placement.direction={[float(v) for v in pose.direction]}")
+    outcome = _outcome("lumbar-medial-branch", *overrides, SHORT)
+    cord_risk = next(r for r in outcome.critical if r.kind == "spinal-cord")
+    assert cord_risk.injured
+    assert any("SPINAL CORD" in w for w in outcome.warnings)
+
+
+@pytest.mark.parametrize("template", TEMPLATES[1:])
+def test_every_template_simulates(template):
+    outcome = _outcome(template, SHORT)
+    out = outcome.to_dict()
+    assert TARGET_KEYS <= set(out["target"])
+    assert out["lesion"]["width_mm"] > 0
+    assert out["target"]["pain_fibres_killed_fraction"] > 0.5, out["target"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["plan", "new", "--template", "spleen"], "anatomy.template = 'spleen'"),
+        (["simulate", "PLAN", "--set", "target.nerve=L9 medial branch"], "target.nerve = 'L9 medial branch'"),
+        (["simulate", "PLAN", "--set", "placement.offset_mm=[nan,0,0]"], "placement.offset_mm[0] = nan"),
+        (["simulate", "PLAN", "--set", "placement.approach=explicit", "--set", "placement.tip_mm=[900,0,0]", "--set", "placement.direction=[0,0,1]"], "outside the anatomy"),
+        (["simulate", "BAD"], "malformed TOML"),
+    ],
+)
+def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, fragment):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_toml(new_plan("lumbar-medial-branch")))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[anatomy]\ntemplate = \n")
+    argv = [str(plan) if a == "PLAN" else str(bad) if a == "BAD" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1, err
+    assert load_plan(plan)  # the good plan itself is fine

@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/neurolysis rf --plot demo-rf.png
-	@echo "figure written to demo-rf.png"
+	$(BIN)/neurolysis plan new --template lumbar-medial-branch > demo-plan.toml
+	$(BIN)/neurolysis simulate demo-plan.toml --plot demo-plan.png
+	@echo "plan in demo-plan.toml, figure in demo-plan.png"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -286,7 +286,7 @@ def _print_outcome(outcome) -> None:
     if t["motor_fibres_killed_fraction"] is not None:
         rows.append(("motor fibres killed", f"{100 * t['motor_fibres_killed_fraction']:.0f} %"))
     rows += [
-        ("by class", ", ".join(f"{k} {100 * v:.0f} %" for k, v in t["killed_fraction_by_class"].items())),
+        ("by class", ", ".join(f"{k} {100 * v:.0f} %" for k, v in t["killed_fraction_by_class"].items() if v is not None)),
         ("nerve length lesioned", f"{t['lesioned_length_mm']:.1f} mm"),
         ("pain conduction blocked", "yes" if t["pain_block"] else "no"),
     ]

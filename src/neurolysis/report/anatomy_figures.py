@@ -123,10 +123,10 @@ def _draw_needle(ax, pose, centre, u, v, tip_len_m: float) -> None:
 
 def _axon_map(ax, outcome) -> None:
     """Cross-section of the target nerve: every modelled axon, coloured by survival."""
-    axons = outcome.target.axon_map
-    x, y = np.asarray(axons["x_mm"]), np.asarray(axons["y_mm"])
-    killed = np.asarray(axons["killed"], dtype=bool)
-    classes = list(axons["fibre_class"])
+    axons = outcome.target.axons
+    x, y = np.asarray(axons.x_mm), np.asarray(axons.y_mm)
+    killed = np.asarray(axons.killed, dtype=bool)
+    classes = list(axons.fibre)
     markers = dict(zip(sorted(set(classes)), "o^sDv", strict=False))
     for name, marker in markers.items():
         sel = np.array([c == name for c in classes])

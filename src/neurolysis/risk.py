@@ -1,0 +1,229 @@
+"""Dose received by each critical structure of a scene, and whether it is an injury.
+
+Each ``scene.critical`` structure is sampled where it lies inside a region of interest
+(box) around the needle: region structures at the points of a regular grid (spacing
+``spacing_m``) whose ``scene.label_at`` is one of its regions; nerve structures on their
+own tube (rings at r = 0, R/2, R, 8 angles, every spacing/2 along the centerline; the
+whole nerve, since the tube is cheap). All points go to the field sampler in one call.
+Peak temperature, Omega and CEM43 are the maxima over the structure's points; the
+criteria of its kind (``data/risk.toml``, most severe first) set ``injured`` and the
+reason. ``distance_to_lesion_mm`` is the smallest distance between the structure's
+points and the lethal points found (grid + tubes + ``lethal_points_m``), accurate to
+about one grid spacing; 0 when the lesion reaches the structure.
+
+A structure with no point in the box is reported as not reached (body temperature, no
+dose) with a lower bound on its distance: the distance from the lesion to the box faces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.scene import CriticalStructure, Scene
+from neurolysis.fields import FieldSampler
+from neurolysis.nerve import nerve_frame
+from neurolysis.validation import ValidationError, check_range
+
+_UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", "")}
+
+
+@dataclass(frozen=True)
+class StructureRisk:
+    """Dose and injury flag of one critical structure (user units: C, min, mm)."""
+
+    name: str
+    kind: str
+    peak_temp_c: float
+    omega: float
+    cem43_min: float
+    injured: bool
+    reason: str
+    distance_to_lesion_mm: float | None
+    consequence: str
+    lethal_fraction: float = 0.0  # share of the structure's sample points that are lethal
+    n_points: int = 0
+    in_box: bool = True
+    distance_is_lower_bound: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("peak_temp_c", "omega", "cem43_min", "lethal_fraction"):
+            d[key] = round(float(d[key]), 4)
+        if d["distance_to_lesion_mm"] is not None:
+            d["distance_to_lesion_mm"] = round(float(d["distance_to_lesion_mm"]), 3)
+        return d
+
+    @property
+    def warning(self) -> str | None:
+        """One capitalised line when injured (``risk_warnings`` orders them)."""
+        if not self.injured:
+            return None
+        label = _kind_entry(self.kind)[1]["label"]
+        head = (label if label != "structure" else self.kind).upper()
+        return f"{head} AT RISK ({self.name}): {self.reason}. Consequence: {self.consequence}"
+
+
+def _kind_entry(kind: str) -> tuple[str, Mapping]:
+    cat = load_catalog("risk")
+    if kind in cat["kind"]:
+        return kind, cat["kind"][kind]
+    return cat["default_kind"], cat["kind"][cat["default_kind"]]
+
+
+def _box(box_m) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        lo, hi = (np.asarray(b, dtype=float).reshape(3) for b in box_m)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"box_m = {box_m!r}: must be (lo, hi), two points of 3 numbers (m)") from exc
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise ValidationError(f"box_m = {box_m!r}: must be finite")
+    if np.any(hi <= lo):
+        raise ValidationError(f"box_m = ({list(lo)}, {list(hi)}): hi must exceed lo on every axis")
+    return lo, hi
+
+
+def _grid(lo: np.ndarray, hi: np.ndarray, spacing: float) -> np.ndarray:
+    counts = np.floor((hi - lo) / spacing + 1e-9).astype(int) + 1
+    limit = int(load_catalog("risk")["spacing_max_points"])
+    if int(np.prod(counts)) > limit:
+        raise ValidationError(f"spacing_m = {spacing:g}: box needs {int(np.prod(counts))} grid points, more than {limit}; use a larger spacing or a smaller box")
+    axes = [lo[i] + spacing * np.arange(counts[i]) for i in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _tube_points(centerline_m: np.ndarray, radius_m: float, spacing: float) -> np.ndarray:
+    frame = nerve_frame(centerline_m, spacing / 2.0)
+    ang = np.linspace(0.0, 2 * np.pi, 8, endpoint=False)
+    x = np.concatenate([[0.0], 0.5 * radius_m * np.cos(ang), radius_m * np.cos(ang)])
+    y = np.concatenate([[0.0], 0.5 * radius_m * np.sin(ang), radius_m * np.sin(ang)])
+    return frame.offset_points(x, y).reshape(-1, 3)
+
+
+def _criteria(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple[bool, str]:
+    key, entry = _kind_entry(kind)
+    label = entry["label"]
+    no_data = "" if key == kind else f" [no thresholds for kind {kind!r}: conservative default]"
+    checked: dict[str, str] = {}  # per measure, the last (lowest) threshold checked
+    for c in entry["criteria"]:
+        m, thr = c["measure"], float(c["threshold"])
+        if m == "lethal":
+            if lethal_any:
+                return True, f"{label}: inside the method's lethal region (its kill criterion) -> {c['meaning']}{no_data}"
+            checked[m] = "lethal region not reached"
+            continue
+        v = values[m]
+        what, unit = _UNITS[m]
+        if v >= thr:
+            return True, f"{label}: {what} {v:.1f} {unit} >= {thr:g} {unit} -> {c['meaning']} ({c['source']}){no_data}".replace("  ", " ")
+        checked[m] = f"{what} {v:.1f} < {thr:g} {unit}".rstrip()
+    return False, f"{label}: no threshold reached ({'; '.join(checked.values())}){no_data}"
+
+
+def assess_risk(
+    scene: Scene,
+    sampler: FieldSampler,
+    *,
+    box_m,
+    spacing_m: float = 0.5e-3,
+    lethal_points_m: np.ndarray | None = None,
+) -> tuple[StructureRisk, ...]:
+    """Dose and injury of every ``scene.critical`` structure (same order).
+
+    ``box_m`` = (lo, hi) corners (m) of the region of interest around the needle;
+    ``spacing_m`` the grid spacing (m); ``lethal_points_m`` (n, 3) optional extra points
+    known to be lethal (e.g. the engine's own lesion nodes) for the distance.
+    """
+    lo, hi = _box(box_m)
+    spacing = check_range("spacing_m", spacing_m, 1e-5, 5e-3, unit="m")
+    cat = load_catalog("risk")
+    body_c = float(cat["body_temp_c"])
+
+    grid = _grid(lo, hi, spacing)
+    labels = np.asarray(scene.label_at(grid))
+    if labels.shape != (grid.shape[0],):
+        raise ValueError(f"scene {scene.name!r}: label_at returned shape {labels.shape} for {grid.shape[0]} points")
+    region_index = {name: i for i, name in enumerate(scene.region_names)}
+
+    blocks: list[np.ndarray] = [grid]
+    tube_slices: dict[int, slice] = {}
+    start = grid.shape[0]
+    for k, s in enumerate(scene.critical):
+        if s.nerve is not None:
+            try:
+                nerve = scene.nerve(s.nerve)
+            except KeyError as exc:
+                names = ", ".join(n.name for n in scene.nerves)
+                raise ValidationError(f"critical structure {s.name!r}: nerve = {s.nerve!r}: allowed values are {names}") from exc
+            pts = _tube_points(nerve.centerline_m, nerve.radius_m, spacing)
+            blocks.append(pts)
+            tube_slices[k] = slice(start, start + pts.shape[0])
+            start += pts.shape[0]
+        else:
+            unknown = [r for r in s.regions if r not in region_index]
+            if unknown or not s.regions:
+                raise ValidationError(f"critical structure {s.name!r}: regions = {list(s.regions)}: allowed values are {', '.join(scene.region_names)}")
+    points = np.concatenate(blocks)
+    sample = sampler(points)
+    fields = {}
+    for name in ("peak_temp_c", "omega", "cem43_min", "lethal"):
+        arr = np.asarray(getattr(sample, name))
+        if arr.shape != (points.shape[0],):
+            raise ValueError(f"field sampler returned {name} of shape {arr.shape} for {points.shape[0]} points")
+        if name != "lethal" and not np.all(np.isfinite(arr)):
+            raise ValueError(f"field sampler returned non-finite {name}")
+        fields[name] = arr.astype(bool) if name == "lethal" else arr.astype(float)
+    lethal = fields["lethal"]
+
+    lesion = points[lethal]
+    if lethal_points_m is not None:
+        extra = np.asarray(lethal_points_m, float).reshape(-1, 3)
+        lesion = np.concatenate([lesion, extra[np.all(np.isfinite(extra), axis=1)]])
+    tree = cKDTree(lesion) if lesion.shape[0] else None
+    box_gap_mm = None
+    if tree is not None:
+        inside = lesion[np.all((lesion >= lo) & (lesion <= hi), axis=1)]
+        box_gap_mm = float(np.min(np.minimum(inside - lo, hi - inside)) * 1e3) if inside.shape[0] else 0.0
+
+    out = []
+    for k, s in enumerate(scene.critical):
+        if k in tube_slices:
+            idx = np.arange(points.shape[0])[tube_slices[k]]
+            in_box = bool(np.any(np.all((points[idx] >= lo) & (points[idx] <= hi), axis=1)))
+        else:
+            wanted = np.array([region_index[r] for r in s.regions])
+            idx = np.flatnonzero(np.isin(labels, wanted))
+            in_box = idx.size > 0
+        out.append(_structure(s, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi))
+    return tuple(out)
+
+
+def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi) -> StructureRisk:
+    consequence = _kind_entry(s.kind)[1]["consequence"]
+    if idx.size == 0:
+        box = " to ".join("[" + ", ".join(f"{v * 1e3:.0f}" for v in b) + "]" for b in (lo, hi))
+        reason = f"not reached: no part of it lies in the region of interest {box} mm (body temperature assumed; distance is a lower bound)"
+        return StructureRisk(s.name, s.kind, body_c, 0.0, 0.0, False, reason, box_gap_mm, consequence, 0.0, 0, False, box_gap_mm is not None)
+    peak = float(fields["peak_temp_c"][idx].max())
+    omega = float(fields["omega"][idx].max())
+    cem = float(fields["cem43_min"][idx].max())
+    lethal = fields["lethal"][idx]
+    injured, reason = _criteria(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem})
+    distance = None
+    if tree is not None:
+        distance = 0.0 if lethal.any() else float(tree.query(points[idx], k=1)[0].min() * 1e3)
+    return StructureRisk(s.name, s.kind, peak, omega, cem, injured, reason, distance, consequence, float(lethal.mean()), int(idx.size), in_box, False)
+
+
+def risk_warnings(risks: Iterable[StructureRisk]) -> list[str]:
+    """One capitalised warning per injured structure, spinal cord first (``warning_rank``)."""
+    flagged = [r for r in risks if r.injured]
+    flagged.sort(key=lambda r: (int(_kind_entry(r.kind)[1]["warning_rank"]), -r.lethal_fraction, r.name))
+    return [r.warning for r in flagged]
+
+
+__all__ = ["StructureRisk", "assess_risk", "risk_warnings"]

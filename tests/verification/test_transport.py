@@ -1,0 +1,214 @@
+"""The transport solver against exact solutions: convergence orders, mass balance, barrier.
+
+Meshes are radial (spherically or cylindrically symmetric) P1 elements: the solver is
+mesh-agnostic, so the r^(d-1) weighting lives only in the assembly below.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from neurolysis.chemistry import dose_response, transport_coefficients
+from neurolysis.physics.transport import (
+    ExposureAccumulator,
+    TransportOperators,
+    TransportSolver,
+    bolus_field,
+    bolus_radius_m,
+    run_transport,
+)
+
+GAUSS_X = np.array([-np.sqrt(3 / 5), 0.0, np.sqrt(3 / 5)])
+GAUSS_W = np.array([5 / 9, 8 / 9, 5 / 9])
+
+
+def radial_operators(nodes_m, d_element, phi_element, clearance_nodes, dim=3, sink_nodes=()):
+    """P1 stiffness and lumped capacity on 0 <= r <= R with measure s_d r^(d-1) dr (s_3 = 4 pi, s_2 = 2 pi per m)."""
+    r = np.asarray(nodes_m, float)
+    a, b = r[:-1], r[1:]
+    h = b - a
+    surface = 4 * np.pi if dim == 3 else 2 * np.pi
+    x = 0.5 * (a + b)[:, None] + 0.5 * h[:, None] * GAUSS_X
+    w = 0.5 * h[:, None] * GAUSS_W * surface * x ** (dim - 1)
+    measure = w.sum(axis=1)
+    k_local = d_element * measure / h**2
+    n = len(r)
+    i = np.arange(n - 1)
+    rows = np.concatenate([i, i + 1, i, i + 1])
+    cols = np.concatenate([i, i + 1, i + 1, i])
+    vals = np.concatenate([k_local, k_local, -k_local, -k_local])
+    stiffness = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    left = ((b[:, None] - x) / h[:, None] * w).sum(axis=1) * phi_element
+    right = ((x - a[:, None]) / h[:, None] * w).sum(axis=1) * phi_element
+    capacity = np.bincount(i, left, n) + np.bincount(i + 1, right, n)
+    return TransportOperators(stiffness, capacity, np.asarray(clearance_nodes, float), np.asarray(sink_nodes, int))
+
+
+D_EFF = 1.0e-10  # m^2/s, tissue-averaged conductance
+PHI = 0.2
+ALPHA = D_EFF / PHI  # diffusivity seen by c
+K_CLEAR = 5e-4  # 1/s
+T0, T_END = 600.0, 1800.0
+AMOUNT = 1e-9  # c x m^3 in the accessible space
+R_MAX = 10e-3
+
+
+def point_source(r, t):
+    """Instantaneous point source with clearance, in 3D (started t0 earlier to be smooth):
+
+        phi c_t = D_eff lap c - k phi c,  c(r, t) = S / (phi (4 pi a (t + t0))^(3/2)) exp(-r^2 / (4 a (t + t0)) - k t),  a = D_eff / phi.
+    """
+    s = t + T0
+    return AMOUNT / (PHI * (4 * np.pi * ALPHA * s) ** 1.5) * np.exp(-(r**2) / (4 * ALPHA * s) - K_CLEAR * t)
+
+
+def _run(n_cells, n_steps, theta):
+    r = np.linspace(0.0, R_MAX, n_cells + 1)
+    ops = radial_operators(r, np.full(n_cells, D_EFF), np.full(n_cells, PHI), np.full(n_cells + 1, K_CLEAR))
+    c = point_source(r, 0.0)
+    solver = TransportSolver(ops, T_END / n_steps, theta)
+    for _ in range(n_steps):
+        c = solver.step(c)
+    return r, ops, c
+
+
+def _norm(ops, field_):
+    """Relative capacity-weighted L2 norm (against the exact end state)."""
+    r = np.linspace(0.0, R_MAX, len(field_))
+    return np.sqrt(ops.capacity_m3 @ field_**2) / np.sqrt(ops.capacity_m3 @ point_source(r, T_END) ** 2)
+
+
+def _solve(n_cells, n_steps, theta):
+    r, ops, c = _run(n_cells, n_steps, theta)
+    return _norm(ops, c - point_source(r, T_END))
+
+
+def test_space_convergence_order_two():
+    """Crank-Nicolson with a step small enough not to matter; L2 error vs h."""
+    sizes, errors = [], []
+    for n in (25, 50, 100):
+        sizes.append(R_MAX / n)
+        errors.append(_solve(n, 400, 0.5))
+    rate = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
+    assert rate == pytest.approx(2.0, abs=0.25), f"observed L2 rate in space: {rate:.2f}, errors {errors}"
+
+
+@pytest.mark.parametrize("theta, order", [(1.0, 1.0), (0.5, 2.0)])
+def test_time_convergence_order(theta, order):
+    """Backward Euler is first order, Crank-Nicolson second (fine mesh; differences cancel the space error)."""
+    _, ops, fine = _run(200, 2560, 0.5)
+    steps = (10, 20, 40)
+    errors = [_norm(ops, _run(200, s, theta)[2] - fine) for s in steps]
+    rate = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert rate == pytest.approx(order, abs=0.2), f"observed rate in time: {rate:.2f}, errors {errors}"
+
+
+@pytest.mark.parametrize("theta", [1.0, 0.5])
+def test_mass_balance_to_solver_tolerance(theta):
+    """Heterogeneous D and k, zero-flux boundary: (S1 - S0)/dt = -sum m k (theta c1 + (1-theta) c0) exactly."""
+    rng = np.random.default_rng(3)
+    n = 60
+    r = np.linspace(0.0, 5e-3, n + 1)
+    ops = radial_operators(r, D_EFF * rng.uniform(0.01, 3.0, n), np.full(n, PHI), rng.uniform(0.0, 2e-3, n + 1))
+    c = bolus_field(r, ops.capacity_m3, 0.05, 50.0, PHI)
+    assert ops.amount(c) == pytest.approx(0.05e-6 * 50.0, rel=1e-12)
+    solver = TransportSolver(ops, 20.0, theta)
+    for _ in range(30):
+        c1 = solver.step(c)
+        lhs = (ops.amount(c1) - ops.amount(c)) / 20.0
+        rhs = -(theta * ops.clearance_rate(c1) + (1 - theta) * ops.clearance_rate(c))
+        assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-12 * abs(ops.amount(c)) / 20.0)
+        c = c1
+
+
+def test_total_amount_decays_at_clearance_rate():
+    """Uniform k: S(t) = S0 exp(-k t); backward Euler gives S0 (1 + k dt)^-n exactly."""
+    r = np.linspace(0.0, 5e-3, 41)
+    ops = radial_operators(r, np.full(40, D_EFF), np.full(40, PHI), np.full(41, K_CLEAR))
+    c0 = bolus_field(r, ops.capacity_m3, 0.1, 1.0, PHI)
+    result = run_transport(TransportSolver(ops, 10.0, 1.0), c0, 600.0)
+    expected = result.amount[0] * (1 + K_CLEAR * 10.0) ** -np.arange(len(result.amount))
+    np.testing.assert_allclose(result.amount, expected, rtol=1e-10)
+    assert result.amount[-1] / result.amount[0] == pytest.approx(np.exp(-K_CLEAR * 600.0), rel=0.01)
+
+
+def test_bolus_radius_formula():
+    """r = (3 V / (4 pi phi))^(1/3): 1 mL at phi 0.2 is 10.6 mm; 8x the volume doubles r."""
+    assert bolus_radius_m(1.0, 0.2) == pytest.approx((3e-6 / (4 * np.pi * 0.2)) ** (1 / 3), rel=1e-12)
+    assert bolus_radius_m(1.0, 0.2) * 1e3 == pytest.approx(10.6, abs=0.05)
+    assert bolus_radius_m(8.0, 0.2) == pytest.approx(2 * bolus_radius_m(1.0, 0.2), rel=1e-12)
+
+
+def _nerve(barrier: bool, n_cells=120, radius=0.2e-3):
+    """Cylindrical nerve (default radius 0.2 mm, perineurium 10 um) in a bath out to 2 radii; ethanol coefficients."""
+    sheath, outer = 10e-6, 2 * radius
+    r = np.unique(np.concatenate([np.linspace(0, radius, n_cells + 1), np.linspace(radius, radius + sheath, 11), np.linspace(radius + sheath, outer, 41)]))
+    mid = 0.5 * (r[1:] + r[:-1])
+    nerve = transport_coefficients("ethanol", "nerve")
+    sheath_c = transport_coefficients("ethanol", "perineurium" if barrier else "nerve")
+    d = np.where(mid < radius, nerve.diffusivity_m2_s, np.where(mid < radius + sheath, sheath_c.diffusivity_m2_s, nerve.diffusivity_m2_s))
+    bath = np.flatnonzero(r >= radius + sheath - 1e-12)  # well-stirred bath: held
+    ops = radial_operators(r, d, np.full(len(mid), nerve.volume_fraction), np.zeros(len(r)), dim=2, sink_nodes=bath)
+    return r, ops, radius
+
+
+def _bath_exposure(barrier, bath_pct, exposure_s, washout_s=600.0, dt=0.25, radius=0.2e-3):
+    """Bath held at ``bath_pct`` at the outer edge for ``exposure_s``, then washed out (edge at 0).
+
+    Phase 1 is solved for u = bath - c (zero at the held edge, no clearance), phase 2 for c.
+    Returns radii and the ethanol lethal index Lambda at each node.
+    """
+    r, ops, radius = _nerve(barrier, radius=radius)
+    law = dose_response("ethanol")
+    u = np.full(len(r), float(bath_pct))
+    u[ops.sink_nodes] = 0.0
+    acc = ExposureAccumulator(bath_pct - u, {"lethal": lambda c: law.rate_per_s(c)})
+    solver = TransportSolver(ops, dt, 1.0)
+    for _ in range(int(round(exposure_s / dt))):
+        u = solver.step(u)
+        acc.advance(bath_pct - u, dt)
+    c = bath_pct - u
+    c[ops.sink_nodes] = 0.0
+    acc.restart(c)
+    run_transport(TransportSolver(ops, 2.0, 1.0), c, washout_s, acc)
+    return r, acc.doses["lethal"], acc.peak, radius
+
+
+def test_barrier_lowers_inner_concentration():
+    r, _, peak_barrier, radius = _bath_exposure(True, 50.0, 15.0, washout_s=0.0)
+    _, _, peak_open, _ = _bath_exposure(False, 50.0, 15.0, washout_s=0.0)
+    core = r < 0.5 * radius
+    assert peak_barrier[core].max() < 0.5 * peak_open[core].max()
+
+
+def _killed_fraction(pct, seconds, radius, barrier=True):
+    r, lam, _, radius = _bath_exposure(barrier, pct, seconds, washout_s=300.0, radius=radius)
+    nodes = r <= radius
+    area = np.gradient(r[nodes] ** 2)
+    return float(area[lam[nodes] >= 1].sum() / area.sum()), lam[nodes]
+
+
+def test_outer_fibres_die_first_and_damage_deepens():
+    """1.5 mm nerve with its sheath in an ethanol bath: a rim dies, the core is spared, and the
+    killed fraction grows with exposure time and concentration (Taylor 1976, qualitatively)."""
+    f_short, _ = _killed_fraction(50.0, 15.0, 1.5e-3)
+    f_long, lam = _killed_fraction(50.0, 60.0, 1.5e-3)
+    f_strong, _ = _killed_fraction(100.0, 60.0, 1.5e-3)
+    assert f_short <= f_long < f_strong < 1.0
+    assert 0.0 < f_long
+    assert lam[-1] > 100 * lam[0]  # rim far above the core
+
+
+def test_taylor_mouse_rim_at_50pct_15s():
+    """Mouse-size nerve (r = 0.2 mm) with sheath, 50 % for 15 s: rim killed, core spared."""
+    f, lam = _killed_fraction(50.0, 15.0, 0.2e-3)
+    assert 0.0 < f < 1.0 and lam[-1] >= 1.0 > lam[0]
+
+
+@pytest.mark.xfail(strict=True, reason="validation miss: with the sheath at 0.02 D (UNVERIFIED) a 0.2 mm nerve is all-or-nothing: "
+                   "10 % for 15 s kills nothing and 50 % for 60 s kills the core too, whereas Taylor 1976 saw a "
+                   "degenerated rim and a spared core for every exposure in 10-50 % x 15-60 s")
+def test_taylor_1976_every_exposure_rim_and_spared_core():
+    for pct, seconds in ((10.0, 15.0), (10.0, 60.0), (50.0, 15.0), (50.0, 60.0)):
+        f, _ = _killed_fraction(pct, seconds, 0.2e-3)
+        assert 0.0 < f < 1.0, f"{pct} % for {seconds} s: killed fraction {f:.2f}"

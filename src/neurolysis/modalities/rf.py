@@ -10,7 +10,7 @@ A single straight needle in homogeneous tissue, solved axisymmetrically. Each ti
 3. the generator chooses V^2 for this control interval: the value that brings the tip
    thermocouple to the set-point ramp (conventional, cooled), or the pulse voltage
    unless that would push the thermocouple over its limit (pulsed), always within the
-   generator's power and voltage limits (see :func:`_controller_voltage`);
+   generator's power and voltage limits (see :func:`controller_voltage`);
 4. Omega, CEM43 and the peak temperature are accumulated at every node.
 
 Assumptions and valid range are listed in docs/models/rf.md.
@@ -333,7 +333,7 @@ class _NeedleModel:
         return perf, cool, ref
 
 
-def _controller_voltage(target_c, free_c, gain_c_per_v2, v2_limit):
+def controller_voltage(target_c, free_c, gain_c_per_v2, v2_limit):
     """Generator output for one control interval (returns V^2).
 
     Temperature control in pain RF generators adjusts the output every control interval
@@ -348,13 +348,13 @@ def _controller_voltage(target_c, free_c, gain_c_per_v2, v2_limit):
     return float(np.clip((target_c - free_c) / gain_c_per_v2, 0.0, v2_limit))
 
 
-def _setpoint(t_s: float, start_c: float, set_c: float, ramp_s: float) -> float:
+def setpoint_c(t_s: float, start_c: float, set_c: float, ramp_s: float) -> float:
     if ramp_s <= 0 or t_s >= ramp_s:
         return set_c
     return start_c + (set_c - start_c) * t_s / ramp_s
 
 
-def _pulsed_steps(settings: RFSettings) -> list[tuple[float, bool]]:
+def pulsed_steps(settings: RFSettings) -> list[tuple[float, bool]]:
     """(dt, RF on) for one pulse period: PULSE_SUBSTEPS steps per pulse, geometric steps while off."""
     period = 1.0 / settings.pulse_frequency_hz
     width = settings.pulse_width_ms * 1e-3
@@ -369,9 +369,9 @@ def _pulsed_steps(settings: RFSettings) -> list[tuple[float, bool]]:
     return on + off
 
 
-def _time_steps(settings: RFSettings) -> list[tuple[float, bool]]:
+def time_steps(settings: RFSettings) -> list[tuple[float, bool]]:
     if settings.mode == "pulsed":
-        period_steps = _pulsed_steps(settings)
+        period_steps = pulsed_steps(settings)
         n_periods = int(round(settings.time_s * settings.pulse_frequency_hz))
         return period_steps * max(1, n_periods)
     n = max(1, int(np.ceil(settings.time_s / settings.dt_s - 1e-9)))
@@ -449,7 +449,7 @@ def simulate_rf(
     temp = np.full(needle_mesh.mesh.p.shape[1], start_c)
     damage = DamageAccumulator(temp, damage_params)
     mass_nodes = heat.node_weights(model.heat_capacity)
-    steps = _time_steps(s)
+    steps = time_steps(s)
     n_steps = len(steps)
     record = {k: np.empty(n_steps) for k in ("time_s", "tip_temp_c", "voltage_v", "power_w", "impedance_ohm")}
     delivered = perfusion_loss = coolant_loss = boundary_in = 0.0
@@ -466,7 +466,7 @@ def simulate_rf(
     pulse_v2 = (s.pulse_voltage_v or 0.0) ** 2
     # pulsed: tissue properties change little within a pulse train; refresh them (and the
     # potential) every PULSED_REFRESH_S instead of every step (verified in the tests)
-    refresh_every = len(_pulsed_steps(s)) * max(1, round(PULSED_REFRESH_S * s.pulse_frequency_hz)) if s.mode == "pulsed" else 1
+    refresh_every = len(pulsed_steps(s)) * max(1, round(PULSED_REFRESH_S * s.pulse_frequency_hz)) if s.mode == "pulsed" else 1
     unit_joule = unit_power = unit_current = None
     thresholds = catalog_thresholds()
     growth, next_growth_s = [], GROWTH_INTERVAL_S
@@ -489,10 +489,10 @@ def simulate_rf(
             v2, response = 0.0, 0.0
         elif s.mode == "pulsed":
             response = responses[0]
-            v2 = min(pulse_v2, _controller_voltage(s.pulse_temp_limit_c, free[tc], response[tc], v2_limit))
+            v2 = min(pulse_v2, controller_voltage(s.pulse_temp_limit_c, free[tc], response[tc], v2_limit))
         else:
             response = responses[0]
-            v2 = _controller_voltage(_setpoint(t_now + dt, start_c, s.set_temp_c, s.ramp_s), free[tc], response[tc], v2_limit)
+            v2 = controller_voltage(setpoint_c(t_now + dt, start_c, s.set_temp_c, s.ramp_s), free[tc], response[tc], v2_limit)
         new_temp = free + v2 * response
         t_now += dt
 

@@ -78,7 +78,8 @@ class Scene:
     ``label_at(points_m) -> int array`` gives the region index of each point (index into
     ``region_names`` / ``region_tissue``); points outside ``bounds_m`` get the
     ``background`` region. ``placements[(nerve, approach)]`` is the recommended needle
-    pose for that target.
+    pose for that target; ``targets`` lists every nerve with placements (the default
+    ``target`` first) and ``frame`` says what the axes and origin are.
     """
 
     name: str
@@ -92,6 +93,23 @@ class Scene:
     target: str
     placements: Mapping[tuple[str, str], NeedlePose] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # every nerve the anatomy is meant to treat; () -> (target,)
+    frame: str = ""  # the anatomy frame: axes and origin
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            object.__setattr__(self, "targets", (self.target,))
+
+    def region_index(self, name: str) -> int:
+        """Index of region ``name`` in ``region_names`` (KeyError if absent)."""
+        try:
+            return self.region_names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
+    def regions_of_tissue(self, tissue_id: str) -> tuple[int, ...]:
+        """Indices of the regions made of ``tissue_id``."""
+        return tuple(i for i, t in enumerate(self.region_tissue) if t == tissue_id)
 
     def nerve(self, name: str) -> Nerve:
         for n in self.nerves:

@@ -1,0 +1,235 @@
+"""Import a segmented label volume (NIfTI) as a scene.
+
+Three inputs (formats in ``docs/models/anatomy.md``):
+
+- a 3D integer label volume, ``.nii`` or ``.nii.gz``, whose affine maps voxel indices to
+  millimetres;
+- a labels map (TOML): label value -> region name, tissue id and optional critical kind,
+  the ``target`` nerve, and optionally nerves and placement hints;
+- nerves as centerlines (JSON, millimetres), optional when the labels map lists them.
+
+``label_at`` looks up the nearest voxel through the inverse affine; points outside the
+volume get region 0, ``outside``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from neurolysis.validation import ValidationError, check_choice
+
+from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec
+from .primitives import Tube, paint
+from .scene import CriticalStructure, Scene
+
+OUTSIDE = "outside"
+NERVE_TISSUE = "nerve"
+MAX_ANISOTROPY = 4.0
+"""Largest ratio of voxel spacings accepted: thin nerves and the needle are resolved by
+the finest axis only, so coarser slices than 4x the in-plane spacing are refused."""
+MAX_SPACING_MM = 5.0
+SINGULAR_DET = 1e-9
+
+
+def _existing(field: str, path) -> Path:
+    if path is None:
+        raise ValidationError(f"{field} = None: a file path is required")
+    p = Path(path)
+    if not p.is_file():
+        raise ValidationError(f"{field} = {str(p)!r}: file not found")
+    return p
+
+
+def _read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel
+
+    name = path.name.lower()
+    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+        raise ValidationError(f"anatomy.labels = {str(path)!r}: must be a NIfTI file (.nii or .nii.gz)")
+    try:
+        img = nibabel.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:  # nibabel raises several types for a damaged file
+        raise ValidationError(f"anatomy.labels = {str(path)!r}: not a readable NIfTI file ({type(exc).__name__})") from None
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValidationError(f"anatomy.labels shape = {tuple(data.shape)}: must be a 3D volume")
+    if not np.issubdtype(data.dtype, np.integer):
+        if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
+            raise ValidationError(f"anatomy.labels dtype = {data.dtype}: must hold integer labels")
+        data = data.astype(np.int64)
+    return np.asarray(data), np.asarray(img.affine, dtype=float)
+
+
+def _check_affine(affine: np.ndarray) -> np.ndarray:
+    """The voxel spacing (mm) after checking the affine is finite, regular and near-isotropic."""
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise ValidationError(f"anatomy.labels affine = {affine.tolist()}: must be a finite 4x4 matrix")
+    det = float(np.linalg.det(affine[:3, :3]))
+    if abs(det) < SINGULAR_DET:
+        raise ValidationError(f"anatomy.labels affine determinant = {det:g}: must be non-singular (voxel -> mm)")
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    ratio = float(spacing.max() / spacing.min())
+    if ratio > MAX_ANISOTROPY:
+        raise ValidationError(f"anatomy.labels voxel spacing = {np.round(spacing, 4).tolist()} mm: anisotropy {ratio:.2g} exceeds the supported {MAX_ANISOTROPY:g} (resample the volume)")
+    if spacing.max() > MAX_SPACING_MM:
+        raise ValidationError(f"anatomy.labels voxel spacing = {np.round(spacing, 4).tolist()} mm: must be <= {MAX_SPACING_MM:g} mm")
+    return spacing
+
+
+def _read_toml(path: Path, field: str) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{field} = {str(path)!r}: malformed TOML ({str(exc).splitlines()[0]})") from None
+
+
+def _read_nerves_json(path: Path) -> list:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"anatomy.nerves = {str(path)!r}: malformed JSON ({exc.msg if hasattr(exc, 'msg') else exc} at line {getattr(exc, 'lineno', '?')})") from None
+    nerves = raw.get("nerves") if isinstance(raw, Mapping) else raw
+    if not isinstance(nerves, list):
+        raise ValidationError(f"anatomy.nerves = {str(path)!r}: must hold a list of nerves (or {{\"nerves\": [...]}})")
+    return nerves
+
+
+def _regions(table: Mapping, present: np.ndarray, where: str):
+    """Region names and tissues, the value -> region lookup, and critical structures."""
+    labels = table.get("labels")
+    if not isinstance(labels, Mapping) or not labels:
+        raise ValidationError(f"{where}.labels = {labels!r}: must map label values to {{ region, tissue }}")
+    names = [OUTSIDE]
+    tissues = [check_tissue(f"{where}.outside_tissue", table.get("outside_tissue", "muscle"))]
+    value_to_region: dict[int, int] = {}
+    critical_regions: dict[str, str] = {}  # region -> kind
+    for key, spec in labels.items():
+        try:
+            value = int(key)
+        except ValueError:
+            raise ValidationError(f"{where}.labels key = {key!r}: must be an integer label value") from None
+        w = f"{where}.labels.{key}"
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("region"), str):
+            raise ValidationError(f"{w} = {spec!r}: must be {{ region = \"name\", tissue = \"id\" }}")
+        region = spec["region"]
+        tissue = check_tissue(f"{w}.tissue", spec.get("tissue"))
+        if region in names:
+            index = names.index(region)
+            if tissues[index] != tissue:
+                raise ValidationError(f"{w}.tissue = {tissue!r}: region {region!r} is already {tissues[index]!r}")
+        else:
+            names.append(region)
+            tissues.append(tissue)
+            index = len(names) - 1
+        value_to_region[value] = index
+        if spec.get("critical"):
+            critical_regions.setdefault(region, str(spec["critical"]))
+    missing = sorted(set(present.tolist()) - set(value_to_region))
+    if missing:
+        raise ValidationError(f"anatomy.labels values = {missing[:10]}: absent from {where}.labels (mapped: {sorted(value_to_region)[:20]})")
+    critical = [CriticalStructure(name=region, kind=kind, regions=(region,)) for region, kind in critical_regions.items()]
+    return names, tissues, value_to_region, critical
+
+
+def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | None = None) -> Scene:
+    """A scene from a NIfTI label volume, its labels map (TOML) and nerves (JSON)."""
+    labels_file = _existing("anatomy.labels", labels_path)
+    map_file = _existing("anatomy.labels_map", labels_map_path)
+    nerves_file = None if nerves_path is None else _existing("anatomy.nerves", nerves_path)
+    volume, affine = _read_volume(labels_file)
+    spacing = _check_affine(affine)
+    table = _read_toml(map_file, "anatomy.labels_map")
+    where = "labels_map"
+    present, inverse = np.unique(volume, return_inverse=True)
+    names, tissues, value_to_region, critical = _regions(table, present, where)
+    regions = np.array([value_to_region[int(v)] for v in present], dtype=np.int32)[inverse.reshape(-1)].reshape(volume.shape)
+    inv = np.linalg.inv(affine)
+    shape = np.array(volume.shape)
+
+    def to_index(points_m: np.ndarray) -> np.ndarray:
+        pts_mm = np.asarray(points_m, dtype=float).reshape(-1, 3) / MM
+        return pts_mm @ inv[:3, :3].T + inv[:3, 3]
+
+    nerve_layers: list = []  # filled below: each nerve painted over the voxels
+
+    def label_at(points_m: np.ndarray) -> np.ndarray:
+        """Region index of the nearest voxel to each point (n, 3) m, nerves painted over
+        it; 0 outside the volume."""
+        pts = np.asarray(points_m, dtype=float).reshape(-1, 3)
+        ijk = np.rint(to_index(pts)).astype(np.int64)
+        inside = (ijk[:, 0] >= 0) & (ijk[:, 0] < shape[0]) & (ijk[:, 1] >= 0) & (ijk[:, 1] < shape[1]) & (ijk[:, 2] >= 0) & (ijk[:, 2] < shape[2])
+        out = np.zeros(len(ijk), dtype=np.int32)
+        i = ijk[inside]
+        out[inside] = regions[i[:, 0], i[:, 1], i[:, 2]]
+        if nerve_layers and inside.any():
+            idx = np.flatnonzero(inside)
+            out[idx] = paint(pts[idx], out[idx], nerve_layers)
+        return out
+
+    corners = np.array([[a, b, c] for a in (-0.5, shape[0] - 0.5) for b in (-0.5, shape[1] - 0.5) for c in (-0.5, shape[2] - 0.5)])
+    world = (corners @ affine[:3, :3].T + affine[:3, 3]) * MM
+    bounds = (world.min(axis=0), world.max(axis=0))
+
+    nerve_specs = list(table.get("nerve", ()))
+    if nerves_file is not None:
+        nerve_specs += _read_nerves_json(nerves_file)
+    if not nerve_specs:
+        raise ValidationError("anatomy.nerves = None: give a nerves file (JSON) or [[nerve]] tables in the labels map; the target nerve is needed")
+    nerves = tuple(nerve_from_spec(n, f"nerves[{i}]") for i, n in enumerate(nerve_specs))
+    seen = set()
+    for n in nerves:
+        if n.name in seen:
+            raise ValidationError(f"nerves name = {n.name!r}: given twice")
+        seen.add(n.name)
+        index = to_index(n.centerline_m)
+        outside = ~np.all((index >= -0.5) & (index <= shape - 0.5), axis=1)
+        if outside.any():
+            k = int(np.argmax(outside))
+            point = ", ".join(f"{v:.1f}" for v in n.centerline_m[k] / MM)
+            raise ValidationError(f"nerves ({n.name}).centerline_mm[{k}] = [{point}]: outside the label volume")
+    nerve_names = [n.name for n in nerves]
+    if table.get("paint_nerves", True):
+        for n in nerves:
+            if n.name in names:
+                raise ValidationError(f"nerves name = {n.name!r}: already a region of {where}.labels (nerves are painted as their own regions)")
+            names.append(n.name)
+            tissues.append(NERVE_TISSUE)
+            nerve_layers.append((len(names) - 1, Tube(n.centerline_m, n.radius_m)))
+    for spec in nerve_specs:
+        if spec.get("critical"):
+            critical.append(CriticalStructure(name=spec["name"], kind=str(spec["critical"]), nerve=spec["name"]))
+    critical += [critical_from_spec(c, f"{where}.critical[{i}]", names, nerve_names) for i, c in enumerate(table.get("critical", ()))]
+    targets = tuple(table.get("targets", ())) or (table.get("target"),)
+    for t in targets:
+        check_choice(f"{where}.target", t, nerve_names)
+    target = table.get("target", targets[0])
+    check_choice(f"{where}.target", target, targets)
+    blocked = [i for i, t in enumerate(tissues) if t == "bone"]
+    avoid = sorted({names.index(r) for c in critical for r in c.regions})
+    placements = build_placements(table.get("placement", ()), nerves, targets, label_at, bounds, blocked, avoid, f"{where}.placement")
+    sources = {"labels": str(labels_file), "labels_map": str(map_file), "voxel_spacing_mm": str(np.round(spacing, 4).tolist())}
+    if nerves_file is not None:
+        sources["nerves"] = str(nerves_file)
+    return Scene(
+        name=name or str(table.get("name", labels_file.name)),
+        description=str(table.get("description", f"label map {labels_file.name}")),
+        bounds_m=bounds,
+        region_names=tuple(names),
+        region_tissue=tuple(tissues),
+        label_at=label_at,
+        nerves=nerves,
+        critical=tuple(critical),
+        target=target,
+        placements=placements,
+        sources=MappingProxyType(sources),
+        targets=targets,
+        frame=str(table.get("frame", "the volume's world frame (NIfTI affine: voxel -> mm), in metres")),
+    )

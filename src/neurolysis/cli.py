@@ -254,12 +254,15 @@ def _run_templates(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("template", "targets", "critical structures", "approaches", "description")
+    console = Console()
+    table = Table("template", "targets", "critical structures (kind)", "approaches")
+    table.columns[0].no_wrap = True
     for t in summaries:
         targets = ", ".join(t["targets"])
         critical = ", ".join(f"{c['name']} ({c['kind']})" for c in t["critical"])
-        table.add_row(t["name"], targets, critical, ", ".join(t["approaches"]), t["description"])
-    Console().print(table)
+        table.add_row(t["name"], targets, critical, ", ".join(t["approaches"]))
+    console.print(table)
+    console.print("descriptions, frames and bounds: `neurolysis templates --json`; sources: docs/models/anatomy.md")
     return 0
 
 

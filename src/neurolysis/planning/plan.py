@@ -136,10 +136,13 @@ class PatientSpec:
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """Numerical options: the seed of every random choice (axon positions, Monte Carlo)."""
+    """Numerical options: the seed of every random choice (axon positions, Monte Carlo),
+    the number of modelled axons, and a mesh refinement factor (1 = the verified default;
+    1.5 divides the 3D mesh spacing by 1.5, for convergence checks)."""
 
     seed: int = 0
     n_axons: int = 2000
+    mesh_refinement: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -147,6 +150,7 @@ class SimulationSpec:
         if isinstance(self.n_axons, bool) or not isinstance(self.n_axons, int):
             raise ValidationError(f"simulation.n_axons = {self.n_axons!r}: must be a whole number")
         check_range("simulation.n_axons", self.n_axons, 100, 100_000)
+        check_range("simulation.mesh_refinement", self.mesh_refinement, 0.5, 2.5)
 
 
 _SECTIONS = {
@@ -290,6 +294,8 @@ _COMMENTS = {
     ("placement", "offset_mm"): "shift of the tip from the recommended position (anatomy frame, mm)",
     ("patient", "weight_kg"): "optional",
     ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
+    ("simulation", "n_axons"): "axons modelled in the target nerve",
+    ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
 }
 
 

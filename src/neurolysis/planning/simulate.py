@@ -94,25 +94,48 @@ class Outcome:
         }
 
 
+MAX_ACTIVE_TIP_IN_BONE = 0.1
+"""A needle cannot be pushed into cortical bone: a plan whose active tip lies in bone over
+more than this fraction of its length is refused (electrodes are placed *against* bone)."""
+
+
+def _check_tip_not_in_bone(scene: Scene, pose: NeedlePose, tip_len_m: float) -> None:
+    s = np.linspace(0.0, tip_len_m, 21)
+    labels = np.asarray(scene.label_at(pose.tip_m - s[:, None] * pose.direction))
+    in_bone = np.array([scene.region_tissue[i] == "bone" for i in labels])
+    if in_bone.mean() > MAX_ACTIVE_TIP_IN_BONE:
+        regions = sorted({scene.region_names[i] for i in labels[in_bone]})
+        tip = ", ".join(f"{v:.1f}" for v in pose.tip_m * 1e3)
+        raise ValidationError(
+            f"placement: {100 * in_bone.mean():.0f} % of the active tip (tip at [{tip}] mm) lies inside bone ({', '.join(regions)}); "
+            f"allowed is at most {100 * MAX_ACTIVE_TIP_IN_BONE:.0f} %: move it with placement.offset_mm"
+        )
+
+
 def prepare(plan: Plan):
     """Scene, nerve, pose and RF settings, all validated (cheap; no solve)."""
     scene = load_scene(plan)
     nerve = target_nerve(plan, scene)
     pose = resolve_pose(plan, scene, nerve)
     tissue_at_tip = scene.region_tissue[int(scene.label_at(pose.tip_m[None, :])[0])]
+    if tissue_at_tip == "bone":
+        tissue_at_tip = "muscle"  # reported tissue only; refused below unless the tip is essentially outside bone
     settings = plan.procedure.rf_settings(tissue=tissue_at_tip).resolved()
+    _check_tip_not_in_bone(scene, pose, settings.tip_mm * 1e-3)
     return scene, nerve, pose, settings
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:
     """Solve a plan: RF field in the anatomy, then the target nerve and every critical structure."""
-    from neurolysis.modalities.rf3d import simulate_rf3d
+    from neurolysis.modalities.rf3d import DEFAULT_MESH, simulate_rf3d
     from neurolysis.nerve import nerve_outcome
     from neurolysis.risk import assess_risk, risk_warnings
 
     started = time.perf_counter()
     scene, nerve, pose, settings = prepare(plan)
-    physics = simulate_rf3d(settings, [pose], scene, progress=progress)
+    refinement = plan.simulation.mesh_refinement
+    mesh = DEFAULT_MESH if refinement == 1.0 else DEFAULT_MESH.refined(refinement)
+    physics = simulate_rf3d(settings, [pose], scene, progress=progress, mesh=mesh)
     method = plan.procedure.method
     target = nerve_outcome(nerve, physics.sample, method, seed=plan.simulation.seed, n_axons=plan.simulation.n_axons)
     lo, hi = (np.asarray(b) for b in scene.bounds_m)

@@ -299,7 +299,7 @@ def _print_outcome(outcome) -> None:
     else:
         rows.append(("expected relief", "none predicted"))
     if t.get("motor_deficit"):
-        rows.append(("motor deficit", str(t["motor_deficit"])))
+        rows.append(("motor deficit", "[bold yellow]yes[/bold yellow] (below)"))
     lesion = d["lesion"]
     rows.append(("lesion (Omega >= 1)", f"{lesion['width_mm']:.1f} mm wide x {lesion['length_mm']:.1f} mm long"))
     rf = d["rf"]
@@ -309,12 +309,15 @@ def _print_outcome(outcome) -> None:
     for key, value in rows:
         info.add_row(key, value)
     console.print(info)
-    table = Table("critical structure", "kind", "peak T (°C)", "Omega", "CEM43 (min)", "distance to lesion (mm)", "injured", "reason")
+    table = Table("critical structure", "kind", "peak (°C)", "Ω", "CEM43 (min)", "to lesion (mm)", "injured")
     for c in d["critical"]:
-        distance = "-" if c["distance_to_lesion_mm"] is None else f"{c['distance_to_lesion_mm']:.1f}"
+        distance = "-" if c["distance_to_lesion_mm"] is None else f"{'>' if c.get('distance_is_lower_bound') else ''}{c['distance_to_lesion_mm']:.1f}"
         injured = "[bold red]YES[/bold red]" if c["injured"] else "no"
-        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", distance, injured, c["reason"])
+        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", distance, injured)
     console.print(table)
+    console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
+    if t.get("motor_deficit") and t.get("motor_deficit_note"):
+        console.print(f"[bold yellow]{t['motor_deficit_note']}[/bold yellow]")
     for warning in d["warnings"]:
         console.print(f"[bold red]warning:[/bold red] {warning}")
     console.print(f"[dim]{DISCLAIMER}[/dim]")

@@ -182,18 +182,18 @@ def test_bad_input_is_rejected_before_solving():
 
 @cache
 def _bipolar(spacing_mm: float):
-    settings = RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=60.0, ramp_s=15.0)
+    settings = RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=30.0, ramp_s=10.0)
     return simulate_rf3d(settings, [_pose(), _pose((spacing_mm, 0, 0))], bipolar=True, mesh=COARSE_BIPOLAR)
 
 
 @pytest.mark.slow
 def test_bipolar_lesions_join_at_small_spacing_only():
-    near, far = _bipolar(4.0), _bipolar(16.0)
+    near, far = _bipolar(4.0), _bipolar(12.0)
     assert near.joined is True
     assert far.joined is False
     assert near.energy.imbalance_relative < 1e-4 and far.energy.imbalance_relative < 1e-4
     # both needles heat: the lethal zone surrounds each tip
-    for r, spacing in ((far, 16e-3),):
+    for r, spacing in ((far, 12e-3),):
         mid = np.array([[0.0, -1.5e-3, 5e-3], [spacing, -1.5e-3, 5e-3]])
         assert r.sample(mid).lethal.all()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator
+from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator, extrapolated_guess
 
 
 def perfusion_exchange(perfusion_w_m3_k: np.ndarray, omega: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ class HeatProblem:
         rhs = base[self.free] - ops.stiffness_fd @ rise[self.fixed]
         columns = np.column_stack([rhs] + [self.node_weights(load)[self.free] for load in loads])
         history = self._history.setdefault((key, columns.shape[1]), [])
-        solved = solver.solve(matrix, columns, _extrapolate(history))
+        solved = solver.solve(matrix, columns, extrapolated_guess(history))
         history[:] = [solved] + history[:1]
         solution = np.array(temp_c, dtype=float)
         solution[self.free] = solved[:, 0] + level
@@ -115,10 +115,3 @@ class HeatProblem:
         return TWO_PI * float((ops.stiffness_boundary @ rise).sum() + local[self.fixed].sum())
 
 
-def _extrapolate(history: list[np.ndarray]) -> np.ndarray | None:
-    """Linear extrapolation of the last two solutions: a close start for CG."""
-    if not history:
-        return None
-    if len(history) == 1:
-        return history[0]
-    return 2.0 * history[0] - history[1]

@@ -176,3 +176,12 @@ class LaggedFactorSolver:
             p = z + beta * p
             rz = rz_new
         return None
+
+
+def extrapolated_guess(history: list[np.ndarray]) -> np.ndarray | None:
+    """Linear extrapolation of the last two solutions (newest first): a close start for CG."""
+    if not history:
+        return None
+    if len(history) == 1:
+        return history[0]
+    return 2.0 * history[0] - history[1]

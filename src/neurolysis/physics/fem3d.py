@@ -18,9 +18,15 @@ Equations (SI units):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 import pyamg
 import scipy.sparse as sp
+
+from neurolysis.physics.fem import extrapolated_guess
 
 SOLVER_RTOL = 1e-6
 """Relative residual of every CG solve (temperature rises are solved, so 1e-6 of a 43 C
@@ -94,12 +100,32 @@ class Block:
         return sp.csr_matrix((data[self._take], self._indices, self._indptr), shape=self.shape)
 
 
+@contextlib.contextmanager
+def _native_stdout_silenced():
+    """pyamg's compiled Ruge-Stueben splitting prints diagnostics ("Outer denominator was
+    zero") straight to file descriptor 1, which would corrupt ``--json`` output: point fd 1
+    at /dev/null for the duration (Python-level stdout is flushed first)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (embedded use): nothing to protect
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _ruge_stuben(matrix: sp.csr_matrix):
     """Classical AMG; one forward Gauss-Seidel sweep before and one backward after (a
     symmetric V-cycle at half the cost of pyamg's default symmetric sweeps)."""
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_stdout_silenced():
         warnings.simplefilter("ignore")
         return pyamg.ruge_stuben_solver(
             matrix,
@@ -191,12 +217,6 @@ class AMGSolver:
         return x, self.max_iterations, False
 
 
-def _extrapolate(history: list[np.ndarray]) -> np.ndarray | None:
-    if not history:
-        return None
-    if len(history) == 1:
-        return history[0]
-    return 2.0 * history[0] - history[1]
 
 
 class Potential3D:
@@ -230,7 +250,7 @@ class Potential3D:
     def solve(self, sigma_element: np.ndarray) -> np.ndarray:
         data = self.pattern.data(sigma_element * self._mask)
         rhs = -(self._fd.matrix(data) @ self.fixed_value)
-        solved = self.solver.solve(self._ff.matrix(data), rhs, _extrapolate(self._history))
+        solved = self.solver.solve(self._ff.matrix(data), rhs, extrapolated_guess(self._history))
         self._history[:] = [solved] + self._history[:1]
         self.phi[self.free] = solved
         self._data = data
@@ -299,7 +319,7 @@ class Heat3D:
         out = []
         for i, rhs in enumerate(columns):
             history = self._history.setdefault((key, i), [])
-            solved = solver.solve(matrix, rhs, _extrapolate(history))
+            solved = solver.solve(matrix, rhs, extrapolated_guess(history))
             history[:] = [solved] + history[:1]
             out.append(solved)
         solution = np.array(temp_c, dtype=float)

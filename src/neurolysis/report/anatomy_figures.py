@@ -138,5 +138,5 @@ def _axon_map(ax, outcome) -> None:
     ax.set_ylim(-1.2 * r_mm, 1.2 * r_mm)
     ax.set_aspect("equal")
     ax.set_xlabel("mm")
-    ax.set_title(f"axon map of {outcome.nerve.name} (cross-section; killed anywhere along it)")
+    ax.set_title(f"axons of {outcome.nerve.name}: killed anywhere along the nerve")
     ax.legend(fontsize=6, loc="upper right", ncol=2, markerscale=2)

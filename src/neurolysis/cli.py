@@ -297,7 +297,7 @@ def _print_outcome(outcome) -> None:
     if r and r.get("median") is not None:
         rows.append(("expected relief", f"{r['median']:.1f} months (10-90 %: {r['p10']:.1f}-{r['p90']:.1f})"))
     else:
-        rows.append(("expected relief", "none predicted"))
+        rows.append(("expected relief", f"none predicted{': ' + t['relief_note'] if t.get('relief_note') else ''}"))
     if t.get("motor_deficit"):
         rows.append(("motor deficit", "[bold yellow]yes[/bold yellow] (below)"))
     lesion = d["lesion"]

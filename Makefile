@@ -18,8 +18,10 @@ demo: $(VENV)/.installed
 	$(BIN)/neurolysis simulate demo-plan.toml --plot demo-plan.png
 	@echo "plan in demo-plan.toml, figure in demo-plan.png"
 
+# One BLAS thread: the solvers' vector products are too small to gain from threads, and
+# OpenBLAS threads spinning on a busy 2-core machine made them up to 400x slower.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

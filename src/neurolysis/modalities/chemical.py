@@ -1,0 +1,448 @@
+"""Chemical neurolysis (ethanol, phenol) in 3D anatomy: bolus, transport with clearance, axon dose.
+
+Each of ``injections`` injections, ``interval_h`` apart at the same needle pose:
+
+1. the bolus (:func:`~neurolysis.physics.transport.bolus_field`): the volume V fills the
+   accessible fraction phi of a sphere around the needle tip, r_b = (3 V / (4 pi phi))^(1/3),
+   c = c_inj inside (amount V c_inj exactly); it is *added* to what is left of the
+   previous injections (``ExposureAccumulator.restart``);
+2. transport for ``interval_h`` (the last injection too: the observation window),
+
+       phi dc/dt = div(D_eff grad c) - k phi c,
+
+   on the needle-aligned tet mesh of the RF engine (:mod:`neurolysis.physics.mesh3d`), P1,
+   lumped capacity m_i = sum_e phi_e V_e / 4, nodal clearance k_i = sum_e phi_e k_e V_e / 4 / m_i,
+   zero-flux far boundary; steps growing geometrically, dt_n = dt_0 g^n: short while the
+   fast (solvent) term acts in the first seconds; backward Euler below 10 s (damps the
+   discontinuous bolus), Crank-Nicolson after; while the dose can still grow
+   (max rate(c) / min k > 1e-3) dt <= 0.25 / max k (CN decay error < 0.1 %/step), then
+   uncapped (the agent is cleared, t1/2 = ln 2 / k ~ 15 min in muscle). Both schemes
+   conserve S = sum m_i c_i up to the clearance exactly:
+   S_{n+1} - S_n = -dt_n sum_i m_i k_i (theta c_{n+1} + (1 - theta) c_n)_i (checked per
+   run, ``mass_balance``);
+3. the axon lethal index  Lambda = int rate(c) dt  (``chemistry.dose_response``) accumulates
+   at every node over all injections (trapezoid per step); an axon dies where Lambda >= 1.
+
+Tissue per element: ``scene.region_tissue[scene.label_at(centroid)]`` or ``tissue``.
+Coefficients from ``chemistry.transport_coefficients``; tissues without transport data use
+the stand-ins of :data:`TRANSPORT_STAND_IN` (named in the warnings). The nerve sheath:
+elements of tissue "nerve" that share a node with a non-nerve element take the
+"perineurium" coefficients (D x 0.02, UNVERIFIED), i.e. the barrier is one element thick
+(resistance thickness/D_sheath is therefore mesh-dependent -- documented limitation).
+The needle itself is not a hole in the mesh: its metal elements carry the surrounding
+tissue (its 0.7 mm diameter is small against the ~8 mm bolus).
+
+Model and measured accuracy: docs/models/chemical.md ("3D engine").
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurolysis import devices as catalog
+from neurolysis.anatomy.scene import Scene
+from neurolysis.chemistry import (
+    WEIGHT_RANGE_KG,
+    check_neurolytic_injection,
+    dose_response,
+    systemic_exposure,
+    transport_coefficients,
+)
+from neurolysis.fields import FieldSample, NeedlePose
+from neurolysis.modalities.rf import DISCLAIMER
+from neurolysis.modalities.rf3d import NeedleFrame, _frame
+from neurolysis.physics.fem3d import AMGSolver, StiffnessPattern, TetGeometry
+from neurolysis.physics.mesh import NeedleGeometry
+from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
+from neurolysis.physics.transport import (
+    ML_TO_M3,
+    ExposureAccumulator,
+    TransportOperators,
+    TransportSolver,
+    bolus_field,
+    bolus_radius_m,
+)
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range
+
+HOUR_S = 3600.0
+BODY_TEMP_C = 37.0
+
+DEFAULT_CHEMICAL_MESH = Mesh3DSpec(h_fine_m=0.75e-3, sectors=24, fine_margin_m=12e-3, domain_m=30e-3, growth=1.3, edge_levels=1)
+"""Bolus-scale mesh: 0.75 mm out to 12 mm from the needle (0.5-1 mL boluses have r_b = 8.4-10.6 mm
+at phi = 0.2), then growing x1.3 to 42 mm; 24 sectors (docs/models/chemical.md, "3D engine")."""
+
+NEEDLE_GAUGE = 22
+"""Injection needle for the mesh (22 G); its tip is the bolus centre."""
+
+FIRST_STEP_S = 0.25
+STEP_GROWTH = 1.4
+MAX_STEP_S = 1800.0
+BE_UNTIL_STEP_S = 10.0
+"""Backward Euler for steps shorter than this (damps the discontinuous bolus), Crank-Nicolson after."""
+CLEARANCE_STEP = 0.25
+"""While the dose can still grow, dt <= CLEARANCE_STEP / max k (CN decay error < 0.1 % per step)."""
+IDLE_DOSE = 1e-3
+"""The dose is taken as settled when max rate(c) / min k < IDLE_DOSE (what is left can add < ~1e-3)."""
+
+MAX_INJECTIONS = 20
+MAX_INTERVAL_H = 14 * 24.0
+MAX_RATE_ML_PER_MIN = 60.0
+INSTANT_SPREAD_FRACTION = 0.1
+"""The spread is taken as instantaneous; warn when the injection lasts longer than this
+fraction of the diffusion time r_b^2 / a (a = D_eff / phi)."""
+
+TRANSPORT_STAND_IN = {
+    "bone": "perineurium",  # [UNVERIFIED] cortical bone as a barrier: low D, nerve-like clearance
+    "cartilage": "fat",  # [UNVERIFIED] dense, poorly perfused connective tissue (ligament, disc, dura)
+    "skin": "fat",  # [UNVERIFIED]
+    "csf": "muscle",  # [UNVERIFIED] free fluid would diffuse faster; muscle values kept
+    "blood": "muscle",  # [UNVERIFIED]
+}
+"""Tissues without transport data in agents.toml and the tissue whose coefficients they use."""
+
+
+@dataclass(frozen=True, eq=False)
+class ChemicalFields:
+    """Nodal fields on the mesh and the frame placing it in the anatomy."""
+
+    mesh: NeedleMesh3D
+    frame: NeedleFrame
+    node_volume_m3: np.ndarray
+    concentration_pct: np.ndarray  # at the end of the run
+    peak_pct: np.ndarray  # over the whole run
+    dose_after: tuple[np.ndarray, ...]  # lethal index Lambda after each injection (+ its interval)
+    peak_per_injection_pct: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class ChemicalResult:
+    """Outcome of a chemical neurolysis simulation (volumes in mL, lengths in mm, times in s/h)."""
+
+    agent: str
+    solute: str
+    concentration_pct: float
+    volume_ml: float
+    injections: int
+    interval_h: float
+    rate_ml_per_min: float
+    bolus_radius_mm: float
+    spread_level_pct: float
+    spread_volume_ml: tuple[float, ...]  # per injection: volume where c exceeded spread_level_pct
+    lethal_volume_ml: tuple[float, ...]  # cumulative: volume with Lambda >= 1 after each injection
+    tip_dose: tuple[float, ...]  # Lambda at the needle tip after each injection
+    mass_balance: tuple[dict, ...]  # per injection, amounts in % x mL
+    systemic: dict
+    mesh: dict
+    wall_time_s: float
+    warnings: tuple[str, ...] = ()
+    fields: ChemicalFields | None = field(default=None, compare=False, repr=False)
+
+    def _sample(self, dose: np.ndarray, points_m: np.ndarray) -> FieldSample:
+        f = self.fields
+        local = f.frame.to_local(points_m)
+        values = f.mesh.interpolate(dose, local, 0.0)
+        n = len(values)
+        return FieldSample(np.full(n, BODY_TEMP_C), np.zeros(n), np.zeros(n), values >= 1.0)
+
+    def lethal_index(self, points_m: np.ndarray, injection_index: int = -1) -> np.ndarray:
+        """Lambda (P1-interpolated) at points (n, 3) after injection ``injection_index`` (0-based; -1 = all)."""
+        return self.fields.mesh.interpolate(self._dose(injection_index), self.fields.frame.to_local(points_m), 0.0)
+
+    def _dose(self, injection_index: int) -> np.ndarray:
+        doses = self.fields.dose_after
+        i = int(injection_index)
+        if not -len(doses) <= i < len(doses):
+            raise ValidationError(f"injection_index = {i}: allowed range is [0, {len(doses) - 1}] (or negative from the end)")
+        return doses[i]
+
+    def sample(self, points_m: np.ndarray) -> FieldSample:
+        """Fields at points (n, 3) in the anatomy frame after all injections: ``lethal`` = Lambda >= 1.
+
+        peak_temp_c = 37, omega = cem43 = 0 (no heat); points off the mesh are unharmed.
+        """
+        return self._sample(self._dose(-1), points_m)
+
+    def sample_after(self, injection_index: int, points_m: np.ndarray) -> FieldSample:
+        """Like :meth:`sample` after injection ``injection_index`` (0-based) and its interval."""
+        return self._sample(self._dose(injection_index), points_m)
+
+    def sampler_after(self, injection_index: int) -> Callable[[np.ndarray], FieldSample]:
+        """A FieldSampler of the state after injection ``injection_index`` (0-based)."""
+        dose = self._dose(injection_index)
+        return lambda points_m: self._sample(dose, points_m)
+
+    def to_dict(self) -> dict:
+        return {
+            "agent": self.agent,
+            "solute": self.solute,
+            "concentration_pct": self.concentration_pct,
+            "volume_ml": self.volume_ml,
+            "injections": self.injections,
+            "interval_h": self.interval_h,
+            "rate_ml_per_min": self.rate_ml_per_min,
+            "bolus_radius_mm": self.bolus_radius_mm,
+            "spread_level_pct": self.spread_level_pct,
+            "spread_volume_ml": list(self.spread_volume_ml),
+            "lethal_volume_ml": list(self.lethal_volume_ml),
+            "tip_lethal_index": list(self.tip_dose),
+            "mass_balance": [dict(m) for m in self.mass_balance],
+            "systemic": dict(self.systemic),
+            "mesh": dict(self.mesh),
+            "wall_time_s": self.wall_time_s,
+            "warnings": list(self.warnings),
+            "disclaimer": DISCLAIMER,
+        }
+
+
+def _check_int(name: str, value, low: int, high: int) -> int:
+    number = check_number(name, value)
+    if isinstance(value, bool) or number != int(number):
+        raise ValidationError(f"{name} = {value!r}: must be a whole number in [{low}, {high}]")
+    return int(check_range(name, number, low, high))
+
+
+def _needle() -> NeedleGeometry:
+    a = catalog.outer_radius_m(NEEDLE_GAUGE)
+    cone = catalog.cone_length_over_radius() * a
+    return NeedleGeometry(radius_m=a, tip_length_m=2.0 * cone, cone_length_m=cone, insulation_thickness_m=min(catalog.insulation_thickness_m(), 0.5 * a))
+
+
+def _element_tissues(m: NeedleMesh3D, frame: NeedleFrame, scene: Scene | None, tissue: str) -> np.ndarray:
+    tissue_of = np.full(len(m.tets), tissue, dtype=object)
+    if scene is not None:
+        labels = np.asarray(scene.label_at(frame.to_world(m.centroids)), dtype=int)
+        tissue_of[:] = np.asarray(scene.region_tissue, dtype=object)[labels]
+    return tissue_of
+
+
+def _sheath(m: NeedleMesh3D, tissue_of: np.ndarray) -> np.ndarray:
+    """Nerve elements sharing a node with a non-nerve element."""
+    nerve = tissue_of == "nerve"
+    touched = np.zeros(m.n_nodes, bool)
+    touched[m.tets[~nerve].ravel()] = True
+    return nerve & touched[m.tets].any(axis=1)
+
+
+def simulate_chemical(
+    agent: str,
+    concentration_pct: float,
+    volume_ml: float,
+    injections: int,
+    interval_h: float,
+    rate_ml_per_min: float,
+    pose: NeedlePose,
+    scene: Scene | None = None,
+    *,
+    tissue: str = "muscle",
+    mesh: Mesh3DSpec = DEFAULT_CHEMICAL_MESH,
+    weight_kg: float = 70.0,
+    sex: str = "male",
+    first_step_s: float = FIRST_STEP_S,
+    step_growth: float = STEP_GROWTH,
+    max_step_s: float = MAX_STEP_S,
+    solver_rtol: float = 1e-8,
+    progress: Callable[[float], None] | None = None,
+) -> ChemicalResult:
+    """Simulate ``injections`` boluses of ``volume_ml`` of ``agent`` at ``concentration_pct``, ``interval_h`` apart.
+
+    ``pose`` is in the anatomy frame of ``scene`` (m); without a scene the tissue is
+    homogeneous ``tissue``. The spread is instantaneous (V / rate << r_b^2 / a, warned when
+    not); ``rate_ml_per_min`` is validated and reported. ``progress(fraction)`` after every step.
+    Every input is validated (ValidationError) before any mesh is built.
+    """
+    started = time.perf_counter()
+    agent_def = check_neurolytic_injection(agent, concentration_pct, volume_ml)
+    c_inj = float(concentration_pct)
+    v_ml = float(volume_ml)
+    n_inj = _check_int("injections", injections, 1, MAX_INJECTIONS)
+    interval_s = check_range("interval_h", interval_h, 0.0, MAX_INTERVAL_H, low_inclusive=False, unit="h") * HOUR_S
+    rate = check_range("rate_ml_per_min", rate_ml_per_min, 0.0, MAX_RATE_ML_PER_MIN, low_inclusive=False, unit="mL/min")
+    check_range("weight_kg", weight_kg, *WEIGHT_RANGE_KG, unit="kg")
+    check_choice("sex", sex, ["male", "female"])
+    check_range("first_step_s", first_step_s, 1e-3, 60.0, unit="s")
+    check_range("step_growth", step_growth, 1.0, 2.0, unit="")
+    check_range("max_step_s", max_step_s, first_step_s, 6 * HOUR_S, unit="s")
+    if not isinstance(pose, NeedlePose):
+        raise ValidationError(f"pose = {pose!r}: must be a NeedlePose")
+    if scene is None:
+        transport_coefficients(agent, TRANSPORT_STAND_IN.get(tissue, tissue))  # validates the tissue
+    else:
+        lo, hi = (np.asarray(b, float) for b in scene.bounds_m)
+        if np.any(pose.tip_m < lo) or np.any(pose.tip_m > hi):
+            raise ValidationError(f"pose.tip_mm = {np.round(pose.tip_m * 1e3, 3).tolist()}: outside the scene {scene.name!r}")
+    law = dose_response(agent_def.solute)
+    systemic = systemic_exposure(agent, c_inj, v_ml, n_inj, weight_kg, sex)
+
+    # ---- mesh and coefficients
+    frame = _frame([pose])
+    m = build_needle_mesh3d(_needle(), mesh)
+    geo = TetGeometry(m.nodes, m.tets)
+    tissue_of = _element_tissues(m, frame, scene, tissue)
+    sheath = _sheath(m, tissue_of) if scene is not None else np.zeros(len(tissue_of), bool)
+    transport_tissue = np.array([TRANSPORT_STAND_IN.get(t, t) for t in tissue_of], dtype=object)
+    transport_tissue[sheath] = "perineurium"
+    d_e, phi_e, k_e = (np.empty(len(tissue_of)) for _ in range(3))
+    for tid in set(transport_tissue):
+        sel = transport_tissue == tid
+        co = transport_coefficients(agent, tid)
+        d_e[sel], phi_e[sel], k_e[sel] = co.diffusivity_m2_s, co.volume_fraction, co.clearance_per_s
+    stand_ins = sorted({t for t in tissue_of if t in TRANSPORT_STAND_IN})
+    pattern = StiffnessPattern(geo, m.n_nodes)
+    stiffness = pattern.matrix(pattern.data(d_e))
+    capacity = geo.node_weights(phi_e)
+    clearance = geo.node_weights(phi_e * k_e) / capacity
+    ops = TransportOperators(stiffness, capacity, clearance)
+    node_volume = geo.node_weights(np.ones(len(tissue_of)))
+
+    # ---- bolus (centred on the needle apex = frame origin)
+    tip_id = transport_tissue[int(np.argmin(np.linalg.norm(m.centroids, axis=1)))]
+    tip_tissue = transport_coefficients(agent, tip_id)
+    phi_tip = tip_tissue.volume_fraction
+    r_b = bolus_radius_m(v_ml, phi_tip)
+    distance = np.linalg.norm(m.nodes, axis=1)
+    bolus = bolus_field(distance, capacity, v_ml, c_inj, phi_tip)
+    tip_node = int(np.argmin(distance))
+
+    # ---- time stepping: one shared AMG-CG, one operator set per distinct step
+    amg = AMGSolver(rtol=solver_rtol, rebuild_after=30, max_iterations=400)
+    last = {}
+
+    def factory(matrix):
+        def solve(rhs):
+            x = amg.solve(matrix, rhs, last.get("x"))
+            last["x"] = x
+            return x
+
+        return solve
+
+    solvers: dict[tuple, TransportSolver] = {}
+    rate_fn = law.rate_per_s
+    k_min, k_max = float(clearance.min()), float(clearance.max())
+    active_cap = min(max_step_s, CLEARANCE_STEP / k_max) if k_max > 0 else max_step_s
+    c = np.zeros(m.n_nodes)
+    acc = ExposureAccumulator(c, {"lethal": rate_fn})
+    dose_after, peaks, spread, lethal_vol, tip_dose, balance = [], [], [], [], [], []
+    spread_level = law.fast_threshold_pct
+    n_steps = []
+    setup_s = time.perf_counter() - started
+    for i_inj in range(n_inj):
+        c = c + bolus
+        acc.restart(c)
+        peak = c.copy()
+        s_start = ops.amount(c)
+        cleared = 0.0
+        t, dt_next, steps = 0.0, first_step_s, []
+        while interval_s - t > 1e-9:
+            # cap the step only while some node is above the no-effect level (the dose can grow)
+            active = k_min <= 0 or float(rate_fn(c.max())) / k_min > IDLE_DOSE
+            cap = active_cap if active else np.inf
+            dt = min(dt_next, cap, interval_s - t)
+            if interval_s - t - dt < 0.25 * dt:
+                dt = interval_s - t
+            dt_next *= step_growth
+            key = round(float(dt), 6)
+            theta = 1.0 if key < BE_UNTIL_STEP_S else 0.5
+            solver = solvers.get((key, theta))
+            if solver is None:
+                solver = solvers[(key, theta)] = TransportSolver(ops, key, theta, factory)
+            c_old = c
+            c = solver.step(c)
+            cleared += key * (theta * ops.clearance_rate(c) + (1 - theta) * ops.clearance_rate(c_old))
+            acc.advance(c, key)
+            np.maximum(peak, c, out=peak)
+            t += key
+            steps.append(key)
+            if progress is not None:
+                progress(min(1.0, (i_inj + t / interval_s) / n_inj))
+        n_steps.append(len(steps))
+        s_end = ops.amount(c)
+        injected = v_ml * ML_TO_M3 * c_inj
+        balance.append({
+            "injected_pct_ml": injected / ML_TO_M3,
+            "start_pct_ml": s_start / ML_TO_M3,
+            "end_pct_ml": s_end / ML_TO_M3,
+            "cleared_pct_ml": cleared / ML_TO_M3,
+            "relative_error": abs(s_start - s_end - cleared) / s_start,
+            "min_concentration_pct": float(c.min()),
+        })
+        dose = acc.doses["lethal"].copy()
+        dose_after.append(dose)
+        peaks.append(peak)
+        spread.append(float(node_volume[peak >= spread_level].sum()) / ML_TO_M3)
+        lethal_vol.append(float(node_volume[dose >= 1.0].sum()) / ML_TO_M3)
+        tip_dose.append(float(dose[tip_node]))
+    solve_s = time.perf_counter() - started - setup_s
+
+    warnings = []
+    boundary = np.zeros(m.n_nodes, bool)
+    boundary[m.outer_nodes] = True
+    if (dose_after[-1][boundary] >= 1.0).any() or (np.maximum.reduce(peaks)[boundary] >= spread_level).any():
+        warnings.append("the lethal or spread region reaches the edge of the simulated domain: increase mesh.domain_m")
+    diffusion_s = r_b**2 * phi_tip / tip_tissue.diffusivity_m2_s
+    injection_s = v_ml / rate * 60.0
+    if injection_s > INSTANT_SPREAD_FRACTION * diffusion_s:
+        warnings.append(f"injection lasts {injection_s:.0f} s, not short against the diffusion time {diffusion_s:.0f} s: the instantaneous-spread assumption is weak")
+    if stand_ins:
+        warnings.append("no transport data for " + ", ".join(f"{t} (uses {TRANSPORT_STAND_IN[t]})" for t in stand_ins) + " [UNVERIFIED]")
+    if systemic.over_threshold:
+        warnings.append(f"total phenol {systemic.phenol_mg:.0f} mg reaches the ~{systemic.phenol_toxic_mg:.0f} mg toxic level")
+    if r_b > mesh.fine_margin_m:
+        warnings.append(f"bolus radius {r_b * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
+
+    mesh_info = {
+        "h_fine_mm": mesh.h_fine_m * 1e3,
+        "sectors": mesh.sectors,
+        "fine_margin_mm": mesh.fine_margin_m * 1e3,
+        "domain_mm": mesh.domain_m * 1e3,
+        "growth": mesh.growth,
+        "nodes": int(m.n_nodes),
+        "elements": int(len(m.tets)),
+        "sheath_elements": int(sheath.sum()),
+        "time_steps_per_injection": n_steps,
+        "first_step_s": float(first_step_s),
+        "step_growth": float(step_growth),
+        "max_step_s_while_active": float(max_step_s),
+        "amg_builds": amg.builds,
+        "cg_iterations_per_solve": amg.iterations / max(1, amg.solves),
+        "setup_s": setup_s,
+        "solve_s": solve_s,
+        "tissues": sorted(set(tissue_of)),
+    }
+    sys_dict = {k: v for k, v in systemic.__dict__.items()}
+    sys_dict["weight_kg"] = float(weight_kg)
+    return ChemicalResult(
+        agent=agent,
+        solute=agent_def.solute,
+        concentration_pct=c_inj,
+        volume_ml=v_ml,
+        injections=n_inj,
+        interval_h=interval_s / HOUR_S,
+        rate_ml_per_min=rate,
+        bolus_radius_mm=r_b * 1e3,
+        spread_level_pct=spread_level,
+        spread_volume_ml=tuple(spread),
+        lethal_volume_ml=tuple(lethal_vol),
+        tip_dose=tuple(tip_dose),
+        mass_balance=tuple(balance),
+        systemic=sys_dict,
+        mesh=mesh_info,
+        wall_time_s=time.perf_counter() - started,
+        warnings=tuple(warnings),
+        fields=ChemicalFields(m, frame, node_volume, c, acc.peak.copy(), tuple(dose_after), tuple(peaks)),
+    )
+
+
+def injections_to_full_strip(result: ChemicalResult, nerve, fraction: float = 0.95, **outcome_kw) -> tuple[list[float], int | None]:
+    """(pain-fibre killed fraction after each injection, number of injections after which
+    >= ``fraction`` of the pain fibres are dead, or None) via ``nerve.nerve_outcome``."""
+    from neurolysis.nerve import nerve_outcome
+
+    fractions = [nerve_outcome(nerve, result.sampler_after(i), "chemical", **outcome_kw).pain_fibres_killed_fraction for i in range(result.injections)]
+    first = next((i + 1 for i, f in enumerate(fractions) if f >= fraction - 1e-12), None)
+    return fractions, first

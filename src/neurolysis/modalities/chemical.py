@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 import scipy.sparse as sp
 
 from neurolysis import devices as catalog
@@ -229,6 +230,7 @@ def _sheath(m: NeedleMesh3D, tissue_of: np.ndarray) -> np.ndarray:
     return nerve & touched[m.tets].any(axis=1)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
 def simulate_chemical(
     agent: str,
     concentration_pct: float,

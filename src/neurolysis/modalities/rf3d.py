@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurolysis import devices as catalog
 from neurolysis.anatomy.scene import Scene
@@ -283,6 +284,7 @@ def _tissues(settings: RFSettings, mesh: NeedleMesh3D, frame: NeedleFrame, scene
     return tissue_of, tissues
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
 def simulate_rf3d(
     settings: RFSettings,
     poses: Sequence[NeedlePose],

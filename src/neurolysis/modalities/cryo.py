@@ -1,0 +1,475 @@
+"""Cryoneurolysis in 3D anatomy: an ice ball from a cryoprobe at any pose, freeze-thaw cycles.
+
+Physics: the enthalpy-method freezing kernel (:mod:`neurolysis.physics.phase_change`,
+verified against Stefan problems; docs/models/cryo.md sections 1-4),
+
+    dH/dt = div( k(H) grad T(H) ) + (1 - f) w_b (T_b - T)                  [W/m^3]
+
+on the needle-aligned tetrahedral mesh of the RF engine (:mod:`neurolysis.physics.mesh3d`)
+moved rigidly into the anatomy. Only tissue elements are solved; the probe is a hole:
+
+* freeze phases: the probe surface of the active (freezing) length, closed tip included,
+  is held at the catalogued tip temperature (a boiling Joule-Thomson gas sits at its
+  saturation temperature while the flow supplies the heat: docs/models/cryo.md section 3;
+  an upper bound on cooling);
+* thaw phases and the shaft above the active length: insulated (passive thaw; the shaft of
+  a cryoprobe is insulated so that only the active length freezes). Active (heated) thaw
+  is not modelled;
+* far boundary: insulated (the domain is sized so that it stays at body temperature;
+  a warning says otherwise).
+
+Properties per element from the anatomy label at the element centroid
+(``scene.region_tissue[scene.label_at(x)]``) or ``tissue``: unfrozen values from
+``tissues.toml``, frozen ones and the latent heat from ``freezing.toml``; a tissue with no
+freezing data freezes without latent heat and with its unfrozen k and c (with a warning).
+Nodal heat capacity, latent heat and perfusion are lumped volume averages
+(V_i X_i = sum_e X_e V_e / 4). Newton systems are solved by CG + Ruge-Stueben AMG
+(:class:`neurolysis.physics.fem3d.AMGSolver`).
+
+Injury: a point is lethal when the minimum temperature it reached is at or below the
+lethal isotherm (default -20 C, ``lethal_isotherms_c()["default"]``); the ice ball is the
+region at or below the ice edge (-0.6 C, ``lethal_isotherms_c()["ice_edge"]``). Note that
+the model's tissue only starts to freeze at the liquidus (-1 C, ``freezing.toml``): the
+-0.6 C and 0 C edges are isotherms just outside the frozen tissue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from neurolysis.anatomy.scene import Scene
+from neurolysis.cryoprobes import Cryoprobe, cryoprobe, default_cycles
+from neurolysis.fields import FieldSample, NeedlePose
+from neurolysis.lesion import LesionShape
+from neurolysis.modalities.rf import BODY_TEMP_C, DISCLAIMER
+from neurolysis.modalities.rf3d import NeedleFrame, _frame, _validate
+from neurolysis.physics.fem3d import AMGSolver, StiffnessPattern, TetGeometry
+from neurolysis.physics.lesion3d import _feret, measure_lesion3d, tissue_edges
+from neurolysis.physics.mesh import NeedleGeometry
+from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
+from neurolysis.physics.phase_change import (
+    ConductionMesh,
+    EnthalpyCurve,
+    FreezingMaterial,
+    FreezingProperties,
+    FreezingSolver,
+    freeze_thaw_phases,
+    freezing_material,
+    freezing_tissue_ids,
+    lethal_isotherms_c,
+)
+from neurolysis.tissue import load_tissue
+from neurolysis.validation import ValidationError, check_choice, check_range
+
+DEFAULT_MESH = Mesh3DSpec(h_fine_m=0.6e-3, sectors=12, fine_margin_m=7e-3, domain_m=20e-3, growth=1.3, edge_levels=2)
+"""Default resolution: 0.6 mm and 12 sectors out to 7 mm from the probe surface (the 3D ice
+edge of the default protocol is ~5.2 mm from it), insulated far boundary 20 mm beyond.
+Against 0.5 mm / 16 sectors / dt 2 s: ice width +0.27 mm, lethal width +0.09 mm
+(docs/models/cryo.md, 3D engine)."""
+
+DEFAULT_DT_S = 3.0
+"""Time step: the radial ice and lethal fronts of the default protocol move < 0.02 mm
+from dt = 0.5 s (1D line-mesh check, docs/models/cryo.md, 3D engine)."""
+
+CONE_OVER_RADIUS = 1.0
+"""Closed probe end modelled as a 90-degree cone (length = radius)."""
+
+SOLVER_RTOL = 1e-7
+"""CG relative residual of each Newton system."""
+
+NEWTON_RTOL = 1e-8
+"""Kernel Newton tolerance: ||R||_1 <= 1e-8 x the 1-norm of the terms (the kernel default
+1e-10 costs ~2 more CG solves per step; the energy balance stays < 1e-7 relative)."""
+
+MAX_PHASE_S = 1800.0
+GROWTH_EVERY_S = 10.0
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _check_cycles(cycles) -> tuple[tuple[str, float], ...]:
+    if cycles is None:
+        return default_cycles()
+    if isinstance(cycles, str | bytes) or not isinstance(cycles, Sequence) or len(cycles) == 0:
+        raise ValidationError(f"cycles = {cycles!r}: must be a non-empty sequence of (kind, seconds)")
+    out = []
+    for i, item in enumerate(cycles):
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+            raise ValidationError(f"cycles[{i}] = {item!r}: must be a pair (kind, seconds)")
+        kind = check_choice(f"cycles[{i}] kind", item[0], ("freeze", "thaw"))
+        seconds = check_range(f"cycles[{i}] duration_s", item[1], 0.0, MAX_PHASE_S, low_inclusive=False, unit="s")
+        out.append((kind, seconds))
+    if not any(kind == "freeze" for kind, _ in out):
+        raise ValidationError(f"cycles = {out!r}: must contain at least one 'freeze' phase")
+    return tuple(out)
+
+
+def _probe(probe: str | Cryoprobe | None) -> Cryoprobe:
+    if isinstance(probe, Cryoprobe):
+        return probe
+    if probe is not None and not isinstance(probe, str):
+        raise ValidationError(f"probe = {probe!r}: must be a catalogued probe id (see neurolysis cryoprobes)")
+    return cryoprobe(probe)
+
+
+def probe_geometry(probe: Cryoprobe) -> NeedleGeometry:
+    """Cylinder of the probe's outer radius; the first ``active_length`` from the (conical)
+    closed end freezes, the rest is insulated shaft."""
+    a = probe.outer_radius_m
+    return NeedleGeometry(radius_m=a, tip_length_m=probe.active_length_m, cone_length_m=CONE_OVER_RADIUS * a, insulation_thickness_m=0.25 * a)
+
+
+# ------------------------------------------------------------------------ materials
+
+
+def _material(tissue_id: str) -> tuple[FreezingMaterial, bool]:
+    """(freezing material, has freezing data)."""
+    if tissue_id in freezing_tissue_ids():
+        return freezing_material(tissue_id), True
+    t = load_tissue(tissue_id)
+    ref = freezing_material(freezing_tissue_ids()[0])
+    c, k = t.volumetric_heat_capacity_j_m3_k, t.thermal_conductivity_w_m_k
+    return FreezingMaterial(ref.solidus_c, ref.liquidus_c, 0.0, c, c, k, k, t.perfusion_w_m3_k), False
+
+
+def _properties(geo: TetGeometry, volume: np.ndarray, tissue_of: np.ndarray) -> tuple[FreezingProperties, list[str]]:
+    """Element conductivities and lumped nodal C_f, C_u, L, w_b (volume averages)."""
+    n_el = len(tissue_of)
+    ids = sorted(set(tissue_of))
+    cols = {name: np.zeros(n_el) for name in ("cf", "cu", "lat", "kf", "ku", "w")}
+    missing = []
+    solidus = liquidus = None
+    for tid in ids:
+        mat, known = _material(tid)
+        if not known:
+            missing.append(tid)
+        solidus, liquidus = mat.solidus_c, mat.liquidus_c
+        sel = tissue_of == tid
+        cols["cf"][sel] = mat.heat_capacity_frozen_j_m3_k
+        cols["cu"][sel] = mat.heat_capacity_unfrozen_j_m3_k
+        cols["lat"][sel] = mat.latent_heat_j_m3
+        cols["kf"][sel] = mat.conductivity_frozen_w_m_k
+        cols["ku"][sel] = mat.conductivity_unfrozen_w_m_k
+        cols["w"][sel] = mat.perfusion_w_m3_k
+
+    def nodal(x):
+        return geo.node_weights(x) / volume
+
+    curve = EnthalpyCurve(solidus, liquidus, nodal(cols["cf"]), nodal(cols["cu"]), nodal(cols["lat"]))
+    return FreezingProperties(curve, cols["kf"], cols["ku"], nodal(cols["w"]), BODY_TEMP_C), missing
+
+
+class _LinearSolve:
+    """CG + AMG for the kernel's Newton systems, one hierarchy per free-node set (freeze/thaw)."""
+
+    def __init__(self, rtol: float):
+        self.rtol = rtol
+        self.solvers: dict[int, AMGSolver] = {}
+
+    def __call__(self, matrix, rhs):
+        solver = self.solvers.setdefault(matrix.shape[0], AMGSolver(self.rtol, rebuild_after=30, max_iterations=300))
+        return solver.solve(matrix, rhs)
+
+
+# ---------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False)
+class CryoFields:
+    """End-of-run nodal fields on all mesh nodes (probe interior filled from its surface)."""
+
+    mesh: NeedleMesh3D
+    frame: NeedleFrame
+    temp_c: np.ndarray
+    min_temp_c: np.ndarray
+    start_temp_c: float
+
+
+@dataclass(frozen=True)
+class CryoResult:
+    """Outcome of one 3D cryo simulation; dimensions in the probe frame (apex at 0, shaft +z).
+
+    ``ice_ball``: region whose minimum temperature reached <= the ice edge (-0.6 C), i.e.
+    the envelope of the ice ball over the protocol; ``isotherm_0c`` likewise at 0 C;
+    ``lethal_zone``: minimum temperature <= ``lethal_isotherm_c``. ``growth``: per ~10 s,
+    instantaneous ice ball (T <= -0.6 C and <= 0 C, shrinks in thaw) and the cumulative
+    lethal zone. ``energy`` in J (see :meth:`to_dict`).
+    """
+
+    probe: Cryoprobe
+    cycles: tuple[tuple[str, float], ...]
+    pose: NeedlePose
+    lethal_isotherm_c: float
+    ice_edge_c: float
+    ice_ball: LesionShape
+    isotherm_0c: LesionShape
+    lethal_zone: LesionShape
+    growth: tuple[dict, ...]
+    energy: dict
+    mesh: dict
+    wall_time_s: float
+    warnings: tuple[str, ...] = ()
+    fields: CryoFields | None = field(default=None, compare=False, repr=False)
+
+    def _interp(self, points_m: np.ndarray, nodal: np.ndarray) -> np.ndarray:
+        f = self.fields
+        local = f.frame.to_local(points_m)
+        tet, w = f.mesh.locate(local)
+        ok = tet >= 0
+        out = np.full(len(local), f.start_temp_c, float)
+        out[ok] = (nodal[f.mesh.tets[tet[ok]]] * w[ok]).sum(axis=1)
+        return out
+
+    def min_temp_c_at(self, points_m: np.ndarray) -> np.ndarray:
+        """Minimum temperature (C) reached over the protocol at points (n, 3) of the anatomy
+        frame (P1 interpolation; body temperature off the mesh)."""
+        return self._interp(points_m, self.fields.min_temp_c)
+
+    def temp_c_at(self, points_m: np.ndarray) -> np.ndarray:
+        """Temperature (C) at the end of the protocol at points (n, 3)."""
+        return self._interp(points_m, self.fields.temp_c)
+
+    def sample(self, points_m: np.ndarray) -> FieldSample:
+        """Fields for the nerve and risk models at points (n, 3) of the anatomy frame.
+
+        ``lethal`` = min temperature <= ``lethal_isotherm_c``. Freezing never heats tissue,
+        so ``peak_temp_c`` is the start (body) temperature, ``omega`` = ``cem43_min`` = 0;
+        the minimum temperature is :meth:`min_temp_c_at`.
+        """
+        tmin = self.min_temp_c_at(points_m)
+        zeros = np.zeros(len(tmin))
+        return FieldSample(np.full(len(tmin), self.fields.start_temp_c), zeros, zeros.copy(), tmin <= self.lethal_isotherm_c)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (lengths in mm, temperatures in C, energy in J, times in s)."""
+
+        def dims(shape: LesionShape, **extra) -> dict:
+            return {"width_mm": shape.width_mm, "length_mm": shape.length_mm, "distal_mm": shape.distal_mm, "proximal_mm": shape.proximal_mm, "volume_mm3": shape.volume_mm3, **extra}
+
+        p = self.probe
+        return {
+            "probe": {"id": p.id, "gas": p.gas, "outer_diameter_mm": p.outer_diameter_mm, "active_length_mm": p.active_length_mm, "tip_temp_c": p.tip_temp_c},
+            "cycles": [{"kind": kind, "duration_s": s} for kind, s in self.cycles],
+            "pose": {"tip_mm": (self.pose.tip_m * 1e3).tolist(), "direction": self.pose.direction.tolist()},
+            "ice_ball": dims(self.ice_ball, edge_c=self.ice_edge_c),
+            "isotherm_0c": dims(self.isotherm_0c, edge_c=0.0),
+            "lethal_zone": dims(self.lethal_zone, isotherm_c=self.lethal_isotherm_c),
+            "growth": list(self.growth),
+            "energy": dict(self.energy),
+            "mesh": dict(self.mesh),
+            "wall_time_s": self.wall_time_s,
+            "warnings": list(self.warnings),
+            "disclaimer": DISCLAIMER,
+        }
+
+
+# ----------------------------------------------------------------------- measurement
+
+
+def _extent(mesh: NeedleMesh3D, temp_c: np.ndarray, edge_c: float, edges: np.ndarray) -> tuple[float, float]:
+    """(width_mm, length_mm) of the tissue at T <= edge_c, as :func:`measure_lesion3d`
+    (Feret diameter across the shaft, z extent) without area and volume."""
+    inside = mesh.tissue_nodes & (temp_c <= edge_c)
+    if not inside.any():
+        return 0.0, 0.0
+    t0, t1 = temp_c[edges[:, 0]], temp_c[edges[:, 1]]
+    cross = (t0 <= edge_c) != (t1 <= edge_c)
+    e = edges[cross]
+    s = (edge_c - t0[cross]) / (t1[cross] - t0[cross])
+    nodes = mesh.nodes
+    pts = np.vstack([nodes[inside], nodes[e[:, 0]] + s[:, None] * (nodes[e[:, 1]] - nodes[e[:, 0]])])
+    return 1e3 * _feret(pts[:, :2]), 1e3 * float(np.ptp(pts[:, 2]))
+
+
+def _cold_shape(mesh, temp_c, edge_c, criterion, edges, volume) -> LesionShape:
+    """LesionShape of {T <= edge_c} (measured on -T >= -edge_c)."""
+    return replace(measure_lesion3d(mesh, -temp_c, -edge_c, criterion, edges, volume), threshold=edge_c)
+
+
+# ------------------------------------------------------------------------ simulation
+
+
+@threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
+def simulate_cryo(
+    probe_id: str | Cryoprobe | None,
+    cycles: Sequence[tuple[str, float]] | None,
+    pose: NeedlePose,
+    scene: Scene | None = None,
+    *,
+    tissue: str = "muscle",
+    mesh: Mesh3DSpec = DEFAULT_MESH,
+    dt_s: float = DEFAULT_DT_S,
+    lethal_isotherm_c: float | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> CryoResult:
+    """Freeze-thaw protocol ``cycles`` (default: the catalogued 90 s / 30 s / 90 s) from the
+    catalogued probe ``probe_id`` (None: the default probe; a :class:`Cryoprobe` is also
+    accepted) at ``pose`` (anatomy frame, metres). Without a scene the tissue is
+    homogeneous ``tissue``. ``progress(fraction)`` is called after every step.
+
+    All inputs are checked (:class:`ValidationError`) before any mesh is built.
+    """
+    started = time.perf_counter()
+    probe = _probe(probe_id)
+    cycles = _check_cycles(cycles)
+    if not isinstance(pose, NeedlePose):
+        raise ValidationError(f"pose = {pose!r}: must be a NeedlePose")
+    _validate([pose], scene, False, probe.outer_radius_m)
+    load_tissue(tissue)
+    dt_s = check_range("dt_s", dt_s, 0.05, 30.0, unit="s")
+    isotherms = lethal_isotherms_c()
+    lethal_c = isotherms["default"] if lethal_isotherm_c is None else check_range("lethal_isotherm_c", lethal_isotherm_c, -80.0, -0.6, unit="C")
+    ice_c = isotherms["ice_edge"]
+    if lethal_c < probe.tip_temp_c:
+        raise ValidationError(f"lethal_isotherm_c = {lethal_c:g} C: must be >= the probe tip temperature {probe.tip_temp_c:g} C")
+
+    geometry = probe_geometry(probe)
+    m = build_needle_mesh3d(geometry, mesh)
+    frame = _frame([pose])
+    is_tissue = m.tissue
+    tissue_of = np.full(int(is_tissue.sum()), tissue, dtype=object)
+    if scene is not None:
+        labels = np.asarray(scene.label_at(frame.to_world(m.centroids[is_tissue])), dtype=int)
+        tissue_of = np.asarray(scene.region_tissue, dtype=object)[labels]
+
+    # tissue-only conduction mesh (the probe is a hole), nodes renumbered
+    solved = np.flatnonzero(m.tissue_nodes)
+    local_of = np.full(m.n_nodes, -1, dtype=np.int64)
+    local_of[solved] = np.arange(len(solved))
+    tets = local_of[m.tets[is_tissue]]
+    geo = TetGeometry(m.nodes[solved], tets)
+    pattern = StiffnessPattern(geo, len(solved))
+    volume = geo.node_weights(np.ones(len(tets)))
+    cmesh = ConductionMesh(volume, tets, lambda k: pattern.matrix(pattern.data(k)))
+    props, missing = _properties(geo, volume, tissue_of)
+    linear = _LinearSolve(SOLVER_RTOL)
+    solver = FreezingSolver(cmesh, props, linear_solve=linear, rtol=NEWTON_RTOL)
+    probe_nodes = local_of[m.active_nodes[0]]
+    phases = freeze_thaw_phases(probe_nodes, probe.tip_temp_c, cycles)
+
+    # probe interior (not solved): the mean of the probe-surface ring of its z-layer
+    n_xy = len(m.section.points)
+    surface = np.flatnonzero((m.section.ring_needle == 0) & np.isclose(m.section.ring_radius, geometry.radius_m, rtol=1e-9, atol=0.0))
+    hidden = np.flatnonzero(~m.tissue_nodes)
+
+    def full(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(m.n_nodes)
+        out[solved] = values
+        if hidden.size:
+            ring = out.reshape(-1, n_xy)[:, surface].mean(axis=1)
+            out[hidden] = ring[hidden // n_xy]
+        return out
+
+    edges = tissue_edges(m)
+    vol_all = np.zeros(len(m.tets))
+    vol_all[is_tissue] = geo.volume
+    n_steps = sum(max(1, int(np.ceil(p.duration_s / dt_s - 1e-9))) for p in phases)
+    phase_end = np.cumsum([p.duration_s for p in phases])
+    growth: list[dict] = []
+    counter = {"step": 0, "next": GROWTH_EVERY_S}
+
+    def observe(state) -> None:
+        counter["step"] += 1
+        t = state.time_s
+        k = int(np.searchsorted(phase_end, t - 1e-6))
+        at_phase_end = abs(phase_end[min(k, len(phases) - 1)] - t) < 1e-6
+        if t >= counter["next"] - 1e-6 or at_phase_end:
+            while counter["next"] <= t + 1e-6:
+                counter["next"] += GROWTH_EVERY_S
+            temp, tmin = full(state.temp_c), full(state.min_temp_c)
+            iw, il = _extent(m, temp, ice_c, edges)
+            zw, zl = _extent(m, temp, 0.0, edges)
+            lw, ll = _extent(m, tmin, lethal_c, edges)
+            growth.append(
+                {
+                    "time_s": float(t),
+                    "phase": phases[min(k, len(phases) - 1)].label,
+                    "ice_width_mm": iw,
+                    "ice_length_mm": il,
+                    "zero_c_width_mm": zw,
+                    "zero_c_length_mm": zl,
+                    "lethal_width_mm": lw,
+                    "lethal_length_mm": ll,
+                    "frozen_volume_mm3": 1e9 * state.frozen_volume_m3(cmesh),
+                }
+            )
+        if progress is not None:
+            progress(counter["step"] / n_steps)
+
+    state0 = solver.initial_state(BODY_TEMP_C)
+    setup_s = time.perf_counter() - started
+    state, reports, _ = solver.run(state0, phases, dt_s, observe)
+    solve_s = time.perf_counter() - started - setup_s
+
+    temp_full, min_full = full(state.temp_c), full(state.min_temp_c)
+    ice = _cold_shape(m, min_full, ice_c, "ice_edge", edges, vol_all)
+    zero = _cold_shape(m, min_full, 0.0, "isotherm_0c", edges, vol_all)
+    lethal = _cold_shape(m, min_full, lethal_c, "lethal_isotherm", edges, vol_all)
+
+    probe_in = sum(r.fixed_nodes_j for r in reports)
+    perfusion_in = sum(r.perfusion_j for r in reports)
+    stored = state.energy_j(cmesh) - state0.energy_j(cmesh)
+    freeze_s = sum(s for kind, s in cycles if kind == "freeze")
+    energy = {
+        "heat_extracted_j": -probe_in,
+        "mean_probe_power_w": -probe_in / freeze_s,
+        "perfusion_in_j": perfusion_in,
+        "stored_change_j": stored,
+        "balance_error_j": stored - probe_in - perfusion_in,
+        "balance_error_rel": abs(stored - probe_in - perfusion_in) / max(abs(probe_in), 1e-300),
+        "frozen_volume_mm3": 1e9 * state.frozen_volume_m3(cmesh),
+    }
+    warnings = []
+    if missing:
+        warnings.append(f"no freezing data for {', '.join(missing)}: modelled without latent heat and with unfrozen k and c")
+    outer = local_of[m.outer_nodes]
+    outer = outer[outer >= 0]
+    if np.min(state.min_temp_c[outer]) < BODY_TEMP_C - 1.0:
+        warnings.append("cooling reached the edge of the simulated domain (> 1 C drop): increase mesh.domain_m")
+    if max(ice.width_mm, ice.length_mm) > 2e3 * (geometry.radius_m + mesh.fine_margin_m):
+        warnings.append("the ice ball extends beyond the fine mesh region: increase mesh.fine_margin_m")
+    solves = sum(s.solves for s in linear.solvers.values())
+    mesh_info = {
+        "h_fine_mm": mesh.h_fine_m * 1e3,
+        "sectors": mesh.sectors,
+        "fine_margin_mm": mesh.fine_margin_m * 1e3,
+        "domain_mm": mesh.domain_m * 1e3,
+        "growth": mesh.growth,
+        "nodes": int(len(solved)),
+        "elements": int(len(tets)),
+        "time_steps": len(reports),
+        "dt_s": dt_s,
+        "newton_iterations_per_step": sum(r.newton_iterations for r in reports) / max(1, len(reports)),
+        "step_splits": sum(r.substeps - 1 for r in reports),
+        "linear_solves": solves,
+        "cg_iterations_per_solve": sum(s.iterations for s in linear.solvers.values()) / max(1, solves),
+        "amg_builds": sum(s.builds for s in linear.solvers.values()),
+        "setup_s": setup_s,
+        "solve_s": solve_s,
+        "tissues": sorted(set(tissue_of)),
+    }
+    return CryoResult(
+        probe=probe,
+        cycles=cycles,
+        pose=pose,
+        lethal_isotherm_c=lethal_c,
+        ice_edge_c=ice_c,
+        ice_ball=ice,
+        isotherm_0c=zero,
+        lethal_zone=lethal,
+        growth=tuple(growth),
+        energy=energy,
+        mesh=mesh_info,
+        wall_time_s=time.perf_counter() - started,
+        warnings=tuple(warnings),
+        fields=CryoFields(m, frame, temp_full, min_full, BODY_TEMP_C),
+    )
+
+
+__all__ = ["CryoFields", "CryoResult", "DEFAULT_MESH", "DEFAULT_DT_S", "probe_geometry", "simulate_cryo"]

@@ -398,11 +398,7 @@ def simulate_chemical(
         warnings.append(f"bolus radius {r_b * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
 
     mesh_info = {
-        "h_fine_mm": mesh.h_fine_m * 1e3,
-        "sectors": mesh.sectors,
-        "fine_margin_mm": mesh.fine_margin_m * 1e3,
-        "domain_mm": mesh.domain_m * 1e3,
-        "growth": mesh.growth,
+        **mesh.as_dict(),
         "nodes": int(m.n_nodes),
         "elements": int(len(m.tets)),
         "sheath_elements": int(sheath.sum()),

@@ -436,11 +436,7 @@ def simulate_cryo(
         warnings.append("the ice ball extends beyond the fine mesh region: increase mesh.fine_margin_m")
     solves = sum(s.solves for s in linear.solvers.values())
     mesh_info = {
-        "h_fine_mm": mesh.h_fine_m * 1e3,
-        "sectors": mesh.sectors,
-        "fine_margin_mm": mesh.fine_margin_m * 1e3,
-        "domain_mm": mesh.domain_m * 1e3,
-        "growth": mesh.growth,
+        **mesh.as_dict(),
         "nodes": int(len(solved)),
         "elements": int(len(tets)),
         "time_steps": len(reports),

@@ -411,10 +411,7 @@ def simulate_rf3d(
         warnings.append("pulsed RF produced a thermal lesion (Omega >= 1): settings are not those of non-lesional PRF")
     solvers = [electric.solver, *heat.solvers.values()]
     mesh_info = {
-        "h_fine_mm": spec.h_fine_m * 1e3,
-        "sectors": spec.sectors,
-        "domain_mm": spec.domain_m * 1e3,
-        "growth": spec.growth,
+        **spec.as_dict(),
         "nodes": int(m.n_nodes),
         "elements": int(len(m.tets)),
         "time_steps": n_steps,

@@ -59,6 +59,16 @@ class Mesh3DSpec:
         """Spacing divided and sectors multiplied by ``factor`` (for refinement studies)."""
         return Mesh3DSpec(self.h_fine_m / factor, int(round(self.sectors * factor)), self.fine_margin_m, self.domain_m, self.growth, self.edge_levels)
 
+    def as_dict(self) -> dict:
+        """The resolution in user units, for results' ``mesh`` entries."""
+        return {
+            "h_fine_mm": self.h_fine_m * 1e3,
+            "sectors": self.sectors,
+            "fine_margin_mm": self.fine_margin_m * 1e3,
+            "domain_mm": self.domain_m * 1e3,
+            "growth": self.growth,
+        }
+
 
 def _merge(lines: np.ndarray) -> np.ndarray:
     lines = np.unique(lines)

@@ -165,16 +165,21 @@ def _run_rf(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"neurolysis: solved in {result.wall_time_s:.2f} s ({result.mesh['nodes']} nodes, {result.mesh['time_steps']} steps)", file=sys.stderr)
     if args.plot:
-        from neurolysis.report.figures import plot_rf
+        from neurolysis.report.figures import plot_rf as plot
+    return _deliver(args, result, plot if args.plot else None, _print_table)
 
-        plot_rf(result, args.plot)
+
+def _deliver(args: argparse.Namespace, result, plot, print_table) -> int:
+    """The common tail of a solve: optional figure, then JSON or a table on stdout."""
+    if plot is not None:
+        plot(result, args.plot)
         if not args.quiet:
             print(f"neurolysis: figure written to {args.plot}", file=sys.stderr)
     if args.json:
         json.dump(result.to_dict(), sys.stdout)
         sys.stdout.write("\n")
     else:
-        _print_table(result)
+        print_table(result)
     return 0
 
 
@@ -340,17 +345,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
         for warning in outcome.warnings:
             print(f"neurolysis: warning: {warning}", file=sys.stderr)
     if args.plot:
-        from neurolysis.report.anatomy_figures import plot_outcome
-
-        plot_outcome(outcome, args.plot)
-        if not args.quiet:
-            print(f"neurolysis: figure written to {args.plot}", file=sys.stderr)
-    if args.json:
-        json.dump(outcome.to_dict(), sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        _print_outcome(outcome)
-    return 0
+        from neurolysis.report.anatomy_figures import plot_outcome as plot
+    return _deliver(args, outcome, plot if args.plot else None, _print_outcome)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,13 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--template", required=True, help="anatomy template (see `neurolysis templates`)")
     new.add_argument("--target", help="target nerve (default: the template's target)")
     new.add_argument("--approach", default="parallel", help="parallel (default) or perpendicular")
-    new.add_argument("--method", default="rf", help="rf (default), cooled-rf or pulsed-rf")
+    new.add_argument("--method", default="rf", help="rf (default), cooled-rf, pulsed-rf, chemical, cryo, surgical or block")
     sim = sub.add_parser("simulate", help="simulate a plan: lesion, nerve outcome, relief and critical-structure risk")
     sim.add_argument("plan", help="plan file (TOML)")
     sim.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a plan field, e.g. placement.offset_mm=[3,0,0] (repeatable)")
     sim.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     sim.add_argument("--plot", metavar="FILE.png", help="write slices through the needle with anatomy, lesion and nerves, and the axon map")
     sim.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sim.add_argument("--override-max-dose", action="store_true", help="block: simulate a dose over the agent's maximum (warned in every output)")
     return parser
 
 
@@ -278,61 +279,11 @@ def _run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outcome(outcome) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    d = outcome.to_dict()
-    t, plan = d["target"], outcome.plan
-    s = outcome.physics.settings
-    console.print(
-        f"[bold]{plan.procedure.method}[/bold] at [bold]{t['nerve']}[/bold] ({outcome.scene.name}, {plan.placement.approach} placement; "
-        f"{s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s{f', {s.set_temp_c:g} °C' if s.set_temp_c is not None else ''})"
-    )
-    rows = [("pain fibres killed", f"{100 * t['pain_fibres_killed_fraction']:.0f} %")]
-    if t["motor_fibres_killed_fraction"] is not None:
-        rows.append(("motor fibres killed", f"{100 * t['motor_fibres_killed_fraction']:.0f} %"))
-    rows += [
-        ("by class", ", ".join(f"{k} {100 * v:.0f} %" for k, v in t["killed_fraction_by_class"].items() if v is not None)),
-        ("nerve length lesioned", f"{t['lesioned_length_mm']:.1f} mm"),
-        ("pain conduction blocked", "yes" if t["pain_block"] else "no"),
-    ]
-    r = t["relief_months"]
-    if r and r.get("median") is not None:
-        rows.append(("expected relief", f"{r['median']:.1f} months (10-90 %: {r['p10']:.1f}-{r['p90']:.1f})"))
-    else:
-        rows.append(("expected relief", f"none predicted{': ' + t['relief_note'] if t.get('relief_note') else ''}"))
-    if t.get("motor_deficit"):
-        rows.append(("motor deficit", "[bold yellow]yes[/bold yellow] (below)"))
-    lesion = d["lesion"]
-    rows.append(("lesion (Omega >= 1)", f"{lesion['width_mm']:.1f} mm wide x {lesion['length_mm']:.1f} mm long"))
-    rf = d["rf"]
-    if "mean_power_w" in rf:
-        rows.append(("mean power", f"{rf['mean_power_w']:.2f} W"))
-    info = Table(show_header=False, box=None)
-    for key, value in rows:
-        info.add_row(key, value)
-    console.print(info)
-    table = Table("critical structure", "kind", "peak (°C)", "Ω", "CEM43 (min)", "to lesion (mm)", "injured")
-    for c in d["critical"]:
-        distance = "-" if c["distance_to_lesion_mm"] is None else f"{'>' if c.get('distance_is_lower_bound') else ''}{c['distance_to_lesion_mm']:.1f}"
-        injured = "[bold red]YES[/bold red]" if c["injured"] else "no"
-        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", distance, injured)
-    console.print(table)
-    console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
-    if t.get("motor_deficit") and t.get("motor_deficit_note"):
-        console.print(f"[bold yellow]{t['motor_deficit_note']}[/bold yellow]")
-    for warning in d["warnings"]:
-        console.print(f"[bold red]warning:[/bold red] {warning}")
-    console.print(f"[dim]{DISCLAIMER}[/dim]")
-
-
 def _run_simulate(args: argparse.Namespace) -> int:
     from neurolysis.planning.plan import load_plan
     from neurolysis.planning.simulate import prepare, simulate
 
-    plan = load_plan(args.plan, args.set)
+    plan = load_plan(args.plan, [*args.set, *(["procedure.override_max_dose=true"] if args.override_max_dose else [])])
     prepare(plan)  # anatomy, target and placement checked before the solve
     progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     if progress is not None:
@@ -346,7 +297,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
             print(f"neurolysis: warning: {warning}", file=sys.stderr)
     if args.plot:
         from neurolysis.report.anatomy_figures import plot_outcome as plot
-    return _deliver(args, outcome, plot if args.plot else None, _print_outcome)
+    from neurolysis.report.outcome_table import print_outcome
+
+    return _deliver(args, outcome, plot if args.plot else None, print_outcome)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,13 +44,23 @@ class FieldSample:
 
     ``lethal`` is the method's own kill criterion (RF: Arrhenius Omega >= 1 with the
     lesion parameter set; pulsed RF: never). Points outside the solved domain carry the
-    undisturbed state (body temperature, no damage).
+    undisturbed state (body temperature, no damage). ``agent_fraction`` (injected methods
+    only, else None) is the peak concentration reached as a fraction of the injected one
+    (0..1): how much of the agent got there.
     """
 
     peak_temp_c: np.ndarray
     omega: np.ndarray
     cem43_min: np.ndarray
     lethal: np.ndarray
+    agent_fraction: np.ndarray | None = None
+
+
+def unharmed(points_m: np.ndarray) -> FieldSample:
+    """The undisturbed state at ``points_m`` (n, 3): a FieldSampler of a method that heats,
+    freezes and kills nothing (a nerve block)."""
+    n = np.asarray(points_m).reshape(-1, 3).shape[0]
+    return FieldSample(np.full(n, 37.0), np.zeros(n), np.zeros(n), np.zeros(n, bool))
 
 
 class FieldSampler(Protocol):

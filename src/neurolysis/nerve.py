@@ -41,6 +41,9 @@ from neurolysis.fields import FieldSampler
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 _Z10 = 1.2815515655446004  # standard normal 90th percentile
+TUBELESS_INJURIES = ("sunderland-3", "sunderland-5")
+"""Injuries that destroy the endoneurial tubes over the lethal stretch (coagulation, an
+excision gap): regrowth crosses it at the slow scar rate. Sunderland 2 keeps them."""
 
 
 def _cat() -> Mapping:
@@ -290,8 +293,8 @@ def relief_days(
 ) -> np.ndarray:
     """Relief (days) in each draw from the killed pain axons' lethal and intact path lengths.
 
-    T_i = t_delay + (l_i / v_scar + d_i / v_tube) / g_i (Sunderland 3), or with v_scar
-    replaced by v_tube (Sunderland 2); g_i is axon i's own growth factor (default 1). With k killed of n_pain, pain stays blocked while k - j >= f n_pain
+    T_i = t_delay + (l_i / v_scar + d_i / v_tube) / g_i (Sunderland 3 and 5: no tubes over
+    l_i), or with v_scar replaced by v_tube (Sunderland 2); g_i is axon i's own growth factor (default 1). With k killed of n_pain, pain stays blocked while k - j >= f n_pain
     (j axons regrown): relief ends at the j*-th smallest T_i, j* = floor(k - f n_pain) + 1.
     Zero in every draw when k < f n_pain (no block).
     """
@@ -304,7 +307,7 @@ def relief_days(
     if n_pain == 0 or k == 0 or k < need - 1e-9:
         return np.zeros(m)
     j = int(math.floor(k - need + 1e-9)) + 1
-    scar = draws.scar_rate_m_per_day if injury == "sunderland-3" else draws.tube_rate_m_per_day
+    scar = draws.scar_rate_m_per_day if injury in TUBELESS_INJURIES else draws.tube_rate_m_per_day
     out = np.empty(m)
     chunk = max(1, 4_000_000 // k)
     for a in range(0, m, chunk):

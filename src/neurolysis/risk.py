@@ -29,7 +29,7 @@ from neurolysis.fields import FieldSampler
 from neurolysis.nerve import nerve_frame
 from neurolysis.validation import ValidationError, check_range
 
-_UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", "")}
+_UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", ""), "agent_fraction": ("injected agent reaching it (fraction of the injected concentration)", "")}
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,11 @@ class StructureRisk:
     n_points: int = 0
     in_box: bool = True
     distance_is_lower_bound: bool = False
+    agent_fraction: float = 0.0  # injected methods: peak concentration there / injected concentration
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key in ("peak_temp_c", "omega", "cem43_min", "lethal_fraction"):
+        for key in ("peak_temp_c", "omega", "cem43_min", "lethal_fraction", "agent_fraction"):
             d[key] = round(float(d[key]), 4)
         if d["distance_to_lesion_mm"] is not None:
             d["distance_to_lesion_mm"] = round(float(d["distance_to_lesion_mm"]), 3)
@@ -118,9 +119,10 @@ def _criteria(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple
             continue
         v = values[m]
         what, unit = _UNITS[m]
+        shown, limit = (f"{100 * v:.0f} %", f"{100 * thr:g} %") if m == "agent_fraction" else (f"{v:.1f} {unit}".rstrip(), f"{thr:g} {unit}".rstrip())
         if v >= thr:
-            return True, f"{label}: {what} {v:.1f} {unit} >= {thr:g} {unit} -> {c['meaning']} ({c['source']}){no_data}".replace("  ", " ")
-        checked[m] = f"{what} {v:.1f} < {thr:g} {unit}".rstrip()
+            return True, f"{label}: {what} {shown} >= {limit} -> {c['meaning']} ({c['source']}){no_data}"
+        checked[m] = f"{what} {shown} < {limit}"
     return False, f"{label}: no threshold reached ({'; '.join(checked.values())}){no_data}"
 
 
@@ -178,6 +180,8 @@ def assess_risk(
             raise ValueError(f"field sampler returned non-finite {name}")
         fields[name] = arr.astype(bool) if name == "lethal" else arr.astype(float)
     lethal = fields["lethal"]
+    agent = sample.agent_fraction
+    fields["agent_fraction"] = np.zeros(points.shape[0]) if agent is None else np.nan_to_num(np.asarray(agent, float).reshape(points.shape[0]))
 
     lesion = points[lethal]
     if lethal_points_m is not None:
@@ -212,11 +216,12 @@ def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_b
     omega = float(fields["omega"][idx].max())
     cem = float(fields["cem43_min"][idx].max())
     lethal = fields["lethal"][idx]
-    injured, reason = _criteria(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem})
+    agent = float(fields["agent_fraction"][idx].max())
+    injured, reason = _criteria(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent})
     distance = None
     if tree is not None:
         distance = 0.0 if lethal.any() else float(tree.query(points[idx], k=1)[0].min() * 1e3)
-    return StructureRisk(s.name, s.kind, peak, omega, cem, injured, reason, distance, consequence, float(lethal.mean()), int(idx.size), in_box, False)
+    return StructureRisk(s.name, s.kind, peak, omega, cem, injured, reason, distance, consequence, float(lethal.mean()), int(idx.size), in_box, False, agent)
 
 
 def risk_warnings(risks: Iterable[StructureRisk]) -> list[str]:

@@ -274,7 +274,7 @@ def test_nerve_catalog_sourced():
 
     cat = load_catalog("nerve_model")
     for name, entry in cat["method"].items():
-        assert entry["injury"] in {"sunderland-2", "sunderland-3", "none"} and entry["source"], name
+        assert entry["injury"] in {"sunderland-2", "sunderland-3", "sunderland-5", "none"} and entry["source"], name
     for key in ("tube_rate_median_mm_per_day", "tube_rate_p10_mm_per_day", "tube_rate_p90_mm_per_day", "delay_min_days",
                 "delay_max_days", "scar_rate_median_mm_per_day", "scar_rate_sigma_ln", "axon_rate_sigma_ln"):
         assert cat["regrowth"]["sources"][key], key

@@ -198,8 +198,8 @@ def test_risk_catalog_sourced():
     for kind, entry in cat["kind"].items():
         assert entry["consequence"] and entry["criteria"], kind
         for c in entry["criteria"]:
-            assert c["measure"] in {"lethal", "cem43_min", "peak_temp_c", "omega"}
-            assert c["source"] and c["tag"] in {"READ", "READ-2nd", "DERIVED"} and c["threshold"] > 0
+            assert c["measure"] in {"lethal", "cem43_min", "peak_temp_c", "omega", "agent_fraction"}
+            assert c["source"] and c["tag"] in {"READ", "READ-2nd", "DERIVED", "UNVERIFIED"} and c["threshold"] > 0
 
 
 def test_derived_skin_and_artery_thresholds_match_damage_sets():
@@ -210,3 +210,25 @@ def test_derived_skin_and_artery_thresholds_match_damage_sets():
     for kind, set_name in (("skin", "skin-henriques"), ("artery", "artery-agah")):
         thr = next(c["threshold"] for c in kinds[kind]["criteria"] if c["measure"] == "peak_temp_c")
         assert arrhenius(set_name).rate(np.array([thr]))[0] * 90.0 == pytest.approx(1.0, rel=0.05)
+
+
+def test_injected_agent_reaching_the_cord_is_flagged_without_a_kill():
+    """Chemical methods: an agent that reaches the cord at >= 10 % of its injected
+    concentration is a paralysis risk even where it kills nothing (celiac paraplegia route)."""
+    cord_centre = np.array([10 * MM, 0.0, 0.0])
+
+    def spread(fraction_at_cord):
+        def sampler(p):
+            n = len(p)
+            near = np.linalg.norm(p - cord_centre, axis=1) <= 6 * MM
+            return FieldSample(np.full(n, 37.0), np.zeros(n), np.zeros(n), np.zeros(n, bool), np.where(near, fraction_at_cord, 0.0))
+
+        return sampler
+
+    low = {r.name: r for r in assess_risk(scene(), spread(0.05), box_m=BOX)}
+    high = {r.name: r for r in assess_risk(scene(), spread(0.3), box_m=BOX)}
+    assert not low["spinal cord"].injured and "5 % < 10 %" in low["spinal cord"].reason
+    assert high["spinal cord"].injured and "30 % >= 10 %" in high["spinal cord"].reason
+    assert high["spinal cord"].agent_fraction == pytest.approx(0.3)
+    assert risk_warnings(high.values())[0].startswith("SPINAL CORD AT RISK")
+    assert not high["skin"].injured  # the agent did not reach it

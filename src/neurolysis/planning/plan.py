@@ -15,13 +15,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from neurolysis.anatomy.scene import APPROACHES
+from neurolysis.planning.methods import RF_MODES as METHODS  # plan RF method -> generator mode
+from neurolysis.chemistry import WEIGHT_RANGE_KG
+from neurolysis.planning.methods import defaults, method_names
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
-METHODS = {"rf": "conventional", "cooled-rf": "cooled", "pulsed-rf": "pulsed"}
-"""Plan method -> RF generator mode. Chemical, cryo, surgical and block come with issue 5."""
+
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
 OFFSET_LIMIT_MM = 50.0
+DEFAULT_BLOCK_WEIGHT_KG = 70.0
+"""Written by ``plan new --method block`` (a block needs the weight): the user sets the real one."""
 
 
 def _vector(name: str, value, *, limit: float | None = None) -> tuple[float, float, float]:
@@ -63,7 +67,16 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class ProcedureSpec:
-    """Method and device settings in user units; ``None`` means the device default."""
+    """Method and its settings in user units; ``None`` means the default.
+
+    Each method reads only its own fields (``planning.methods``): RF methods the device
+    settings (defaults from the device catalog); chemical ``agent``, ``concentration_pct``,
+    ``volume_ml``, ``injections``, ``interval_h``, ``rate_ml_per_min``; cryo ``probe`` and
+    ``cycles`` (pairs ``["freeze", 90]``, ``["thaw", 30]``, seconds); surgical ``segment_mm``;
+    block ``agent``, ``concentration_pct``, ``volume_ml``, ``adjuvants``,
+    ``override_max_dose``, ``horizon_months`` (defaults from ``data/plan_defaults.toml``).
+    Setting a field another method reads is an error.
+    """
 
     method: str = "rf"
     gauge: int | None = None
@@ -79,15 +92,35 @@ class ProcedureSpec:
     pulse_width_ms: float | None = None
     pulse_temp_limit_c: float | None = None
     damage_model: str | None = None
+    agent: str | None = None
+    concentration_pct: float | None = None
+    volume_ml: float | None = None
+    injections: int | None = None
+    interval_h: float | None = None
+    rate_ml_per_min: float | None = None
+    probe: str | None = None
+    cycles: tuple[tuple[str, float], ...] | None = None
+    segment_mm: float | None = None
+    adjuvants: tuple[str, ...] | None = None
+    override_max_dose: bool | None = None
+    horizon_months: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice("procedure.method", self.method, METHODS)
-        self.rf_settings()  # every device field validated now, with the plan's names
+        from neurolysis.planning.methods import check_procedure
+
+        if isinstance(self.adjuvants, list):
+            object.__setattr__(self, "adjuvants", tuple(self.adjuvants))
+        check_procedure(self)  # every field validated now, with the plan's names
+        if self.cycles is not None:
+            from neurolysis.modalities.cryo import _check_cycles
+
+            object.__setattr__(self, "cycles", tuple(tuple(c) for c in _check_cycles(self.cycles)))
 
     def rf_settings(self, **extra):
         from neurolysis.modalities.rf import RFSettings
+        from neurolysis.planning.methods import RF_FIELDS
 
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"}
+        values = {name: getattr(self, name) for name in RF_FIELDS}
         values = {k: v for k, v in values.items() if v is not None}
         try:
             return RFSettings(mode=METHODS[self.method], **values, **extra)
@@ -131,7 +164,7 @@ class PatientSpec:
 
     def __post_init__(self) -> None:
         if self.weight_kg is not None:
-            check_range("patient.weight_kg", self.weight_kg, 1.0, 400.0, unit="kg")
+            check_range("patient.weight_kg", self.weight_kg, *WEIGHT_RANGE_KG, unit="kg")
 
 
 @dataclass(frozen=True)
@@ -174,6 +207,11 @@ class Plan:
     patient: PatientSpec = field(default_factory=PatientSpec)
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
     base_dir: str = "."
+
+    def __post_init__(self) -> None:
+        from neurolysis.planning.methods import check_plan
+
+        check_plan(self)
 
     def path(self, name: str | None) -> Path | None:
         """An anatomy file path, relative to the plan file's folder."""
@@ -285,14 +323,25 @@ def _toml_value(value) -> str:
 _COMMENTS = {
     ("anatomy", "template"): "see `neurolysis templates`; or labels = \"case.nii.gz\", labels_map = \"labels.toml\", nerves = \"nerves.json\"",
     ("target", "nerve"): "a nerve of the anatomy",
-    ("procedure", "method"): "rf | cooled-rf | pulsed-rf",
+    ("procedure", "method"): "rf | cooled-rf | pulsed-rf | chemical | cryo | surgical | block",
+    ("procedure", "agent"): "chemical: ethanol | phenol-water | phenol-glycerin; block: lidocaine | mepivacaine | bupivacaine | ropivacaine | chloroprocaine",
+    ("procedure", "concentration_pct"): "% (v/v for ethanol, w/v otherwise)",
+    ("procedure", "volume_ml"): "per injection, mL",
+    ("procedure", "injections"): "repeated at the same site until the nerve is stripped",
+    ("procedure", "interval_h"): "between injections, h",
+    ("procedure", "rate_ml_per_min"): "injection rate, mL/min",
+    ("procedure", "probe"): "see docs/models/cryo.md (catalog: data/cryoprobes.toml)",
+    ("procedure", "cycles"): "freeze-thaw protocol, seconds",
+    ("procedure", "segment_mm"): "length of nerve excised, mm",
+    ("procedure", "adjuvants"): "epinephrine, dexamethasone",
+    ("procedure", "horizon_months"): "compare repeated blocks with neurolysis over this horizon",
     ("procedure", "gauge"): "needle gauge (see `neurolysis devices`)",
     ("procedure", "tip_mm"): "active tip length, mm",
     ("procedure", "set_temp_c"): "generator set temperature, C",
     ("procedure", "time_s"): "lesion time, s",
     ("placement", "approach"): "parallel | perpendicular | explicit",
     ("placement", "offset_mm"): "shift of the tip from the recommended position (anatomy frame, mm)",
-    ("patient", "weight_kg"): "optional",
+    ("patient", "weight_kg"): "kg; required for a block (maximum dose), used for blood alcohol",
     ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
     ("simulation", "n_axons"): "axons modelled in the target nerve",
     ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
@@ -319,14 +368,22 @@ def new_plan(template: str, target: str | None = None, approach: str = "parallel
     scene = load_template(template)
     nerve = target or scene.target
     check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
-    procedure = ProcedureSpec(method=method)
-    s = procedure.rf_settings().resolved()
-    shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
-    if method != "pulsed-rf":
-        shown["set_temp_c"] = s.set_temp_c
+    check_choice("procedure.method", method, method_names())
+    if method in METHODS:
+        s = ProcedureSpec(method=method).rf_settings().resolved()
+        shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
+        if method != "pulsed-rf":
+            shown["set_temp_c"] = s.set_temp_c
+    elif method == "cryo":
+        from neurolysis.cryoprobes import cryoprobe, default_cycles
+
+        shown = {"probe": cryoprobe(None).id, "cycles": default_cycles()}
+    else:
+        shown = defaults(method)
     return Plan(
         anatomy=AnatomySpec(template=template),
         target=TargetSpec(nerve=nerve),
-        procedure=replace(procedure, **shown),
+        procedure=ProcedureSpec(method=method, **shown),
         placement=PlacementSpec(approach=approach),
+        patient=PatientSpec(weight_kg=DEFAULT_BLOCK_WEIGHT_KG if method == "block" else None),
     )

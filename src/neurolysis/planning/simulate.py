@@ -1,6 +1,7 @@
-"""The front door: a plan in, an outcome out (anatomy -> physics -> nerve -> risk).
+"""The front door: a plan in, an outcome out (anatomy -> method's physics -> nerve -> risk).
 
 Every input is validated (plan, target nerve, needle inside the anatomy) before the solve.
+The methods and their solvers are registered in :mod:`neurolysis.planning.methods`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.fields import NeedlePose
 from neurolysis.modalities.rf import DISCLAIMER
+from neurolysis.planning.methods import METHODS, Context, Physics, resolved, rf_settings_at
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -61,24 +63,32 @@ def resolve_pose(plan: Plan, scene: Scene, nerve: Nerve) -> NeedlePose:
 
 @dataclass(frozen=True, eq=False)
 class Outcome:
-    """Everything a plan produced; ``to_dict()`` is the ``simulate --json`` contract."""
+    """Everything a plan produced; ``to_dict()`` is the ``simulate --json`` contract.
+
+    Every method gives the same keys (target, critical, lesion, warnings, settings,
+    disclaimer, method, anatomy, placement, wall_time_s) plus its own section: ``rf``
+    (rf, cooled-rf, pulsed-rf), ``chemical``, ``cryo``, ``surgical`` or ``block``.
+    """
 
     plan: Plan
     scene: Scene
     nerve: Nerve
     pose: NeedlePose
-    physics: object  # RF3DResult
+    physics: Physics
     target: object  # NerveOutcome
     critical: tuple  # StructureRisk, ...
     warnings: tuple[str, ...]
     wall_time_s: float
 
+    @property
+    def section(self) -> str:
+        return METHODS[self.plan.procedure.method].section
+
     def to_dict(self) -> dict:
-        rf = self.physics.to_dict()
         return {
             "target": self.target.to_dict(),
             "critical": [r.to_dict() for r in self.critical],
-            "lesion": rf["lesion"],
+            "lesion": self.physics.lesion,
             "warnings": list(self.warnings),
             "settings": self.plan.as_dict(),
             "disclaimer": DISCLAIMER,
@@ -89,7 +99,7 @@ class Outcome:
                 "tip_mm": [float(v) for v in self.pose.tip_m * 1e3],
                 "direction": [float(v) for v in self.pose.direction],
             },
-            "rf": {k: v for k, v in rf.items() if k not in ("lesion", "warnings", "disclaimer")},
+            self.section: self.physics.section,
             "wall_time_s": self.wall_time_s,
         }
 
@@ -113,31 +123,31 @@ def _check_tip_not_in_bone(scene: Scene, pose: NeedlePose, tip_len_m: float) -> 
 
 
 def prepare(plan: Plan):
-    """Scene, nerve, pose and RF settings, all validated (cheap; no solve)."""
+    """Scene, nerve, pose and the method's resolved settings, all validated (cheap; no solve).
+
+    The settings are an ``RFSettings`` for the RF methods, else the method's ``[procedure]``
+    fields with defaults (``methods.resolved``).
+    """
     scene = load_scene(plan)
     nerve = target_nerve(plan, scene)
     pose = resolve_pose(plan, scene, nerve)
-    tissue_at_tip = scene.region_tissue[int(scene.label_at(pose.tip_m[None, :])[0])]
-    if tissue_at_tip == "bone":
-        tissue_at_tip = "muscle"  # reported tissue only; refused below unless the tip is essentially outside bone
-    settings = plan.procedure.rf_settings(tissue=tissue_at_tip).resolved()
-    _check_tip_not_in_bone(scene, pose, settings.tip_mm * 1e-3)
+    method = METHODS[plan.procedure.method]
+    if method.section == "rf":
+        settings = rf_settings_at(plan, scene, pose)
+    else:
+        settings = resolved(plan.procedure)
+    if method.needle_length_m is not None:
+        _check_tip_not_in_bone(scene, pose, method.needle_length_m(plan))
     return scene, nerve, pose, settings
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:
-    """Solve a plan: RF field in the anatomy, then the target nerve and every critical structure."""
-    from neurolysis.modalities.rf3d import DEFAULT_MESH, simulate_rf3d
-    from neurolysis.nerve import nerve_outcome
+    """Solve a plan: the method's physics in the anatomy, then the target nerve and every critical structure."""
     from neurolysis.risk import assess_risk, risk_warnings
 
     started = time.perf_counter()
-    scene, nerve, pose, settings = prepare(plan)
-    refinement = plan.simulation.mesh_refinement
-    mesh = DEFAULT_MESH if refinement == 1.0 else DEFAULT_MESH.refined(refinement)
-    physics = simulate_rf3d(settings, [pose], scene, progress=progress, mesh=mesh)
-    method = plan.procedure.method
-    target = nerve_outcome(nerve, physics.sample, method, seed=plan.simulation.seed, n_axons=plan.simulation.n_axons)
+    scene, nerve, pose, _ = prepare(plan)
+    physics, target = METHODS[plan.procedure.method].solve(Context(plan, scene, nerve, pose, progress))
     lo, hi = (np.asarray(b) for b in scene.bounds_m)
     box = (np.maximum(pose.tip_m - RISK_MARGIN_M, lo), np.minimum(pose.tip_m + RISK_MARGIN_M, hi))
     critical = assess_risk(scene, physics.sample, box_m=box)

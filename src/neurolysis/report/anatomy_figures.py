@@ -41,7 +41,7 @@ def _plane_points(origin, u, v, su, sv):
 def plot_outcome(outcome, path: str) -> None:
     """Write the slices and the axon map of ``outcome`` to ``path`` (PNG)."""
     scene, pose, physics = outcome.scene, outcome.pose, outcome.physics
-    tip_len_m = physics.settings.tip_mm * 1e-3
+    tip_len_m = physics.active_length_m
     e1, e2, e3 = needle_frame(pose.direction)
     centre = pose.tip_m - 0.5 * tip_len_m * e3  # middle of the active tip
     s = np.linspace(-SLICE_HALF_WIDTH_M, SLICE_HALF_WIDTH_M, SLICE_POINTS)
@@ -60,12 +60,14 @@ def plot_outcome(outcome, path: str) -> None:
         used |= set(np.unique(labels).tolist())
         extent = (s[0] * 1e3, s[-1] * 1e3, s[0] * 1e3, s[-1] * 1e3)
         ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=n_regions - 0.5, interpolation="nearest", alpha=0.8)
-        field = physics.sample(pts)
+        lethal = np.asarray(physics.sample(pts).lethal, float)
         mm = s * 1e3
-        if np.any(field.omega >= 1.0):
-            ax.contour(mm, mm, field.omega.reshape(SLICE_POINTS, SLICE_POINTS), levels=[1.0], colors="black", linewidths=2.0)
-        if np.any(field.peak_temp_c >= 50.0):
-            ax.contour(mm, mm, field.peak_temp_c.reshape(SLICE_POINTS, SLICE_POINTS), levels=[50.0], colors="white", linewidths=1.2, linestyles="--")
+        if lethal.any():
+            ax.contour(mm, mm, lethal.reshape(SLICE_POINTS, SLICE_POINTS), levels=[0.5], colors="black", linewidths=2.0)
+        for values_at, level, colour, style, _ in physics.contours:
+            values = np.asarray(values_at(pts), float)
+            if np.any(values >= level):
+                ax.contour(mm, mm, values.reshape(SLICE_POINTS, SLICE_POINTS), levels=[level], colors=colour, linewidths=1.2, linestyles=style)
         for nerve in scene.nerves:
             line = _densify(nerve.centerline_m, 0.2e-3)
             rel = line - centre
@@ -75,7 +77,11 @@ def plot_outcome(outcome, path: str) -> None:
             target = nerve.name == outcome.nerve.name
             ax.plot(np.where(near, rel @ u, np.nan) * 1e3, np.where(near, rel @ v, np.nan) * 1e3,
                     color="gold" if target else "orange", lw=3 if target else 1.5)  # fmt: skip
-        _draw_needle(ax, pose, centre, u, v, tip_len_m)
+        if tip_len_m > 0:
+            _draw_needle(ax, pose, centre, u, v, tip_len_m)
+        else:  # no needle (surgery): the site
+            site = pose.tip_m - centre
+            ax.plot([site @ u * 1e3], [site @ v * 1e3], "x", color="red", ms=8, mew=2)
         ax.set_xlim(extent[:2])
         ax.set_ylim(extent[2:])
         ax.set_aspect("equal")
@@ -84,11 +90,11 @@ def plot_outcome(outcome, path: str) -> None:
         ax.set_ylabel("mm")
     handles = [Patch(color=cmap(i), label=scene.region_names[i]) for i in sorted(used)]
     handles += [
-        Line2D([], [], color="black", lw=2, label="lesion (Arrhenius Ω ≥ 1)"),
-        Line2D([], [], color="white", lw=1.2, ls="--", label="50 °C isotherm (peak)"),
+        Line2D([], [], color="black", lw=2, label=physics.lethal_label),
+        *(Line2D([], [], color=colour, lw=1.2, ls=style, label=label) for _, _, colour, style, label in physics.contours),
         Line2D([], [], color="gold", lw=3, label=f"target: {outcome.nerve.name}"),
         Line2D([], [], color="orange", lw=1.5, label="other nerves"),
-        Line2D([], [], color="dimgray", lw=3, label="needle (active tip red)"),
+        Line2D([], [], color="dimgray", lw=3, label="needle (active tip red)" if tip_len_m > 0 else "surgical site (red x)"),
     ]
     axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
     _axon_map(axes[1, 1], outcome)

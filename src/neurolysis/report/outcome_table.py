@@ -1,0 +1,151 @@
+"""The terminal report of ``neurolysis simulate`` (rich tables; every number with its unit).
+
+It prints from ``Outcome.to_dict()`` only, so the table and ``--json`` never disagree.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from neurolysis.modalities.rf import DISCLAIMER
+from neurolysis.planning.methods import HOURS_PER_MONTH
+
+
+def _fmt_range(r: dict, unit: str, digits: int = 1) -> str:
+    u = f" {unit}" if unit else ""
+    return f"{r['median']:.{digits}f}{u} (10-90 %: {r['p10']:.{digits}f}-{r['p90']:.{digits}f}{u})"
+
+
+def _header(d: dict) -> str:
+    method = d["method"]
+    if "rf" in d:
+        s = d["rf"]["settings"]
+        temp = f", {s['set_temp_c']:g} °C" if s.get("set_temp_c") is not None else ""
+        what = f"{s['gauge']} G, {s['tip_mm']:g} mm tip, {s['time_s']:g} s{temp}"
+    elif method == "chemical":
+        c = d["chemical"]
+        what = f"{c['volume_ml']:g} mL of {c['concentration_pct']:g} % {c['agent']} x {c['injections']}, {c['interval_h']:g} h apart, {c['rate_ml_per_min']:g} mL/min"
+    elif method == "cryo":
+        c = d["cryo"]
+        cycles = " / ".join(f"{x['kind']} {x['duration_s']:g} s" for x in c["cycles"])
+        what = f"probe {c['probe']['id']} ({c['probe']['tip_temp_c']:g} °C), {cycles}"
+    elif method == "surgical":
+        what = f"{d['surgical']['segment_mm']:g} mm segment excised"
+    else:
+        b = d["block"]
+        adj = f" + {', '.join(b['adjuvants'])}" if b["adjuvants"] else ""
+        what = f"{b['volume_ml']:g} mL of {b['concentration_pct']:g} % {b['agent']}{adj}, {b['weight_kg']:g} kg patient"
+    return f"[bold]{method}[/bold] at [bold]{d['target']['nerve']}[/bold] ({d['anatomy']['name']}, {d['placement']['approach']} placement; {what})"
+
+
+def _target_rows(d: dict) -> list[tuple[str, str]]:
+    t = d["target"]
+    if d["method"] == "block":
+        b = d["block"]
+        return [
+            ("pain conduction blocked", f"yes, temporarily: onset {b['onset_min']:.0f} min"),
+            ("sensory block", _fmt_range(b["sensory_block_h"], "h")),
+            ("motor block", _fmt_range(b["motor_block_h"], "h")),
+            ("dose", f"{b['dose_mg']:g} mg (maximum {b['limit_mg']:g} mg{'; EXCEEDED' if b['over_limit'] else ''})"),
+            (f"continuous relief, {b['horizon_months']:g} months", f"{b['blocks_needed']} blocks, {b['total_anaesthetic_mg']:.0f} mg in all"),
+        ]
+    rows = [("pain fibres killed", f"{100 * t['pain_fibres_killed_fraction']:.0f} %")]
+    if t["motor_fibres_killed_fraction"] is not None:
+        rows.append(("motor fibres killed", f"{100 * t['motor_fibres_killed_fraction']:.0f} %"))
+    rows += [
+        ("by class", ", ".join(f"{k} {100 * v:.0f} %" for k, v in t["killed_fraction_by_class"].items() if v is not None)),
+        ("nerve length lesioned", f"{t['lesioned_length_mm']:.1f} mm"),
+        ("pain conduction blocked", "yes" if t["pain_block"] else "no"),
+    ]
+    r = t["relief_months"]
+    if r and r.get("median") is not None and t["pain_block"]:
+        rows.append(("expected relief", _fmt_range(r, "months")))
+    else:
+        rows.append(("expected relief", f"none predicted{': ' + t['relief_note'] if t.get('relief_note') else ''}"))
+    if t.get("motor_deficit"):
+        rows.append(("motor deficit", "[bold yellow]yes[/bold yellow] (below)"))
+    lesion = d["lesion"]
+    rows.append((f"lesion ({lesion['criterion']})", f"{lesion['width_mm']:.1f} mm wide x {lesion['length_mm']:.1f} mm long, {lesion['volume_mm3']:.0f} mm³"))
+    return rows
+
+
+def _method_rows(d: dict) -> list[tuple[str, str]]:
+    method = d["method"]
+    if "rf" in d:
+        rf = d["rf"]
+        return [("mean power", f"{rf['mean_power_w']:.2f} W")] if "mean_power_w" in rf else []
+    if method == "cryo":
+        c = d["cryo"]
+        n = c["nerve"]
+        return [
+            ("ice ball (deepest)", f"{c['ice_ball']['width_mm']:.1f} mm wide x {c['ice_ball']['length_mm']:.1f} mm long"),
+            ("lethal zone", f"{c['lethal_zone']['width_mm']:.1f} mm wide x {c['lethal_zone']['length_mm']:.1f} mm long (≤ {c['lethal_zone']['isotherm_c']:g} °C)"),
+            ("nerve frozen / killed", f"{n['frozen_length_mm']:.1f} mm / {n['lethal_length_mm']:.1f} mm (published minimum {n['minimum_length_mm']:g} mm: {'met' if n['meets_minimum_length'] else 'NOT met'})"),
+        ]
+    if method == "chemical":
+        c = d["chemical"]
+        s = c["systemic"]
+        systemic = (f"ethanol {s['ethanol_g']:.1f} g, peak blood alcohol ≤ {s['peak_bac_permille']:.2f} ‰ ({s['weight_kg']:g} kg)" if s.get("ethanol_g")
+                    else f"phenol {s['phenol_mg']:.0f} mg (toxic ~{s['phenol_toxic_mg']:.0f} mg)")  # fmt: skip
+        strip = c["injections_to_full_strip"]
+        return [
+            ("injections to full strip", f"{strip} (≥ {100 * c['full_strip_fraction']:.0f} % of pain fibres dead)" if strip else f"not reached in {c['injections']} (≥ {100 * c['full_strip_fraction']:.0f} % of pain fibres)"),
+            ("systemic exposure", systemic),
+        ]
+    return []
+
+
+def _method_table(d: dict) -> Table | None:
+    method = d["method"]
+    if method == "chemical":
+        table = Table("injection", "at (h)", "pain fibres killed", "motor fibres killed", "spread volume (mL)", "lethal volume (mL)", title="per injection (cumulative)")
+        for r in d["chemical"]["per_injection"]:
+            motor = "-" if r["motor_fibres_killed_fraction"] is None else f"{100 * r['motor_fibres_killed_fraction']:.0f} %"
+            table.add_row(str(r["injection"]), f"{r['time_h']:g}", f"{100 * r['pain_fibres_killed_fraction']:.0f} %", motor, f"{r['spread_volume_ml']:.2f}", f"{r['lethal_volume_ml']:.2f}")
+        return table
+    if method == "block":
+        b = d["block"]
+        table = Table("option", "relief (months)", f"procedures in {b['horizon_months']:g} months", title="the neurolytic options at this target (typical complete lesions)")
+        table.add_row(f"nerve block ({b['agent']})", f"{b['sensory_block_h']['median'] / HOURS_PER_MONTH:.3f}", str(b["blocks_needed"]))
+        for o in b["neurolytic_options"]:
+            r = o["relief_months"]
+            table.add_row(o["method"], "-" if r["median"] is None else _fmt_range(r, ""), "-" if o["procedures_needed"] is None else str(o["procedures_needed"]))
+        return table
+    if method == "surgical":
+        s = d["surgical"]
+        table = Table("reported", "value", "source", title="published outcomes and complications (not simulated)")
+        for item in [*s["outcomes"], *s["complications"]]:
+            table.add_row(item["what"], item["value"], item["source"])
+        return table
+    return None
+
+
+def print_outcome(outcome) -> None:
+    """Print the outcome of ``simulate`` as tables."""
+    console = Console()
+    d = outcome.to_dict()
+    console.print(_header(d))
+    info = Table(show_header=False, box=None)
+    for key, value in [*_target_rows(d), *_method_rows(d)]:
+        info.add_row(key, value)
+    console.print(info)
+    extra = _method_table(d)
+    if extra is not None:
+        console.print(extra)
+    table = Table("critical structure", "kind", "peak (°C)", "Ω", "CEM43 (min)", "agent (% inj.)", "to lesion (mm)", "injured")
+    for c in d["critical"]:
+        distance = "-" if c["distance_to_lesion_mm"] is None else f"{'>' if c.get('distance_is_lower_bound') else ''}{c['distance_to_lesion_mm']:.1f}"
+        injured = "[bold red]YES[/bold red]" if c["injured"] else "no"
+        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", f"{100 * c['agent_fraction']:.0f}", distance, injured)
+    console.print(table)
+    console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
+    t = d["target"]
+    if t.get("motor_deficit") and t.get("motor_deficit_note"):
+        console.print(f"[bold yellow]{t['motor_deficit_note']}[/bold yellow]")
+    for warning in d["warnings"]:
+        console.print(f"[bold red]warning:[/bold red] {warning}")
+    console.print(f"[dim]{DISCLAIMER}[/dim]")
+
+
+__all__ = ["print_outcome"]

@@ -43,6 +43,10 @@ FULL_STRIP_FRACTION = 0.95
 """``injections_to_full_strip``: the first injection after which >= 95 % of pain fibres are dead (issue 5)."""
 HORIZON_RANGE_MONTHS = (1.0, 120.0)
 HOURS_PER_MONTH = 24.0 * 365.25 / 12.0
+RISK_MARGIN_M = 25e-3
+"""Critical structures are sampled within this distance of the tip (m) by default
+(``Physics.risk_margin_m``); farther than that the RF field is at body temperature (the
+3D mesh verifies this). Chemical plans widen it with the bolus."""
 INJECTION_NEEDLE_M = 1e-3
 """Length of a bare injection needle's tip checked against bone (the bevel, ~1 mm)."""
 
@@ -156,7 +160,9 @@ class Physics:
     ``lesion``: the JSON ``lesion`` (LesionShape keys); ``section``: the method's own JSON
     section; ``active_length_m``: the needle's active (or freezing) length for the bone
     check and figures (0 without a needle); ``contours``: extra figure isolines
-    ``(values_at(points), level, colour, linestyle, label)``; ``engine``: the engine's own result.
+    ``(values_at(points), level, colour, linestyle, label)``; ``engine``: the engine's own result;
+    ``risk_margin_m``/``risk_spacing_m``: half-size of the box around the tip in which critical
+    structures are sampled, and its grid spacing (beyond it the method's fields are undisturbed).
     """
 
     sample: Callable
@@ -167,6 +173,8 @@ class Physics:
     lethal_label: str
     contours: tuple = ()
     engine: object = field(default=None, repr=False)
+    risk_margin_m: float = RISK_MARGIN_M
+    risk_spacing_m: float = 0.5e-3
 
 
 @dataclass(frozen=True)
@@ -306,6 +314,8 @@ def _solve_chemical(ctx: Context):
     if strip is None:
         warnings.append(f"the nerve is not fully stripped: {outcomes[-1].pain_fibres_killed_fraction:.0%} of pain fibres dead after {result.injections} injection(s) (full strip: >= {FULL_STRIP_FRACTION:.0%})")
     mesh = f.mesh
+    # the agent can travel beyond the RF margin: sample structures out to 2.5 bolus radii (<= 40 mm)
+    reach = min(max(25e-3, 2.5e-3 * result.bolus_radius_mm), 40e-3)
     volume = TetGeometry(mesh.nodes, mesh.tets).volume
     lesion = measure_lesion3d(mesh, f.dose_after[-1], 1.0, "chemical lethal index >= 1", tissue_edges(mesh), volume)
     physics = Physics(
@@ -317,6 +327,8 @@ def _solve_chemical(ctx: Context):
         lethal_label="lethal region (dose Λ ≥ 1)",
         contours=((lambda pts: sample(pts).agent_fraction, 0.1, "violet", "--", "agent ≥ 10 % of injected (peak)"),),
         engine=result,
+        risk_margin_m=reach,
+        risk_spacing_m=0.5e-3 if reach <= 25e-3 else 1e-3,
     )
     return physics, target
 

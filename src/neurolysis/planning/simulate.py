@@ -15,13 +15,10 @@ import numpy as np
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.fields import NeedlePose
 from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.planning.methods import METHODS, Context, Physics, resolved, rf_settings_at
+from neurolysis.planning.methods import METHODS, RISK_MARGIN_M, Context, Physics, resolved, rf_settings_at  # noqa: F401 (RISK_MARGIN_M re-exported)
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
-RISK_MARGIN_M = 25e-3
-"""Critical structures are sampled within this distance of the active tip (m); farther
-than that the RF field is at body temperature (the 3D mesh verifies this)."""
 
 
 def load_scene(plan: Plan) -> Scene:
@@ -149,7 +146,8 @@ def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Out
     scene, nerve, pose, _ = prepare(plan)
     physics, target = METHODS[plan.procedure.method].solve(Context(plan, scene, nerve, pose, progress))
     lo, hi = (np.asarray(b) for b in scene.bounds_m)
-    box = (np.maximum(pose.tip_m - RISK_MARGIN_M, lo), np.minimum(pose.tip_m + RISK_MARGIN_M, hi))
-    critical = assess_risk(scene, physics.sample, box_m=box)
+    margin = physics.risk_margin_m
+    box = (np.maximum(pose.tip_m - margin, lo), np.minimum(pose.tip_m + margin, hi))
+    critical = assess_risk(scene, physics.sample, box_m=box, spacing_m=physics.risk_spacing_m)
     warnings = (*risk_warnings(critical), *physics.warnings)
     return Outcome(plan, scene, nerve, pose, physics, target, tuple(critical), tuple(warnings), time.perf_counter() - started)

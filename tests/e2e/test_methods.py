@@ -73,9 +73,17 @@ def test_chemical_section_per_injection_and_full_strip():
 
 
 def test_weaker_chemical_plan_kills_no_more():
+    """Genicular default: 7 % glycerated phenol, 1.5 mL. Phenol below ~2 % is anaesthetic, not neurolytic."""
     strong = _outcome("chemical", "genicular").target.pain_fibres_killed_fraction
-    weak = _outcome("chemical", "genicular", "procedure.concentration_pct=20", "procedure.volume_ml=0.2").target.pain_fibres_killed_fraction
+    weak = _outcome("chemical", "genicular", "procedure.concentration_pct=1.5", "procedure.volume_ml=0.3").target.pain_fibres_killed_fraction
     assert weak <= strong and weak < 0.95
+
+
+def test_template_defaults_suit_the_target():
+    celiac = new_plan("celiac-plexus", method="chemical").procedure
+    assert (celiac.agent, celiac.concentration_pct, celiac.volume_ml) == ("ethanol", 50.0, 10.0)
+    assert new_plan("genicular", method="chemical").procedure.agent == "phenol-glycerin"
+    assert new_plan("lumbar-medial-branch", method="chemical").procedure.volume_ml == 0.5
 
 
 def test_cryo_section_reports_ice_lethal_zone_and_frozen_nerve_length():

@@ -117,6 +117,13 @@ def scene_from_table(raw: dict, where: str) -> Scene:
 
 
 @cache
+def template_procedure_defaults(name: str, method: str) -> dict:
+    """``[procedure_defaults.<method>]`` of a template: settings that suit its target better
+    than the generic defaults (written by ``plan new``; its ``source`` is dropped)."""
+    entry = _raw(name).get("procedure_defaults", {}).get(method, {})
+    return {k: v for k, v in entry.items() if k != "source"}
+
+
 def load_template(name: str) -> Scene:
     """The packaged template ``name`` as a scene (see ``neurolysis templates``)."""
     return scene_from_table(_raw(name), f"template {name!r}")

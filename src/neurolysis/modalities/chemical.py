@@ -104,6 +104,9 @@ TRANSPORT_STAND_IN = {
     "skin": "fat",  # [UNVERIFIED]
     "csf": "muscle",  # [UNVERIFIED] free fluid would diffuse faster; muscle values kept
     "blood": "muscle",  # [UNVERIFIED]
+    "liver": "muscle",  # [UNVERIFIED] perfused parenchyma: muscle's diffusion and clearance
+    "spinal-cord": "nerve",  # [UNVERIFIED] neural tissue (the dura around it is "cartilage")
+    "lung": "perineurium",  # [UNVERIFIED] pleura and aerated lung as a barrier, like bone
 }
 """Tissues without transport data in agents.toml and the tissue whose coefficients they use."""
 

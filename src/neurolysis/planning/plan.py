@@ -379,7 +379,9 @@ def new_plan(template: str, target: str | None = None, approach: str = "parallel
 
         shown = {"probe": cryoprobe(None).id, "cycles": default_cycles()}
     else:
-        shown = defaults(method)
+        from neurolysis.anatomy.templates import template_procedure_defaults
+
+        shown = defaults(method) | template_procedure_defaults(template, method)
     return Plan(
         anatomy=AnatomySpec(template=template),
         target=TargetSpec(nerve=nerve),

@@ -58,7 +58,7 @@ from neurolysis.chemistry import (
 from neurolysis.fields import FieldSample, NeedlePose
 from neurolysis.modalities.rf import DISCLAIMER
 from neurolysis.modalities.rf3d import NeedleFrame, _frame
-from neurolysis.physics.fem3d import AMGSolver, StiffnessPattern, TetGeometry
+from neurolysis.physics.fem3d import JacobiCGSolver, StiffnessPattern, TetGeometry
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
 from neurolysis.physics.transport import (
@@ -122,6 +122,23 @@ class ChemicalFields:
     peak_pct: np.ndarray  # over the whole run
     dose_after: tuple[np.ndarray, ...]  # lethal index Lambda after each injection (+ its interval)
     peak_per_injection_pct: tuple[np.ndarray, ...]
+    _located: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def interpolate(self, nodal: np.ndarray, points_m: np.ndarray) -> np.ndarray:
+        """P1 interpolation of a nodal field at points (n, 3) of the anatomy frame (0 off the
+        mesh); the point location is cached for the last point set (samplers of several
+        injections at the same nerve points locate once)."""
+        points = np.ascontiguousarray(points_m, dtype=float)
+        key = (points.shape, points.tobytes())
+        if self._located.get("key") != key:
+            tet, w = self.mesh.locate(self.frame.to_local(points))
+            self._located.clear()
+            self._located.update(key=key, tet=tet, w=w)
+        tet, w = self._located["tet"], self._located["w"]
+        out = np.zeros(len(tet))
+        ok = tet >= 0
+        out[ok] = (nodal[self.mesh.tets[tet[ok]]] * w[ok]).sum(axis=1)
+        return out
 
 
 @dataclass(frozen=True)
@@ -148,15 +165,13 @@ class ChemicalResult:
     fields: ChemicalFields | None = field(default=None, compare=False, repr=False)
 
     def _sample(self, dose: np.ndarray, points_m: np.ndarray) -> FieldSample:
-        f = self.fields
-        local = f.frame.to_local(points_m)
-        values = f.mesh.interpolate(dose, local, 0.0)
+        values = self.fields.interpolate(dose, points_m)
         n = len(values)
         return FieldSample(np.full(n, BODY_TEMP_C), np.zeros(n), np.zeros(n), values >= 1.0)
 
     def lethal_index(self, points_m: np.ndarray, injection_index: int = -1) -> np.ndarray:
         """Lambda (P1-interpolated) at points (n, 3) after injection ``injection_index`` (0-based; -1 = all)."""
-        return self.fields.mesh.interpolate(self._dose(injection_index), self.fields.frame.to_local(points_m), 0.0)
+        return self.fields.interpolate(self._dose(injection_index), points_m)
 
     def _dose(self, injection_index: int) -> np.ndarray:
         doses = self.fields.dose_after
@@ -314,13 +329,16 @@ def simulate_chemical(
     bolus = bolus_field(distance, capacity, v_ml, c_inj, phi_tip)
     tip_node = int(np.argmin(distance))
 
-    # ---- time stepping: one shared AMG-CG, one operator set per distinct step
-    amg = AMGSolver(rtol=solver_rtol, rebuild_after=30, max_iterations=400)
+    # ---- time stepping: one shared Jacobi-CG (the systems are mass-dominated: the diffusion
+    # length of the longest step, sqrt(D_eff dt / phi) ~ 1 mm, is about one element, so
+    # diagonal-preconditioned CG needs < ~120 cheap iterations; AMG V-cycles cost more),
+    # one operator set per distinct step
+    cg = JacobiCGSolver(rtol=solver_rtol, max_iterations=4000)
     last = {}
 
     def factory(matrix):
         def solve(rhs):
-            x = amg.solve(matrix, rhs, last.get("x"))
+            x = cg.solve(matrix, rhs, last.get("x"))
             last["x"] = x
             return x
 
@@ -409,8 +427,9 @@ def simulate_chemical(
         "first_step_s": float(first_step_s),
         "step_growth": float(step_growth),
         "max_step_s_while_active": float(max_step_s),
-        "amg_builds": amg.builds,
-        "cg_iterations_per_solve": amg.iterations / max(1, amg.solves),
+        "linear_solver": "jacobi-cg",
+        "amg_builds": cg.builds,
+        "cg_iterations_per_solve": cg.iterations / max(1, cg.solves),
         "setup_s": setup_s,
         "solve_s": solve_s,
         "tissues": sorted(set(tissue_of)),

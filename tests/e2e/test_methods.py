@@ -198,3 +198,17 @@ def test_plan_new_writes_each_method_and_the_table_prints(tmp_path, capsys):
         out = capsys.readouterr().out
         assert method in out and "research and education tool" in out
         assert (tmp_path / f"{method}.png").stat().st_size > 10_000
+
+
+def test_celiac_spread_toward_the_segmental_artery_is_flagged():
+    """The documented route to paraplegia after celiac neurolysis: agent reaching a segmental
+    artery that feeds the anterior spinal artery. The anterior default placement keeps it
+    off; a needle moved 16 mm back toward the vertebral body floods it."""
+    artery = "segmental artery to the anterior spinal artery"
+    default = {c.name: c for c in _outcome("chemical", "celiac-plexus").critical}
+    moved = _outcome("chemical", "celiac-plexus", "placement.offset_mm=[-10, -16, -6]")
+    flagged = {c.name: c for c in moved.critical}
+    assert not default[artery].injured and default[artery].agent_fraction < 0.1
+    assert flagged[artery].injured and flagged[artery].agent_fraction > 0.5
+    assert any(w.startswith("ARTERY AT RISK (segmental artery") for w in moved.warnings)
+    assert "spinal-cord ischaemia" in flagged[artery].consequence

@@ -57,7 +57,7 @@ from neurolysis.chemistry import (
 )
 from neurolysis.fields import FieldSample, NeedlePose
 from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.modalities.rf3d import NeedleFrame, _frame
+from neurolysis.modalities.rf3d import NeedleFrame, pose_frame
 from neurolysis.physics.fem3d import JacobiCGSolver, StiffnessPattern, TetGeometry
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
@@ -300,7 +300,7 @@ def simulate_chemical(
     systemic = systemic_exposure(agent, c_inj, v_ml, n_inj, weight_kg, sex)
 
     # ---- mesh and coefficients
-    frame = _frame([pose])
+    frame = pose_frame([pose])
     m = build_needle_mesh3d(_needle(), mesh)
     geo = TetGeometry(m.nodes, m.tets)
     tissue_of = _element_tissues(m, frame, scene, tissue)
@@ -458,11 +458,19 @@ def simulate_chemical(
     )
 
 
-def injections_to_full_strip(result: ChemicalResult, nerve, fraction: float = 0.95, **outcome_kw) -> tuple[list[float], int | None]:
+FULL_STRIP_FRACTION = 0.95
+"""A nerve is fully stripped when >= 95 % of its pain fibres are dead (issue 5)."""
+
+
+def first_full_strip(pain_fractions, fraction: float = FULL_STRIP_FRACTION) -> int | None:
+    """The 1-based injection after which >= ``fraction`` of the pain fibres are dead, or None."""
+    return next((i + 1 for i, f in enumerate(pain_fractions) if f >= fraction - 1e-12), None)
+
+
+def injections_to_full_strip(result: ChemicalResult, nerve, fraction: float = FULL_STRIP_FRACTION, **outcome_kw) -> tuple[list[float], int | None]:
     """(pain-fibre killed fraction after each injection, number of injections after which
     >= ``fraction`` of the pain fibres are dead, or None) via ``nerve.nerve_outcome``."""
     from neurolysis.nerve import nerve_outcome
 
     fractions = [nerve_outcome(nerve, result.sampler_after(i), "chemical", **outcome_kw).pain_fibres_killed_fraction for i in range(result.injections)]
-    first = next((i + 1 for i, f in enumerate(fractions) if f >= fraction - 1e-12), None)
-    return fractions, first
+    return fractions, first_full_strip(fractions, fraction)

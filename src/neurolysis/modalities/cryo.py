@@ -49,9 +49,9 @@ from neurolysis.cryoprobes import Cryoprobe, cryoprobe, default_cycles
 from neurolysis.fields import FieldSample, NeedlePose
 from neurolysis.lesion import LesionShape
 from neurolysis.modalities.rf import BODY_TEMP_C, DISCLAIMER
-from neurolysis.modalities.rf3d import NeedleFrame, _frame, _validate
+from neurolysis.modalities.rf3d import NeedleFrame, pose_frame, validate_poses
 from neurolysis.physics.fem3d import AMGSolver, StiffnessPattern, TetGeometry
-from neurolysis.physics.lesion3d import _feret, measure_lesion3d, tissue_edges
+from neurolysis.physics.lesion3d import feret_diameter, measure_lesion3d, tissue_edges
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
 from neurolysis.physics.phase_change import (
@@ -110,7 +110,8 @@ GROWTH_EVERY_S = 10.0
 # ------------------------------------------------------------------------ validation
 
 
-def _check_cycles(cycles) -> tuple[tuple[str, float], ...]:
+def check_cycles(cycles) -> tuple[tuple[str, float], ...]:
+    """A freeze-thaw protocol as ((kind, seconds), ...); None gives the catalogued default."""
     if cycles is None:
         return default_cycles()
     if isinstance(cycles, str | bytes) or not isinstance(cycles, Sequence) or len(cycles) == 0:
@@ -306,7 +307,7 @@ def _extent(mesh: NeedleMesh3D, temp_c: np.ndarray, edge_c: float, edges: np.nda
     s = (edge_c - t0[cross]) / (t1[cross] - t0[cross])
     nodes = mesh.nodes
     pts = np.vstack([nodes[inside], nodes[e[:, 0]] + s[:, None] * (nodes[e[:, 1]] - nodes[e[:, 0]])])
-    return 1e3 * _feret(pts[:, :2]), 1e3 * float(np.ptp(pts[:, 2]))
+    return 1e3 * feret_diameter(pts[:, :2]), 1e3 * float(np.ptp(pts[:, 2]))
 
 
 def _cold_shape(mesh, temp_c, edge_c, criterion, edges, volume) -> LesionShape:
@@ -339,10 +340,10 @@ def simulate_cryo(
     """
     started = time.perf_counter()
     probe = _probe(probe_id)
-    cycles = _check_cycles(cycles)
+    cycles = check_cycles(cycles)
     if not isinstance(pose, NeedlePose):
         raise ValidationError(f"pose = {pose!r}: must be a NeedlePose")
-    _validate([pose], scene, False, probe.outer_radius_m)
+    validate_poses([pose], scene, False, probe.outer_radius_m)
     load_tissue(tissue)
     dt_s = check_range("dt_s", dt_s, 0.05, 30.0, unit="s")
     isotherms = lethal_isotherms_c()
@@ -353,7 +354,7 @@ def simulate_cryo(
 
     geometry = probe_geometry(probe)
     m = build_needle_mesh3d(geometry, mesh)
-    frame = _frame([pose])
+    frame = pose_frame([pose])
     is_tissue = m.tissue
     tissue_of = np.full(int(is_tissue.sum()), tissue, dtype=object)
     if scene is not None:
@@ -490,4 +491,4 @@ def simulate_cryo(
     )
 
 
-__all__ = ["CryoFields", "CryoResult", "DEFAULT_MESH", "DEFAULT_DT_S", "probe_geometry", "simulate_cryo"]
+__all__ = ["CryoFields", "CryoResult", "DEFAULT_MESH", "DEFAULT_DT_S", "check_cycles", "probe_geometry", "simulate_cryo"]

@@ -80,7 +80,9 @@ class NeedleFrame:
         return np.asarray(local_m, float).reshape(-1, 3) @ self.rotation.T + self.origin_m
 
 
-def _frame(poses: Sequence[NeedlePose]) -> NeedleFrame:
+def pose_frame(poses: Sequence[NeedlePose]) -> NeedleFrame:
+    """The needle-aligned frame of the 3D meshes: origin at the first tip, z toward its hub,
+    x toward the second needle (bipolar) or an arbitrary normal."""
     ez = -poses[0].direction  # toward the hub
     if len(poses) > 1:
         offset = poses[1].tip_m - poses[0].tip_m
@@ -93,7 +95,7 @@ def _frame(poses: Sequence[NeedlePose]) -> NeedleFrame:
     return NeedleFrame(poses[0].tip_m.copy(), np.column_stack([ex, ey, ez]))
 
 
-def _validate(poses: Sequence[NeedlePose], scene: Scene | None, bipolar: bool, radius_m: float) -> tuple[float | None, float]:
+def validate_poses(poses: Sequence[NeedlePose], scene: Scene | None, bipolar: bool, radius_m: float) -> tuple[float | None, float]:
     """(spacing_m or None, axial offset of the second apex) after checking poses against the scene."""
     expected = 2 if bipolar else 1
     if len(poses) != expected:
@@ -305,12 +307,12 @@ def simulate_rf3d(
     started = time.perf_counter()
     s = settings.resolved().with_(dt_s=DEFAULT_DT_S if dt_s is None else dt_s)
     poses = tuple(poses)
-    spacing, axial = _validate(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
+    spacing, axial = validate_poses(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
     gen = catalog.generator()
     geometry = needle_geometry(s)
     spec = Mesh3DSpec(mesh.h_fine_m, mesh.sectors, mesh.fine_margin_m, s.domain_mm * 1e-3, mesh.growth, mesh.edge_levels) if mesh.domain_m != s.domain_mm * 1e-3 else mesh
     m = build_needle_mesh3d(geometry, spec, spacing, axial)
-    frame = _frame(poses)
+    frame = pose_frame(poses)
     tissue_of, tissues = _tissues(s, m, frame, scene)
     geo = TetGeometry(m.nodes, m.tets)
     pattern = StiffnessPattern(geo, m.n_nodes)

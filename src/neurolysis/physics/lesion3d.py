@@ -56,7 +56,7 @@ def level_fraction_below(values: np.ndarray, threshold: float) -> np.ndarray:
     return result
 
 
-def _feret(points_2d: np.ndarray) -> float:
+def feret_diameter(points_2d: np.ndarray) -> float:
     if len(points_2d) < 2:
         return 0.0
     try:
@@ -80,7 +80,7 @@ def measure_lesion3d(mesh: NeedleMesh3D, field: np.ndarray, threshold: float, cr
     crossing = nodes[e[:, 0]] + s[:, None] * (nodes[e[:, 1]] - nodes[e[:, 0]])
     pts = np.vstack([nodes[inside], crossing])
     z_min, z_max = pts[:, 2].min(), pts[:, 2].max()
-    width = _feret(pts[:, :2])
+    width = feret_diameter(pts[:, :2])
     t = mesh.tets[mesh.tissue]
     below = level_fraction_below(field[t], threshold)
     vol = float(((1.0 - below) * volume[mesh.tissue]).sum())

@@ -39,8 +39,6 @@ CRYO_FIELDS = ("probe", "cycles")
 SURGICAL_FIELDS = ("segment_mm",)
 BLOCK_FIELDS = ("agent", "concentration_pct", "volume_ml", "adjuvants", "override_max_dose", "horizon_months")
 ADJUVANTS = ("epinephrine", "dexamethasone")
-FULL_STRIP_FRACTION = 0.95
-"""``injections_to_full_strip``: the first injection after which >= 95 % of pain fibres are dead (issue 5)."""
 HORIZON_RANGE_MONTHS = (1.0, 120.0)
 HOURS_PER_MONTH = 24.0 * 365.25 / 12.0
 RISK_MARGIN_M = 25e-3
@@ -88,11 +86,11 @@ def _check_chemical(p) -> None:
 
 def _check_cryo(p) -> None:
     from neurolysis.cryoprobes import all_cryoprobes
-    from neurolysis.modalities.cryo import _check_cycles
+    from neurolysis.modalities.cryo import check_cycles
 
     if p.probe is not None:
         check_choice("procedure.probe", p.probe, sorted(all_cryoprobes()))
-    _prefixed(lambda: _check_cycles(p.cycles))
+    _prefixed(lambda: check_cycles(p.cycles))
 
 
 def _check_surgical(p) -> None:
@@ -268,7 +266,7 @@ def _solve_cryo(ctx: Context):
 
 def _solve_chemical(ctx: Context):
     from neurolysis.fields import FieldSample
-    from neurolysis.modalities.chemical import simulate_chemical
+    from neurolysis.modalities.chemical import FULL_STRIP_FRACTION, first_full_strip, simulate_chemical
     from neurolysis.physics.fem3d import TetGeometry
     from neurolysis.physics.lesion3d import measure_lesion3d, tissue_edges
 
@@ -288,7 +286,7 @@ def _solve_chemical(ctx: Context):
     outcomes = [ctx.outcome(result.sampler_after(i)) for i in range(result.injections - 1)]
     target = ctx.outcome(sample)
     outcomes.append(target)
-    strip = next((i + 1 for i, o in enumerate(outcomes) if o.pain_fibres_killed_fraction >= FULL_STRIP_FRACTION - 1e-12), None)
+    strip = first_full_strip([o.pain_fibres_killed_fraction for o in outcomes])
     d = result.to_dict()
     section = {k: v for k, v in d.items() if k not in ("warnings", "disclaimer")}
     section["per_injection"] = [
@@ -486,5 +484,5 @@ def check_plan(plan) -> None:
         m.check_plan(plan)
 
 
-__all__ = ["ADJUVANTS", "Context", "FULL_STRIP_FRACTION", "METHODS", "Method", "Physics", "RF_MODES", "check_plan", "check_procedure",
+__all__ = ["ADJUVANTS", "Context", "METHODS", "Method", "Physics", "RF_MODES", "check_plan", "check_procedure",
            "defaults", "method_names", "neurolytic_comparison", "resolved", "rf_settings_at"]  # fmt: skip

@@ -112,9 +112,9 @@ class ProcedureSpec:
             object.__setattr__(self, "adjuvants", tuple(self.adjuvants))
         check_procedure(self)  # every field validated now, with the plan's names
         if self.cycles is not None:
-            from neurolysis.modalities.cryo import _check_cycles
+            from neurolysis.modalities.cryo import check_cycles
 
-            object.__setattr__(self, "cycles", tuple(tuple(c) for c in _check_cycles(self.cycles)))
+            object.__setattr__(self, "cycles", tuple(tuple(c) for c in check_cycles(self.cycles)))
 
     def rf_settings(self, **extra):
         from neurolysis.modalities.rf import RFSettings

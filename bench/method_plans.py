@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rf_lesion import machine  # noqa: E402
 
 METHODS = ("rf", "chemical", "cryo", "surgical", "block")
-OUT = Path(__file__).parent / "results" / "method_plans.json"
+RESULTS = Path(__file__).parent / "results"
 TARGET_S = 30.0
 
 
@@ -90,8 +90,9 @@ def main(argv=None) -> int:
         print(f"{method:9s} {summary['wall_time_s']:6.1f} s  (x{summary['ratio_to_reference']:.0f} reference)  "
               f"{summary['peak_memory_gib']:.2f} GiB  pain killed {summary['pain_fibres_killed_fraction']:.0%}  "
               f"relief {summary['relief_months']['median']} months  {'OK' if summary['meets_30s'] else 'OVER 30 s'}", flush=True)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"machine": machine(), "template": args.template, "reference_s": reference_s, "plans": results}, indent=1))
+    out = RESULTS / f"method_plans_{args.template}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "template": args.template, "reference_s": reference_s, "plans": results}, indent=1))
     return 0
 
 

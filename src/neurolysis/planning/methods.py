@@ -160,7 +160,8 @@ class Physics:
     check and figures (0 without a needle); ``contours``: extra figure isolines
     ``(values_at(points), level, colour, linestyle, label)``; ``engine``: the engine's own result;
     ``risk_margin_m``/``risk_spacing_m``: half-size of the box around the tip in which critical
-    structures are sampled, and its grid spacing (beyond it the method's fields are undisturbed).
+    structures are sampled, and its grid spacing (beyond it the method's fields are undisturbed);
+    ``view_half_width_m``: half-width of the figure slices.
     """
 
     sample: Callable
@@ -173,6 +174,7 @@ class Physics:
     engine: object = field(default=None, repr=False)
     risk_margin_m: float = RISK_MARGIN_M
     risk_spacing_m: float = 0.5e-3
+    view_half_width_m: float = 15e-3
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ def _solve_cryo(ctx: Context):
 
 def _solve_chemical(ctx: Context):
     from neurolysis.fields import FieldSample
-    from neurolysis.modalities.chemical import FULL_STRIP_FRACTION, first_full_strip, simulate_chemical
+    from neurolysis.modalities.chemical import FULL_STRIP_FRACTION, first_full_strip, mesh_for_bolus, simulate_chemical
     from neurolysis.physics.fem3d import TetGeometry
     from neurolysis.physics.lesion3d import measure_lesion3d, tissue_edges
 
@@ -275,6 +277,7 @@ def _solve_chemical(ctx: Context):
     result = simulate_chemical(
         v["agent"], v["concentration_pct"], v["volume_ml"], v["injections"], v["interval_h"], v["rate_ml_per_min"], ctx.pose, ctx.scene,
         weight_kg=70.0 if weight is None else weight, progress=ctx.progress,
+        mesh=ctx.refined(mesh_for_bolus(v["agent"], v["volume_ml"], ctx.pose, ctx.scene)),
     )  # fmt: skip
     f = result.fields
 
@@ -327,6 +330,7 @@ def _solve_chemical(ctx: Context):
         engine=result,
         risk_margin_m=reach,
         risk_spacing_m=0.5e-3 if reach <= 25e-3 else 1e-3,
+        view_half_width_m=max(15e-3, 1.3e-3 * result.bolus_radius_mm),
     )
     return physics, target
 

@@ -18,7 +18,6 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from neurolysis.modalities.rf import DISCLAIMER  # noqa: E402
 
-SLICE_HALF_WIDTH_M = 15e-3
 SLICE_POINTS = 161
 NERVE_SLAB_M = 1.5e-3
 """Nerve centerline points within this distance of a slice plane are drawn on it."""
@@ -44,7 +43,8 @@ def plot_outcome(outcome, path: str) -> None:
     tip_len_m = physics.active_length_m
     e1, e2, e3 = needle_frame(pose.direction)
     centre = pose.tip_m - 0.5 * tip_len_m * e3  # middle of the active tip
-    s = np.linspace(-SLICE_HALF_WIDTH_M, SLICE_HALF_WIDTH_M, SLICE_POINTS)
+    half = physics.view_half_width_m
+    s = np.linspace(-half, half, SLICE_POINTS)
     planes = (
         ("along the needle (e1-e3)", e1, e3, e2),
         ("along the needle (e2-e3)", e2, e3, e1),

@@ -133,11 +133,15 @@ def print_outcome(outcome) -> None:
     extra = _method_table(d)
     if extra is not None:
         console.print(extra)
-    table = Table("critical structure", "kind", "peak (°C)", "Ω", "CEM43 (min)", "agent (% inj.)", "to lesion (mm)", "injured")
+    # the dose columns that mean something for the method: heat for RF, agent for injections
+    doses = {"rf": (("peak (°C)", lambda c: f"{c['peak_temp_c']:.1f}"), ("Ω", lambda c: f"{c['omega']:.2g}"), ("CEM43 (min)", lambda c: f"{c['cem43_min']:.3g}")),
+             "chemical": (("agent (% of injected)", lambda c: f"{100 * c['agent_fraction']:.0f}"),)}  # fmt: skip
+    columns = doses.get("rf" if "rf" in d else d["method"], ())
+    table = Table("critical structure", "kind", *(name for name, _ in columns), "to lesion (mm)", "injured")
     for c in d["critical"]:
         distance = "-" if c["distance_to_lesion_mm"] is None else f"{'>' if c.get('distance_is_lower_bound') else ''}{c['distance_to_lesion_mm']:.1f}"
         injured = "[bold red]YES[/bold red]" if c["injured"] else "no"
-        table.add_row(c["name"], c["kind"], f"{c['peak_temp_c']:.1f}", f"{c['omega']:.2g}", f"{c['cem43_min']:.3g}", f"{100 * c['agent_fraction']:.0f}", distance, injured)
+        table.add_row(c["name"], c["kind"], *(cell(c) for _, cell in columns), distance, injured)
     console.print(table)
     console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
     t = d["target"]

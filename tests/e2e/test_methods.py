@@ -212,3 +212,15 @@ def test_celiac_spread_toward_the_segmental_artery_is_flagged():
     assert flagged[artery].injured and flagged[artery].agent_fraction > 0.5
     assert any(w.startswith("ARTERY AT RISK (segmental artery") for w in moved.warnings)
     assert "spinal-cord ischaemia" in flagged[artery].consequence
+
+
+def test_repeated_dilute_injections_strip_the_nerve_in_steps():
+    """Near the neurolytic threshold one injection is not enough and repeats accumulate
+    (issue 5: 'repeated until the nerve is fully stripped'): 5.5 % ethanol, 0.3 mL daily
+    at the L4 medial branch killed 78 % after the first and 100 % after the second."""
+    d = _outcome("chemical", "lumbar-medial-branch", "procedure.concentration_pct=5.5", "procedure.volume_ml=0.3",
+                 "procedure.injections=3", "procedure.interval_h=24").to_dict()["chemical"]  # fmt: skip
+    pain = [p["pain_fibres_killed_fraction"] for p in d["per_injection"]]
+    assert pain == sorted(pain) and pain[0] < 0.95
+    assert d["injections_to_full_strip"] in (2, 3)
+    assert d["tip_lethal_index"][1] > 1.5 * d["tip_lethal_index"][0]

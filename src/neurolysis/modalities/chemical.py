@@ -37,14 +37,12 @@ Model and measured accuracy: docs/models/chemical.md ("3D engine").
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-import scipy.sparse as sp
 
 from neurolysis import devices as catalog
 from neurolysis.anatomy.scene import Scene

@@ -235,31 +235,38 @@ class AMGSolver:
         return np.array(directions).T @ y, m, False
 
     def _pcg(self, matrix, b, guess):
-        norm_b = float(np.linalg.norm(b))
-        if norm_b == 0.0:
-            return np.zeros_like(b), 0, True
-        x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float)
-        r = b - matrix @ x
-        target = self.rtol * norm_b
+        x, it, converged = preconditioned_cg(matrix, b, guess, lambda r: self._precond @ r, self.rtol, self.max_iterations)
+        self.iterations += it
+        return x, it, converged
+
+
+def preconditioned_cg(matrix, b: np.ndarray, guess: np.ndarray | None, precondition, rtol: float, max_iterations: int):
+    """(x, iterations, converged) of CG on ``matrix @ x = b`` (SPD) with ``precondition(r)``,
+    stopping at ||r|| <= rtol ||b||. Hand-written rather than scipy's ``cg`` to count the
+    iterations and to return the last iterate when it stalls (the caller rebuilds AMG)."""
+    norm_b = float(np.linalg.norm(b))
+    if norm_b == 0.0:
+        return np.zeros_like(b), 0, True
+    x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float)
+    r = b - matrix @ x
+    target = rtol * norm_b
+    if np.linalg.norm(r) <= target:
+        return x, 0, True
+    z = precondition(r)
+    p = z.copy()
+    rz = float(r @ z)
+    for it in range(1, max_iterations + 1):
+        ap = matrix @ p
+        alpha = rz / float(p @ ap)
+        x += alpha * p
+        r -= alpha * ap
         if np.linalg.norm(r) <= target:
-            return x, 0, True
-        z = self._precond @ r
-        p = z.copy()
-        rz = float(r @ z)
-        for it in range(1, self.max_iterations + 1):
-            ap = matrix @ p
-            alpha = rz / float(p @ ap)
-            x += alpha * p
-            r -= alpha * ap
-            if np.linalg.norm(r) <= target:
-                self.iterations += it
-                return x, it, True
-            z = self._precond @ r
-            rz_new = float(r @ z)
-            p = z + (rz_new / rz) * p
-            rz = rz_new
-        self.iterations += self.max_iterations
-        return x, self.max_iterations, False
+            return x, it, True
+        z = precondition(r)
+        rz_new = float(r @ z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, max_iterations, False
 
 
 class JacobiCGSolver:
@@ -286,30 +293,11 @@ class JacobiCGSolver:
             self._key, self._inverse_diagonal = matrix, 1.0 / diagonal
         self.solves += 1
         inverse = self._inverse_diagonal
-        norm_b = float(np.linalg.norm(rhs))
-        if norm_b == 0.0:
-            return np.zeros_like(rhs)
-        x = np.zeros_like(rhs) if guess is None else np.array(guess, dtype=float)
-        r = rhs - matrix @ x
-        target = self.rtol * norm_b
-        if np.linalg.norm(r) <= target:
-            return x
-        z = inverse * r
-        p = z.copy()
-        rz = float(r @ z)
-        for it in range(1, self.max_iterations + 1):
-            ap = matrix @ p
-            alpha = rz / float(p @ ap)
-            x += alpha * p
-            r -= alpha * ap
-            if np.linalg.norm(r) <= target:
-                self.iterations += it
-                return x
-            z = inverse * r
-            rz_new = float(r @ z)
-            p = z + (rz_new / rz) * p
-            rz = rz_new
-        raise RuntimeError(f"Jacobi-CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations")
+        x, it, converged = preconditioned_cg(matrix, rhs, guess, lambda r: inverse * r, self.rtol, self.max_iterations)
+        if not converged:
+            raise RuntimeError(f"Jacobi-CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations")
+        self.iterations += it
+        return x
 
 
 class Potential3D:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -468,9 +468,7 @@ def check_procedure(procedure) -> None:
     """Method known; no field of another method set; the method's own fields valid."""
     check_choice("procedure.method", procedure.method, METHODS)
     m = METHODS[procedure.method]
-    from dataclasses import fields as dc_fields
-
-    for f in dc_fields(procedure):
+    for f in fields(procedure):
         value = getattr(procedure, f.name)
         if f.name != "method" and value is not None and f.name not in m.fields:
             raise ValidationError(f"procedure.{f.name} = {value!r}: not used by method {m.name!r}; its fields are {', '.join(m.fields)}")

@@ -15,7 +15,7 @@ import numpy as np
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.fields import NeedlePose
 from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.planning.methods import METHODS, RISK_MARGIN_M, Context, Physics, resolved, rf_settings_at  # noqa: F401 (RISK_MARGIN_M re-exported)
+from neurolysis.planning.methods import METHODS, Context, Physics, resolved, rf_settings_at
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("devices", "the electrode and probe catalog"),
         ("tissues", "the tissue property catalog"),
         ("templates", "anatomy templates, their target nerves and critical structures"),
+        ("methods", "the methods a plan can use, their [procedure] fields, defaults and choices"),
     ):
         p = sub.add_parser(name, help=f"list {what}")
         p.add_argument("--json", action="store_true", help="print JSON")
@@ -272,6 +273,26 @@ def _run_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_methods(args: argparse.Namespace) -> int:
+    from neurolysis.planning.methods import method_names, method_summary
+
+    summaries = [method_summary(name) for name in method_names()]
+    if args.json:
+        json.dump({"methods": summaries}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("method", "what", "\\[procedure] fields (default)", "choices")
+    table.columns[0].no_wrap = True
+    for m in summaries:
+        fields = ", ".join(f"{f} ({json.dumps(m['defaults'][f])})" if f in m["defaults"] else f for f in m["fields"])
+        table.add_row(m["method"], m["description"], fields if m["section"] != "rf" else "device settings: see `neurolysis devices`", "; ".join(f"{k}: {', '.join(v)}" for k, v in m["choices"].items()))
+    Console().print(table)
+    return 0
+
+
 def _run_plan(args: argparse.Namespace) -> int:
     from neurolysis.planning.plan import new_plan, plan_toml
 
@@ -308,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runners = {
         "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
-        "templates": _run_templates, "plan": _run_plan, "simulate": _run_simulate,
+        "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
     }  # fmt: skip
     runner = runners[args.command]
     try:

@@ -224,3 +224,12 @@ def test_repeated_dilute_injections_strip_the_nerve_in_steps():
     assert pain == sorted(pain) and pain[0] < 0.95
     assert d["injections_to_full_strip"] in (2, 3)
     assert d["tip_lethal_index"][1] > 1.5 * d["tip_lethal_index"][0]
+
+
+def test_methods_command_lists_every_method_with_fields_and_choices(capsys):
+    assert main(["methods", "--json"]) == 0
+    methods = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
+    assert set(methods) == {"rf", "cooled-rf", "pulsed-rf", "chemical", "cryo", "surgical", "block"}
+    assert "phenol-glycerin" in methods["chemical"]["choices"]["agent"] and "bupivacaine" in methods["block"]["choices"]["agent"]
+    assert methods["cryo"]["defaults"]["cycles"][0] == ["freeze", 90.0] and methods["block"]["section"] == "block"
+    assert main(["methods"]) == 0 and "segment_mm" in capsys.readouterr().out

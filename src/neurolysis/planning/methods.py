@@ -50,7 +50,12 @@ INJECTION_NEEDLE_M = 1e-3
 
 
 def defaults(method: str) -> dict:
-    """The ``[procedure]`` defaults of a non-RF method (``data/plan_defaults.toml``)."""
+    """The ``[procedure]`` defaults of a non-RF method (``data/plan_defaults.toml``; cryo:
+    the catalog's default probe and protocol, ``data/cryoprobes.toml``)."""
+    if method == "cryo":
+        from neurolysis.cryoprobes import cryoprobe, default_cycles
+
+        return {"probe": cryoprobe(None).id, "cycles": [list(c) for c in default_cycles()]}
     return {k: v for k, v in load_catalog("plan_defaults").get(method, {}).items() if k != "sources"}
 
 
@@ -464,6 +469,33 @@ def method_names() -> tuple[str, ...]:
     return tuple(METHODS)
 
 
+def choices(field_name: str, method: str) -> list[str] | None:
+    """The catalogued values a text field accepts for ``method`` (agents, probes, adjuvants)."""
+    if field_name == "agent" and method == "chemical":
+        from neurolysis.chemistry import neurolytic_agents
+
+        return sorted(neurolytic_agents())
+    if field_name == "agent" and method == "block":
+        from neurolysis.chemistry import anaesthetics
+
+        return sorted(anaesthetics())
+    if field_name == "probe":
+        from neurolysis.cryoprobes import all_cryoprobes
+
+        return sorted(all_cryoprobes())
+    if field_name == "adjuvants":
+        return list(ADJUVANTS)
+    return None
+
+
+def method_summary(name: str) -> dict:
+    """A method for ``neurolysis methods``: its JSON section, fields, defaults and choices."""
+    m = METHODS[name]
+    out = {"method": name, "description": m.description, "section": m.section, "fields": list(m.fields), "defaults": defaults(name)}
+    out["choices"] = {f: c for f in m.fields if (c := choices(f, name)) is not None}
+    return out
+
+
 def check_procedure(procedure) -> None:
     """Method known; no field of another method set; the method's own fields valid."""
     check_choice("procedure.method", procedure.method, METHODS)
@@ -487,4 +519,4 @@ def check_plan(plan) -> None:
 
 
 __all__ = ["ADJUVANTS", "Context", "METHODS", "Method", "Physics", "RF_MODES", "check_plan", "check_procedure",
-           "defaults", "method_names", "neurolytic_comparison", "resolved", "rf_settings_at"]  # fmt: skip
+           "choices", "defaults", "method_names", "method_summary", "neurolytic_comparison", "resolved", "rf_settings_at"]  # fmt: skip

@@ -374,10 +374,6 @@ def new_plan(template: str, target: str | None = None, approach: str = "parallel
         shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
         if method != "pulsed-rf":
             shown["set_temp_c"] = s.set_temp_c
-    elif method == "cryo":
-        from neurolysis.cryoprobes import cryoprobe, default_cycles
-
-        shown = {"probe": cryoprobe(None).id, "cycles": default_cycles()}
     else:
         from neurolysis.anatomy.templates import template_procedure_defaults
 

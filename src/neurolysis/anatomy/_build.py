@@ -180,3 +180,32 @@ def build_placements(
         if key[0] not in targets:
             raise ValidationError(f"{where}.nerve = {key[0]!r}: placements are for targets only; allowed values are {', '.join(targets)}")
     return MappingProxyType(out)
+
+
+NERVE_TISSUE = "nerve"
+
+
+def paint_nerve_regions(nerves: Sequence[Nerve], names: list, tissues: list, layers: list, clash: Callable[[str], str]) -> None:
+    """Append each nerve as its own region (tissue ``nerve``, a tube around its centerline)
+    to ``names``/``tissues``/``layers``, painted after the other layers; ``clash(name)`` is
+    the error text when a nerve is named like an existing region."""
+    from .primitives import Tube
+
+    for n in nerves:
+        if n.name in names:
+            raise ValidationError(clash(n.name))
+        names.append(n.name)
+        tissues.append(NERVE_TISSUE)
+        layers.append((len(names) - 1, Tube(n.centerline_m, n.radius_m)))
+
+
+def resolve_targets(table: Mapping, nerve_names: Sequence[str], where: str) -> tuple[tuple[str, ...], str]:
+    """(targets, default target) of a template or labels table: ``targets`` (default: the
+    single ``target``), each a nerve of the anatomy; ``target`` one of them (default the first)."""
+    key = "targets" if table.get("targets") else "target"
+    targets = tuple(table.get("targets", ())) or (table.get("target"),)
+    for t in targets:
+        check_choice(f"{where}.{key}", t, nerve_names)
+    target = table.get("target", targets[0])
+    check_choice(f"{where}.target", target, targets)
+    return targets, target

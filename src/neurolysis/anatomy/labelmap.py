@@ -22,14 +22,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-from neurolysis.validation import ValidationError, check_choice
+from neurolysis.validation import ValidationError
 
-from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec
-from .primitives import Tube, paint
+from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec, paint_nerve_regions, resolve_targets
+from .primitives import paint
 from .scene import CriticalStructure, Scene
 
 OUTSIDE = "outside"
-NERVE_TISSUE = "nerve"
 MAX_ANISOTROPY = 4.0
 """Largest ratio of voxel spacings accepted: thin nerves and the needle are resolved by
 the finest axis only, so coarser slices than 4x the in-plane spacing are refused."""
@@ -197,21 +196,12 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
             raise ValidationError(f"nerves ({n.name}).centerline_mm[{k}] = [{point}]: outside the label volume")
     nerve_names = [n.name for n in nerves]
     if table.get("paint_nerves", True):
-        for n in nerves:
-            if n.name in names:
-                raise ValidationError(f"nerves name = {n.name!r}: already a region of {where}.labels (nerves are painted as their own regions)")
-            names.append(n.name)
-            tissues.append(NERVE_TISSUE)
-            nerve_layers.append((len(names) - 1, Tube(n.centerline_m, n.radius_m)))
+        paint_nerve_regions(nerves, names, tissues, nerve_layers, lambda name: f"nerves name = {name!r}: already a region of {where}.labels (nerves are painted as their own regions)")
     for spec in nerve_specs:
         if spec.get("critical"):
             critical.append(CriticalStructure(name=spec["name"], kind=str(spec["critical"]), nerve=spec["name"]))
     critical += [critical_from_spec(c, f"{where}.critical[{i}]", names, nerve_names) for i, c in enumerate(table.get("critical", ()))]
-    targets = tuple(table.get("targets", ())) or (table.get("target"),)
-    for t in targets:
-        check_choice(f"{where}.target", t, nerve_names)
-    target = table.get("target", targets[0])
-    check_choice(f"{where}.target", target, targets)
+    targets, target = resolve_targets(table, nerve_names, where)
     blocked = [i for i, t in enumerate(tissues) if t == "bone"]
     avoid = sorted({names.index(r) for c in critical for r in c.regions})
     placements = build_placements(table.get("placement", ()), nerves, targets, label_at, bounds, blocked, avoid, f"{where}.placement")

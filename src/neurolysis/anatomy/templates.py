@@ -18,12 +18,11 @@ import numpy as np
 
 from neurolysis.validation import ValidationError, check_choice
 
-from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec
-from .primitives import Tube, in_box, paint, shape_from_spec
+from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec, paint_nerve_regions, resolve_targets
+from .primitives import in_box, paint, shape_from_spec
 from .scene import APPROACHES, Scene
 
 BACKGROUND = "background"
-NERVE_TISSUE = "nerve"
 
 
 def _template_dir():
@@ -66,21 +65,11 @@ def scene_from_table(raw: dict, where: str) -> Scene:
         if p.get("source"):
             sources[f"{p['region']} #{i}"] = p["source"]
     nerves = tuple(nerve_from_spec(n, f"{where}.nerve[{i}]") for i, n in enumerate(raw.get("nerve", ())))
-    for n in nerves:
-        if n.name in names:
-            raise ValidationError(f"{where}.nerve ({n.name}): the name is already a region")
-        names.append(n.name)
-        tissues.append(NERVE_TISSUE)
-        layers.append((len(names) - 1, Tube(n.centerline_m, n.radius_m)))
-        if n.source:
-            sources[f"nerve {n.name}"] = n.source
+    paint_nerve_regions(nerves, names, tissues, layers, lambda name: f"{where}.nerve ({name}): the name is already a region")
+    sources.update({f"nerve {n.name}": n.source for n in nerves if n.source})
     nerve_names = [n.name for n in nerves]
     critical = tuple(critical_from_spec(c, f"{where}.critical[{i}]", names, nerve_names) for i, c in enumerate(raw.get("critical", ())))
-    targets = tuple(raw.get("targets", ())) or (raw.get("target"),)
-    for t in targets:
-        check_choice(f"{where}.targets", t, nerve_names)
-    target = raw.get("target", targets[0])
-    check_choice(f"{where}.target", target, targets)
+    targets, target = resolve_targets(raw, nerve_names, where)
     sources.update(raw.get("sources", {}))
     fill_index = names.index(fill)
     layers = tuple(layers)

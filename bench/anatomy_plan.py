@@ -45,13 +45,13 @@ def main(argv=None) -> int:
         times.append(time.perf_counter() - started)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: kB
     ref, med = statistics.median(reference), statistics.median(times)
-    mesh = outcome.physics.to_dict()["mesh"]
+    mesh = outcome.physics.engine.to_dict()["mesh"]
     print(f"axisymmetric default lesion (reference): median {ref:.2f} s of {args.repeat}")
     print(f"plan {args.template}: median {med:.1f} s of {args.repeat} (all: {', '.join(f'{t:.1f}' for t in times)}); ratio to reference {med / ref:.1f}")
     print(f"3D mesh: {mesh}")
     print(f"peak resident memory of the process: {peak_gib:.2f} GiB")
     t = outcome.target
-    print(f"lesion {outcome.physics.lesion.width_mm:.2f} x {outcome.physics.lesion.length_mm:.2f} mm; pain fibres killed {t.pain_fibres_killed_fraction:.3f}; block {t.pain_block}")
+    print(f"lesion {outcome.physics.engine.lesion.width_mm:.2f} x {outcome.physics.engine.lesion.length_mm:.2f} mm; pain fibres killed {t.pain_fibres_killed_fraction:.3f}; block {t.pain_block}")
     print(f"targets: {'met' if med <= 30 and peak_gib <= 4 else 'MISSED'} (<= 30 s, <= 4 GiB)")
     return 0
 

@@ -190,8 +190,17 @@ def assess_risk(
     tree = cKDTree(lesion) if lesion.shape[0] else None
     box_gap_mm = None
     if tree is not None:
+        # a structure outside the box lies beyond one of its faces inside the scene (faces on
+        # the scene's own bounds have nothing beyond them)
+        scene_lo, scene_hi = (np.asarray(b, float) for b in scene.bounds_m)
+        open_lo, open_hi = lo > scene_lo + 1e-9, hi < scene_hi - 1e-9
         inside = lesion[np.all((lesion >= lo) & (lesion <= hi), axis=1)]
-        box_gap_mm = float(np.min(np.minimum(inside - lo, hi - inside)) * 1e3) if inside.shape[0] else 0.0
+        if not (open_lo.any() or open_hi.any()):
+            box_gap_mm = None  # the box is the whole scene: every structure was sampled
+        elif inside.shape[0]:
+            box_gap_mm = float(np.concatenate([(inside - lo)[:, open_lo], (hi - inside)[:, open_hi]], axis=1).min() * 1e3)
+        else:
+            box_gap_mm = 0.0
 
     out = []
     for k, s in enumerate(scene.critical):

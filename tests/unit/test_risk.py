@@ -21,6 +21,7 @@ from neurolysis.validation import ValidationError
 MM = 1e-3
 HOLD_S = 90.0
 BOX = (np.array([-20, -20, -20]) * MM, np.array([20, 20, 20]) * MM)
+SCENE_BOUNDS = (np.array([-150, -150, -150]) * MM, np.array([150, 150, 150]) * MM)  # the aorta at x > 100 mm lies inside
 REGIONS = ("background", "muscle", "cord", "skin", "aorta")
 KEYS = {"name", "kind", "peak_temp_c", "omega", "cem43_min", "injured", "reason", "distance_to_lesion_mm", "consequence"}
 
@@ -46,7 +47,7 @@ def scene(extra=()) -> Scene:
         CriticalStructure("aorta", "artery", regions=("aorta",)),
         *extra,
     )
-    return Scene("synthetic", "", BOX, REGIONS, ("fat", "muscle", "spinal-cord", "skin", "blood"), label_at, (motor,), critical, "femoral")
+    return Scene("synthetic", "", SCENE_BOUNDS, REGIONS, ("fat", "muscle", "spinal-cord", "skin", "blood"), label_at, (motor,), critical, "femoral")
 
 
 def gaussian(center_mm, d_t, sigma_mm):
@@ -232,3 +233,15 @@ def test_injected_agent_reaching_the_cord_is_flagged_without_a_kill():
     assert high["spinal cord"].agent_fraction == pytest.approx(0.3)
     assert risk_warnings(high.values())[0].startswith("SPINAL CORD AT RISK")
     assert not high["skin"].injured  # the agent did not reach it
+
+
+def test_distance_lower_bound_ignores_box_faces_on_the_scene_bounds():
+    """Nothing lies beyond a face of the box that is also a face of the scene, so the lower
+    bound for an unreached structure (the aorta, x > 100 mm) is the lesion's distance to the
+    open faces (~18 mm to y, z = +-20 mm), not to the closed one next to it (~2 mm to x = -20 mm)."""
+    s = scene()
+    lo, hi = (np.asarray(b) for b in s.bounds_m)
+    flush = Scene(s.name, s.description, (np.array([BOX[0][0], lo[1], lo[2]]), hi), s.region_names, s.region_tissue, s.label_at, s.nerves, s.critical, s.target)
+    risks = {r.name: r for r in assess_risk(flush, gaussian([-17, 0, 0], 40.0, 1.0), box_m=BOX)}
+    aorta = risks["aorta"]
+    assert aorta.distance_is_lower_bound and aorta.distance_to_lesion_mm > 15.0, aorta

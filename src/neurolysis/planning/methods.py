@@ -103,12 +103,12 @@ def _check_surgical(p) -> None:
 
 
 def _check_block(p) -> None:
-    from neurolysis.chemistry import anaesthetic
+    from neurolysis.chemistry import MAX_VOLUME_ML, anaesthetic
 
     v = resolved(p)
     agent = _prefixed(lambda: anaesthetic(v["agent"]))
     check_range("procedure.concentration_pct", v["concentration_pct"], 0.0, agent.concentration_max_pct, low_inclusive=False, unit=f"% w/v for {agent.id}")
-    _prefixed(lambda: check_range("volume_ml", v["volume_ml"], 0.0, 100.0, low_inclusive=False, unit="mL"))
+    check_range("procedure.volume_ml", v["volume_ml"], 0.0, MAX_VOLUME_ML, low_inclusive=False, unit="mL")
     adjuvants = v["adjuvants"]
     if isinstance(adjuvants, str) or not isinstance(adjuvants, list | tuple):
         raise ValidationError(f"procedure.adjuvants = {adjuvants!r}: must be a list, e.g. [\"epinephrine\"]; allowed values are {', '.join(ADJUVANTS)}")

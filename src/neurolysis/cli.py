@@ -178,10 +178,15 @@ def _deliver(args: argparse.Namespace, result, plot, print_table) -> int:
         if not args.quiet:
             print(f"neurolysis: figure written to {args.plot}", file=sys.stderr)
     if args.json:
-        json.dump(result.to_dict(), sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        print_table(result)
+        return _print_json(result.to_dict())
+    print_table(result)
+    return 0
+
+
+def _print_json(obj) -> int:
+    """One JSON object on stdout (the machine-readable output of every command)."""
+    json.dump(obj, sys.stdout)
+    sys.stdout.write("\n")
     return 0
 
 
@@ -189,16 +194,7 @@ def _run_devices(args: argparse.Namespace) -> int:
     catalog = device_catalog.all_devices()
     diameters = device_catalog.gauge_outer_diameters_mm()
     if args.json:
-        json.dump(
-            {
-                "devices": {k: vars(d) for k, d in catalog.items()},
-                "gauge_outer_diameter_mm": diameters,
-                "generator": vars(device_catalog.generator()),
-            },
-            sys.stdout,
-        )
-        sys.stdout.write("\n")
-        return 0
+        return _print_json({"devices": {k: vars(d) for k, d in catalog.items()}, "gauge_outer_diameter_mm": diameters, "generator": vars(device_catalog.generator())})
     from rich.console import Console
     from rich.table import Table
 
@@ -231,9 +227,7 @@ def _run_tissues(args: argparse.Namespace) -> int:
     tissues = [load_tissue(t) for t in tissue_ids()]
     if args.json:
         out = {t.id: {k: v for k, v in vars(t).items() if k != "sources"} | {"sources": dict(t.sources)} for t in tissues}
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _print_json(out)
     from rich.console import Console
     from rich.table import Table
 
@@ -255,9 +249,7 @@ def _run_templates(args: argparse.Namespace) -> int:
 
     summaries = [template_summary(name) for name in template_names()]
     if args.json:
-        json.dump({"templates": summaries}, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _print_json({"templates": summaries})
     from rich.console import Console
     from rich.table import Table
 
@@ -278,9 +270,7 @@ def _run_methods(args: argparse.Namespace) -> int:
 
     summaries = [method_summary(name) for name in method_names()]
     if args.json:
-        json.dump({"methods": summaries}, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _print_json({"methods": summaries})
     from rich.console import Console
     from rich.table import Table
 

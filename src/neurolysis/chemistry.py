@@ -261,12 +261,13 @@ def anaesthetic(agent_id: str) -> Anaesthetic:
     return table[agent_id]
 
 
-def check_block_inputs(agent_id: str, concentration_pct: float, volume_ml: float, weight_kg: float) -> Anaesthetic:
-    """Validate agent, concentration, volume and weight before any computation."""
+def check_block_inputs(agent_id: str, concentration_pct: float, volume_ml: float, weight_kg: float | None) -> Anaesthetic:
+    """Validate agent, concentration, volume and weight (None: not checked here) before any computation."""
     agent = anaesthetic(agent_id)
     check_range("concentration_pct", concentration_pct, 0.0, agent.concentration_max_pct, low_inclusive=False, unit=f"% w/v for {agent_id}")
     check_range("volume_ml", volume_ml, 0.0, MAX_VOLUME_ML, low_inclusive=False, unit="mL")
-    check_range("weight_kg", weight_kg, *WEIGHT_RANGE_KG, unit="kg")
+    if weight_kg is not None:
+        check_range("weight_kg", weight_kg, *WEIGHT_RANGE_KG, unit="kg")
     return agent
 
 

@@ -246,6 +246,15 @@ def _sheath(m: NeedleMesh3D, tissue_of: np.ndarray) -> np.ndarray:
     return nerve & touched[m.tets].any(axis=1)
 
 
+def check_injections(agent: str, concentration_pct: float, volume_ml: float, injections: int, interval_h: float, rate_ml_per_min: float):
+    """Validate a series of injections before any solve: (agent, injections, interval_h, rate)."""
+    agent_def = check_neurolytic_injection(agent, concentration_pct, volume_ml)
+    n_inj = _check_int("injections", injections, 1, MAX_INJECTIONS)
+    interval = check_range("interval_h", interval_h, 0.0, MAX_INTERVAL_H, low_inclusive=False, unit="h")
+    rate = check_range("rate_ml_per_min", rate_ml_per_min, 0.0, MAX_RATE_ML_PER_MIN, low_inclusive=False, unit="mL/min")
+    return agent_def, n_inj, interval, rate
+
+
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
 def simulate_chemical(
     agent: str,
@@ -275,12 +284,10 @@ def simulate_chemical(
     Every input is validated (ValidationError) before any mesh is built.
     """
     started = time.perf_counter()
-    agent_def = check_neurolytic_injection(agent, concentration_pct, volume_ml)
+    agent_def, n_inj, interval_h, rate = check_injections(agent, concentration_pct, volume_ml, injections, interval_h, rate_ml_per_min)
     c_inj = float(concentration_pct)
     v_ml = float(volume_ml)
-    n_inj = _check_int("injections", injections, 1, MAX_INJECTIONS)
-    interval_s = check_range("interval_h", interval_h, 0.0, MAX_INTERVAL_H, low_inclusive=False, unit="h") * HOUR_S
-    rate = check_range("rate_ml_per_min", rate_ml_per_min, 0.0, MAX_RATE_ML_PER_MIN, low_inclusive=False, unit="mL/min")
+    interval_s = interval_h * HOUR_S
     check_range("weight_kg", weight_kg, *WEIGHT_RANGE_KG, unit="kg")
     check_choice("sex", sex, ["male", "female"])
     check_range("first_step_s", first_step_s, 1e-3, 60.0, unit="s")

@@ -76,17 +76,10 @@ def _check_rf(p) -> None:
 
 
 def _check_chemical(p) -> None:
-    from neurolysis.chemistry import check_neurolytic_injection
-    from neurolysis.modalities.chemical import MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN
+    from neurolysis.modalities.chemical import check_injections
 
     v = resolved(p)
-    _prefixed(lambda: check_neurolytic_injection(v["agent"], v["concentration_pct"], v["volume_ml"]))
-    n = v["injections"]
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise ValidationError(f"procedure.injections = {n!r}: must be a whole number in [1, {MAX_INJECTIONS}]")
-    check_range("procedure.injections", n, 1, MAX_INJECTIONS)
-    check_range("procedure.interval_h", v["interval_h"], 0.0, MAX_INTERVAL_H, low_inclusive=False, unit="h")
-    check_range("procedure.rate_ml_per_min", v["rate_ml_per_min"], 0.0, MAX_RATE_ML_PER_MIN, low_inclusive=False, unit="mL/min")
+    _prefixed(lambda: check_injections(v["agent"], v["concentration_pct"], v["volume_ml"], v["injections"], v["interval_h"], v["rate_ml_per_min"]))
 
 
 def _check_cryo(p) -> None:
@@ -103,12 +96,10 @@ def _check_surgical(p) -> None:
 
 
 def _check_block(p) -> None:
-    from neurolysis.chemistry import MAX_VOLUME_ML, anaesthetic
+    from neurolysis.chemistry import check_block_inputs
 
     v = resolved(p)
-    agent = _prefixed(lambda: anaesthetic(v["agent"]))
-    check_range("procedure.concentration_pct", v["concentration_pct"], 0.0, agent.concentration_max_pct, low_inclusive=False, unit=f"% w/v for {agent.id}")
-    check_range("procedure.volume_ml", v["volume_ml"], 0.0, MAX_VOLUME_ML, low_inclusive=False, unit="mL")
+    _prefixed(lambda: check_block_inputs(v["agent"], v["concentration_pct"], v["volume_ml"], None))  # weight: check_plan
     adjuvants = v["adjuvants"]
     if isinstance(adjuvants, str) or not isinstance(adjuvants, list | tuple):
         raise ValidationError(f"procedure.adjuvants = {adjuvants!r}: must be a list, e.g. [\"epinephrine\"]; allowed values are {', '.join(ADJUVANTS)}")

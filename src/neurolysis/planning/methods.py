@@ -175,10 +175,14 @@ class Physics:
 
 @dataclass(frozen=True)
 class Context:
+    """What a solver gets: the plan, its scene, target nerve and pose, and the method's
+    settings as ``prepare`` resolved them (``RFSettings`` for RF, else the ``resolved`` dict)."""
+
     plan: object
     scene: object
     nerve: object
     pose: object
+    settings: object
     progress: Callable[[float], None] | None = None
 
     def outcome(self, sampler, method: str | None = None):
@@ -203,7 +207,7 @@ def rf_settings_at(plan, scene, pose):
 def _solve_rf(ctx: Context):
     from neurolysis.modalities.rf3d import DEFAULT_MESH, simulate_rf3d
 
-    settings = rf_settings_at(ctx.plan, ctx.scene, ctx.pose)
+    settings = ctx.settings
     result = simulate_rf3d(settings, [ctx.pose], ctx.scene, progress=ctx.progress, mesh=ctx.refined(DEFAULT_MESH))
     rf = result.to_dict()
     physics = Physics(
@@ -230,9 +234,8 @@ def _solve_cryo(ctx: Context):
     from neurolysis.cryoprobes import cryoprobe, minimum_lesion_length_m
     from neurolysis.modalities.cryo import DEFAULT_MESH, simulate_cryo
 
-    p = ctx.plan.procedure
-    probe = cryoprobe(p.probe)
-    result = simulate_cryo(probe.id, p.cycles, ctx.pose, ctx.scene, mesh=ctx.refined(DEFAULT_MESH), progress=ctx.progress)
+    probe = cryoprobe(ctx.settings["probe"])
+    result = simulate_cryo(probe.id, ctx.settings["cycles"], ctx.pose, ctx.scene, mesh=ctx.refined(DEFAULT_MESH), progress=ctx.progress)
     target = ctx.outcome(result.sample)
     d = result.to_dict()
     frozen_mm = 1e3 * _centreline_length_m(ctx.nerve, lambda pts: result.min_temp_c_at(pts) <= result.ice_edge_c)
@@ -268,7 +271,7 @@ def _solve_chemical(ctx: Context):
     from neurolysis.physics.fem3d import TetGeometry
     from neurolysis.physics.lesion3d import measure_lesion3d, tissue_edges
 
-    v = resolved(ctx.plan.procedure)
+    v = ctx.settings
     weight = ctx.plan.patient.weight_kg
     result = simulate_chemical(
         v["agent"], v["concentration_pct"], v["volume_ml"], v["injections"], v["interval_h"], v["rate_ml_per_min"], ctx.pose, ctx.scene,
@@ -334,7 +337,7 @@ def _solve_chemical(ctx: Context):
 def _solve_surgical(ctx: Context):
     from neurolysis.modalities.surgical import plan_excision
 
-    v = resolved(ctx.plan.procedure)
+    v = ctx.settings
     cut = plan_excision(ctx.nerve, ctx.pose.tip_m, v["segment_mm"] * 1e-3)
     target = ctx.outcome(cut.sample)
     warnings = []
@@ -375,7 +378,7 @@ def _solve_block(ctx: Context):
     from neurolysis.chemistry import simulate_block
     from neurolysis.fields import unharmed
 
-    v = resolved(ctx.plan.procedure)
+    v = ctx.settings
     weight = ctx.plan.patient.weight_kg
     epi, dex = "epinephrine" in v["adjuvants"], "dexamethasone" in v["adjuvants"]
     b = simulate_block(v["agent"], v["concentration_pct"], v["volume_ml"], weight, epi, dex, seed=ctx.plan.simulation.seed, override_max_dose=v.get("override_max_dose", False))
@@ -428,20 +431,20 @@ class Method:
     check: Callable
     solve: Callable
     check_plan: Callable | None = None
-    needle_length_m: Callable | None = None  # active length for the tip-in-bone check (None: no needle)
+    needle_length_m: Callable | None = None  # settings -> active length for the tip-in-bone check (None: no needle)
 
 
-def _rf_needle_length(plan) -> float:
-    return plan.procedure.rf_settings().resolved().tip_mm * 1e-3
+def _rf_needle_length(settings) -> float:
+    return settings.tip_mm * 1e-3
 
 
-def _cryo_needle_length(plan) -> float:
+def _cryo_needle_length(settings) -> float:
     from neurolysis.cryoprobes import cryoprobe
 
-    return cryoprobe(plan.procedure.probe).active_length_m
+    return cryoprobe(settings["probe"]).active_length_m
 
 
-def _injection_needle(plan) -> float:
+def _injection_needle(settings) -> float:
     return INJECTION_NEEDLE_M
 
 

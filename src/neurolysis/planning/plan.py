@@ -15,12 +15,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from neurolysis.anatomy.scene import APPROACHES
-from neurolysis.planning.methods import RF_MODES as METHODS  # plan RF method -> generator mode
 from neurolysis.chemistry import WEIGHT_RANGE_KG
+from neurolysis.planning.methods import RF_MODES as METHODS  # plan RF method -> generator mode
 from neurolysis.planning.methods import defaults, method_names
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range
-
-
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
 OFFSET_LIMIT_MM = 50.0

@@ -20,7 +20,6 @@ from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
 
-
 def load_scene(plan: Plan) -> Scene:
     """The plan's anatomy: a template or an imported label map."""
     a = plan.anatomy
@@ -134,7 +133,7 @@ def prepare(plan: Plan):
     else:
         settings = resolved(plan.procedure)
     if method.needle_length_m is not None:
-        _check_tip_not_in_bone(scene, pose, method.needle_length_m(plan))
+        _check_tip_not_in_bone(scene, pose, method.needle_length_m(settings))
     return scene, nerve, pose, settings
 
 
@@ -143,8 +142,8 @@ def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Out
     from neurolysis.risk import assess_risk, risk_warnings
 
     started = time.perf_counter()
-    scene, nerve, pose, _ = prepare(plan)
-    physics, target = METHODS[plan.procedure.method].solve(Context(plan, scene, nerve, pose, progress))
+    scene, nerve, pose, settings = prepare(plan)
+    physics, target = METHODS[plan.procedure.method].solve(Context(plan, scene, nerve, pose, settings, progress))
     lo, hi = (np.asarray(b) for b in scene.bounds_m)
     margin = physics.risk_margin_m
     box = (np.maximum(pose.tip_m - margin, lo), np.minimum(pose.tip_m + margin, hi))

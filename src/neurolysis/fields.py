@@ -15,6 +15,9 @@ import numpy as np
 
 from .validation import ValidationError
 
+BODY_TEMP_C = 37.0
+"""The undisturbed tissue temperature (C): what every sampler reports where its method did nothing."""
+
 
 @dataclass(frozen=True, eq=False)
 class NeedlePose:
@@ -60,7 +63,7 @@ def unharmed(points_m: np.ndarray) -> FieldSample:
     """The undisturbed state at ``points_m`` (n, 3): a FieldSampler of a method that heats,
     freezes and kills nothing (a nerve block)."""
     n = np.asarray(points_m).reshape(-1, 3).shape[0]
-    return FieldSample(np.full(n, 37.0), np.zeros(n), np.zeros(n), np.zeros(n, bool))
+    return FieldSample(np.full(n, BODY_TEMP_C), np.zeros(n), np.zeros(n), np.zeros(n, bool))
 
 
 class FieldSampler(Protocol):

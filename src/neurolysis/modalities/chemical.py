@@ -53,7 +53,7 @@ from neurolysis.chemistry import (
     systemic_exposure,
     transport_coefficients,
 )
-from neurolysis.fields import FieldSample, NeedlePose
+from neurolysis.fields import FieldSample, NeedlePose, unharmed
 from neurolysis.modalities.rf import DISCLAIMER
 from neurolysis.modalities.rf3d import NeedleFrame, pose_frame
 from neurolysis.physics.fem3d import JacobiCGSolver, StiffnessPattern, TetGeometry
@@ -70,7 +70,6 @@ from neurolysis.physics.transport import (
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
 HOUR_S = 3600.0
-BODY_TEMP_C = 37.0
 
 DEFAULT_CHEMICAL_MESH = Mesh3DSpec(h_fine_m=0.75e-3, sectors=24, fine_margin_m=12e-3, domain_m=30e-3, growth=1.3, edge_levels=1)
 """Bolus-scale mesh: 0.75 mm out to 12 mm from the needle (0.5-1 mL boluses have r_b = 8.4-10.6 mm
@@ -163,9 +162,7 @@ class ChemicalResult:
     fields: ChemicalFields | None = field(default=None, compare=False, repr=False)
 
     def _sample(self, dose: np.ndarray, points_m: np.ndarray) -> FieldSample:
-        values = self.fields.interpolate(dose, points_m)
-        n = len(values)
-        return FieldSample(np.full(n, BODY_TEMP_C), np.zeros(n), np.zeros(n), values >= 1.0)
+        return replace(unharmed(points_m), lethal=self.fields.interpolate(dose, points_m) >= 1.0)
 
     def lethal_index(self, points_m: np.ndarray, injection_index: int = -1) -> np.ndarray:
         """Lambda (P1-interpolated) at points (n, 3) after injection ``injection_index`` (0-based; -1 = all)."""

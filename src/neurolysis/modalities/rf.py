@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from neurolysis import devices as catalog
+from neurolysis.fields import BODY_TEMP_C
 from neurolysis.lesion import LesionShape, measure_lesion
 from neurolysis.physics.bioheat import HeatProblem, perfusion_exchange
 from neurolysis.physics.damage import DamageAccumulator, arrhenius, arrhenius_sets, catalog_thresholds
@@ -35,7 +36,6 @@ from neurolysis.tissue import Tissue, load_tissue, tissue_ids
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
 DISCLAIMER = "research and education tool, not for clinical decisions"
-BODY_TEMP_C = 37.0
 WATER_NUSSELT_LAMINAR = 4.36
 """Fully developed laminar flow, constant wall heat flux (Incropera, Fundamentals of Heat
 and Mass Transfer, 6th ed., eq. 8.53): h = Nu k_water / D of the coolant channel."""

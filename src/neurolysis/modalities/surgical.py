@@ -16,19 +16,18 @@ reported from ``data/surgery.toml`` (docs/models/surgical.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.scene import Nerve
-from neurolysis.fields import FieldSample
+from neurolysis.fields import FieldSample, unharmed
 from neurolysis.lesion import LesionShape
 from neurolysis.validation import check_range
 
 DENSIFY_M = 0.02e-3
-BODY_TEMP_C = 37.0
 
 
 def _cat():
@@ -58,8 +57,7 @@ class Excision:
         dist, idx = self._tree.query(pts, k=1)
         s = self._s_m[idx]
         cut = (dist <= self.radius_m * (1.0 + float(_cat()["tube_margin"])) + DENSIFY_M) & (s >= self.start_m) & (s <= self.end_m)
-        n = len(pts)
-        return FieldSample(np.full(n, BODY_TEMP_C), np.zeros(n), np.zeros(n), cut)
+        return replace(unharmed(pts), lethal=cut)
 
     def lesion(self) -> LesionShape:
         """The excised cylinder as a lesion (width = nerve diameter, length = segment)."""

@@ -45,6 +45,8 @@ RISK_MARGIN_M = 25e-3
 """Critical structures are sampled within this distance of the tip (m) by default
 (``Physics.risk_margin_m``); farther than that the RF field is at body temperature (the
 3D mesh verifies this). Chemical plans widen it with the bolus."""
+VIEW_HALF_WIDTH_M = 15e-3
+"""Half-width of the figure slices (m) unless a method needs more (a large bolus)."""
 INJECTION_NEEDLE_M = 1e-3
 """Length of a bare injection needle's tip checked against bone (the bevel, ~1 mm)."""
 
@@ -170,7 +172,7 @@ class Physics:
     engine: object = field(default=None, repr=False)
     risk_margin_m: float = RISK_MARGIN_M
     risk_spacing_m: float = 0.5e-3
-    view_half_width_m: float = 15e-3
+    view_half_width_m: float = VIEW_HALF_WIDTH_M
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,7 @@ def _solve_chemical(ctx: Context):
         warnings.append(f"the nerve is not fully stripped: {outcomes[-1].pain_fibres_killed_fraction:.0%} of pain fibres dead after {result.injections} injection(s) (full strip: >= {FULL_STRIP_FRACTION:.0%})")
     mesh = f.mesh
     # the agent can travel beyond the RF margin: sample structures out to 2.5 bolus radii (<= 40 mm)
-    reach = min(max(25e-3, 2.5e-3 * result.bolus_radius_mm), 40e-3)
+    reach = min(max(RISK_MARGIN_M, 2.5e-3 * result.bolus_radius_mm), 40e-3)
     volume = TetGeometry(mesh.nodes, mesh.tets).volume
     lesion = measure_lesion3d(mesh, f.dose_after[-1], 1.0, "chemical lethal index >= 1", tissue_edges(mesh), volume)
     physics = Physics(
@@ -328,8 +330,8 @@ def _solve_chemical(ctx: Context):
         contours=((lambda pts: sample(pts).agent_fraction, 0.1, "violet", "--", "agent ≥ 10 % of injected (peak)"),),
         engine=result,
         risk_margin_m=reach,
-        risk_spacing_m=0.5e-3 if reach <= 25e-3 else 1e-3,
-        view_half_width_m=max(15e-3, 1.3e-3 * result.bolus_radius_mm),
+        risk_spacing_m=0.5e-3 if reach <= RISK_MARGIN_M else 1e-3,
+        view_half_width_m=max(VIEW_HALF_WIDTH_M, 1.3e-3 * result.bolus_radius_mm),
     )
     return physics, target
 

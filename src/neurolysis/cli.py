@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="write slices through the needle with anatomy, lesion and nerves, and the axon map")
     sim.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sim.add_argument("--override-max-dose", action="store_true", help="block: simulate a dose over the agent's maximum (warned in every output)")
+    sim.add_argument("--check", action="store_true", help="validate the plan (fields, anatomy, target, placement) and print the resolved plan, without solving")
     return parser
 
 
@@ -296,6 +297,11 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.plan, [*args.set, *(["procedure.override_max_dose=true"] if args.override_max_dose else [])])
     prepare(plan)  # anatomy, target and placement checked before the solve
+    if args.check:
+        if args.json:
+            return _print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
+        print(f"neurolysis: plan {args.plan} is valid (method {plan.procedure.method}); not solved (--check)")
+        return 0
     progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     if progress is not None:
         with progress:

@@ -2,7 +2,7 @@
 
 100 % ethanol, 0.5 mL x 3 injections 24 h apart, 1 mL/min, at the template's perpendicular
 placement on its target nerve. Gate: <= 30 s on 2 cores. Prints the pain-fibre kill after
-each injection (``nerve.nerve_outcome``) and ``injections_to_full_strip`` (>= 95 %).
+each injection (``outcome.axons.nerve_outcome``) and ``first_full_strip`` (>= 95 %).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/chemical_plan.py [--agent ethanol --pct 100 --ml 0.5 --n 3 --interval-h 24]
 """
@@ -21,7 +21,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from neurolysis.anatomy.templates import load_template  # noqa: E402
-from neurolysis.modalities.chemical import injections_to_full_strip, simulate_chemical  # noqa: E402
+from neurolysis.engines.chemical import simulate_chemical  # noqa: E402
+from neurolysis.methods.chemical import first_full_strip  # noqa: E402
+from neurolysis.outcome.axons import nerve_outcome  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "chemical_plan.json"
 
@@ -45,7 +47,9 @@ def main() -> None:
     t0 = time.perf_counter()
     result = simulate_chemical(args.agent, args.pct, args.ml, args.n, args.interval_h, args.rate, pose, scene)
     sim_s = time.perf_counter() - t0
-    fractions, n_full = injections_to_full_strip(result, scene.nerve(scene.target))
+    nerve = scene.nerve(scene.target)
+    fractions = [nerve_outcome(nerve, result.sampler_after(i), "chemical").pain_fibres_killed_fraction for i in range(result.injections)]
+    n_full = first_full_strip(fractions)
     total_s = time.perf_counter() - t0
     summary = {
         "plan": vars(args),

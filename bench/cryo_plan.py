@@ -22,8 +22,8 @@ import time  # noqa: E402
 
 from neurolysis.anatomy.templates import load_template  # noqa: E402
 from neurolysis.cryoprobes import minimum_lesion_length_m  # noqa: E402
-from neurolysis.modalities.cryo import simulate_cryo  # noqa: E402
-from neurolysis.nerve import nerve_outcome  # noqa: E402
+from neurolysis.engines.cryo import simulate_cryo  # noqa: E402
+from neurolysis.outcome.axons import nerve_outcome  # noqa: E402
 
 
 def peak_gib() -> float:

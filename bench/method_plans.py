@@ -35,8 +35,7 @@ TARGET_S = 30.0
 
 
 def _run(template: str, method: str, queue) -> None:
-    from neurolysis.planning.plan import new_plan
-    from neurolysis.planning.simulate import simulate
+    from neurolysis import new_plan, simulate
 
     started = time.perf_counter()
     d = simulate(new_plan(template, method=method)).to_dict()
@@ -69,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args(argv)
     from neurolysis.examples import conventional_rf
-    from neurolysis.modalities.rf import simulate_rf
+    from neurolysis.engines.rf.engine2d import simulate_rf
 
     print(f"machine: {machine()}")
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Independent NGSolve reference solver for the conventional RF lesion of ``neurolysis``.
 
-The problem solved here is the one ``neurolysis.modalities.rf.simulate_rf`` solves for
+The problem solved here is the one ``neurolysis.engines.rf.engine2d.simulate_rf`` solves for
 ``mode="conventional"`` -- same geometry, materials, equations, time stepping,
 generator controller, damage integrals and lesion definitions -- but discretised
 independently with NGSolve/Netgen:
@@ -81,7 +81,8 @@ from netgen.geom2d import SplineGeometry
 from ngsolve.krylovspace import CGSolver
 
 from neurolysis import devices as catalog
-from neurolysis.modalities.rf import BODY_TEMP_C, RFSettings
+from neurolysis.fields import BODY_TEMP_C
+from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.physics.damage import arrhenius, catalog_thresholds
 from neurolysis.physics.mesh import MeshSpec
 from neurolysis.tissue import (
@@ -489,7 +490,7 @@ def _best_of(n: int, run) -> float:
 
 
 def _main() -> None:
-    from neurolysis.modalities.rf import simulate_rf
+    from neurolysis.engines.rf.engine2d import simulate_rf
 
     print(f"NGSolve {ng.__version__}, {os.cpu_count()} CPU(s); P1 elements, solver 'lagged' (CG + lagged sparse Cholesky)")
     default = simulate_rf(RFSettings())

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from neurolysis.fields import NeedlePose
-from neurolysis.modalities.rf import RFSettings, simulate_rf
-from neurolysis.modalities.rf3d import DEFAULT_MESH, simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.engines.rf.engine3d import DEFAULT_MESH, simulate_rf3d
 
 OUT = Path(__file__).parent / "results" / "rf3d.json"
 

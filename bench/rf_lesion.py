@@ -21,7 +21,7 @@ import numpy as np
 import scipy
 
 from neurolysis.examples import conventional_rf
-from neurolysis.modalities.rf import simulate_rf
+from neurolysis.engines.rf.engine2d import simulate_rf
 
 
 def machine() -> str:

@@ -9,7 +9,7 @@ prints the change of Arrhenius width and length and of mean power.
 from __future__ import annotations
 
 from neurolysis.examples import conventional_rf
-from neurolysis.modalities.rf import simulate_rf
+from neurolysis.engines.rf.engine2d import simulate_rf
 from neurolysis.tissue import load_tissue
 
 MUSCLE = load_tissue("muscle")

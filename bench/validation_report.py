@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurolysis import literature  # noqa: E402
-from neurolysis.modalities.rf import RFSettings  # noqa: E402
+from neurolysis.engines.rf.settings import RFSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "validation.md"

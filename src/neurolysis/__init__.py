@@ -1,35 +1,55 @@
 """Neurolysis Planner: simulation of nerve ablation for pain (research and education only).
 
-A short public API::
+The public API::
 
-    from neurolysis import RFSettings, simulate_rf
+    from neurolysis import load_plan, new_plan, simulate
+    outcome = simulate(new_plan("lumbar-medial-branch"))          # or load_plan("plan.toml")
+    print(outcome.target.pain_block, outcome.target.relief_months)
+
+    from neurolysis import RFSettings, simulate_rf                 # one needle in one tissue
     result = simulate_rf(RFSettings(gauge=18, tip_mm=10, set_temp_c=80, time_s=90))
     print(result.lesion.width_mm, result.lesion.length_mm)
 
-Not a medical device: results are not for clinical decisions.
+Everything in ``__all__`` is supported; the modules behind it (``neurolysis.engines``,
+``neurolysis.methods``, ``neurolysis.outcome``, ...) stay importable for research use but
+may change. Not a medical device: results are not for clinical decisions.
 """
 
 import logging
 
+from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.devices import Device, all_devices, generator
-from neurolysis.lesion import LesionShape
-from neurolysis.modalities.rf import DISCLAIMER, RFResult, RFSettings, simulate_rf
+from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.methods import method_names
+from neurolysis.physics.lesion import LesionShape
+from neurolysis.planning.plan import Plan, load_plan, new_plan, plan_toml
+from neurolysis.planning.simulate import Outcome, prepare, simulate, solve
 from neurolysis.tissue import Tissue, load_tissue, tissue_ids
 from neurolysis.validation import ValidationError
 
-__version__ = "0.1.0"
 __all__ = [
     "DISCLAIMER",
     "Device",
     "LesionShape",
+    "Outcome",
+    "Plan",
     "RFResult",
     "RFSettings",
     "Tissue",
     "ValidationError",
+    "__version__",
     "all_devices",
     "generator",
+    "load_plan",
     "load_tissue",
+    "method_names",
+    "new_plan",
+    "plan_toml",
+    "prepare",
+    "simulate",
     "simulate_rf",
+    "solve",
     "tissue_ids",
 ]
 

@@ -10,9 +10,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from neurolysis import devices as device_catalog
-from neurolysis.modalities.rf import DISCLAIMER, RFResult, RFSettings, simulate_rf
+from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.templates import template_names, template_summary
+from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
+from neurolysis.engines.rf.settings import RFSettings, setting_types
+from neurolysis.methods import method_names, method_summary
+from neurolysis.planning.plan import load_plan, new_plan, plan_toml
+from neurolysis.planning.simulate import prepare, solve
+from neurolysis.report.outcome_table import print_outcome
 from neurolysis.tissue import load_tissue, tissue_ids
 from neurolysis.validation import ValidationError, check_choice
 
@@ -20,34 +32,26 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line (no usage block) with exit code 2."""
+    """argparse that reports a usage error in one line (no usage block) with exit code 2,
+    with the same ``neurolysis: error:`` prefix as every other error."""
 
     def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        command = self.prog.removeprefix("neurolysis").strip()  # "simulate", "plan new", or "" at the top
+        self.exit(EXIT_USAGE, f"neurolysis: error: {command + ': ' if command else ''}{message}\n")
 
 
 def _rf_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=device_catalog.MODES, help="conventional (default), cooled or pulsed")
-    p.add_argument("--device", help="a catalog device id (see `neurolysis devices`); sets mode, gauge and tip")
-    p.add_argument("--gauge", type=int, help="needle gauge (16, 17, 18, 20, 22, 23)")
-    p.add_argument("--tip-mm", type=float, help="active (uninsulated) tip length, mm")
-    p.add_argument("--set-temp-c", type=float, help="generator set temperature, C (not pulsed)")
-    p.add_argument("--time-s", type=float, help="lesion time at set temperature, s (including ramp)")
-    p.add_argument("--ramp-s", type=float, help="ramp time to the set temperature, s")
-    p.add_argument("--tissue", default="muscle", help="tissue id (see `neurolysis tissues`); default muscle")
-    p.add_argument("--ex-vivo", action="store_true", help="excised tissue: no perfusion, bath temperature --initial-temp-c")
-    p.add_argument("--initial-temp-c", type=float, help="ex vivo tissue and bath temperature, C (default 21)")
-    p.add_argument("--damage-model", help="Arrhenius parameter set (see data/damage.toml)")
-    p.add_argument("--coolant-temp-c", type=float, help="cooled mode: coolant inlet temperature, C")
-    p.add_argument("--coolant-flow-ml-min", type=float, help="cooled mode: coolant flow, mL/min")
-    p.add_argument("--voltage-v", type=float, dest="pulse_voltage_v", help="pulsed mode: pulse voltage, V")
-    p.add_argument("--pulse-frequency-hz", type=float, help="pulsed mode: pulse repetition rate, Hz")
-    p.add_argument("--pulse-width-ms", type=float, help="pulsed mode: pulse width, ms")
-    p.add_argument("--temp-limit-c", type=float, dest="pulse_temp_limit_c", help="pulsed mode: generator temperature limit, C")
-    p.add_argument("--max-power-w", type=float, help="generator power limit, W")
-    p.add_argument("--h-fine-mm", type=float, help="mesh size where the lesion forms, mm (default verified 0.2)")
-    p.add_argument("--dt-s", type=float, help="time step, s (default verified 1.0)")
-    p.add_argument("--domain-mm", type=float, help="distance to the far boundary, mm")
+    """One option per RF setting (names, types and help from ``RFSettings``), then the outputs."""
+    types = setting_types()
+    for f in fields(RFSettings):
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        kind = types[f.name]
+        if kind is bool:
+            p.add_argument(flag, action="store_true", dest=f.name, help=f.metadata["help"])
+        else:
+            p.add_argument(flag, type=kind, dest=f.name, choices=device_catalog.MODES if f.name == "mode" else None, help=f.metadata["help"])
+        if f.name == "mode":
+            p.add_argument("--device", help="a catalog device id (see `neurolysis devices`); sets mode, gauge and tip")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--plot", metavar="FILE.png", help="write a figure of the field, lesion outlines and traces")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -82,16 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SETTING_FIELDS = (
-    "mode", "gauge", "tip_mm", "set_temp_c", "time_s", "ramp_s", "tissue", "ex_vivo", "initial_temp_c",
-    "damage_model", "coolant_temp_c", "coolant_flow_ml_min", "pulse_voltage_v", "pulse_frequency_hz",
-    "pulse_width_ms", "pulse_temp_limit_c", "max_power_w", "h_fine_mm", "dt_s", "domain_mm",
-)  # fmt: skip
-
-
 def settings_from_args(args: argparse.Namespace) -> RFSettings:
     """Validated settings from parsed arguments (raises ValidationError)."""
-    values = {name: getattr(args, name) for name in _SETTING_FIELDS if getattr(args, name) is not None}
+    values = {f.name: getattr(args, f.name) for f in fields(RFSettings) if getattr(args, f.name, None) is not None}
     if args.device is not None:
         catalog = device_catalog.all_devices()
         check_choice("device", args.device, sorted(catalog))
@@ -106,9 +103,6 @@ def _progress(enabled: bool):
     """A rich progress bar on stderr, or nothing."""
     if not enabled:
         return None, None
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     progress = Progress(
         TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
         console=Console(stderr=True), transient=True,
@@ -118,9 +112,6 @@ def _progress(enabled: bool):
 
 
 def _print_table(result: RFResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     s = result.settings
     console.print(f"[bold]RF lesion[/bold] ({s.mode}, {s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s, {s.tissue}{', ex vivo' if s.ex_vivo else ''})")
@@ -167,9 +158,12 @@ def _run_rf(args: argparse.Namespace) -> int:
         result = simulate_rf(settings)
     if not args.quiet:
         print(f"neurolysis: solved in {result.wall_time_s:.2f} s ({result.mesh['nodes']} nodes, {result.mesh['time_steps']} steps)", file=sys.stderr)
+    plot = None
     if args.plot:
-        from neurolysis.report.figures import plot_rf as plot
-    return _deliver(args, result, plot if args.plot else None, _print_table)
+        from neurolysis.report.figures import (
+            plot_rf as plot,  # matplotlib: imported only when a figure is asked for
+        )
+    return _deliver(args, result, plot, _print_table)
 
 
 def _deliver(args: argparse.Namespace, result, plot, print_table) -> int:
@@ -191,26 +185,36 @@ def _print_json(obj) -> int:
     return 0
 
 
+def _listing(args: argparse.Namespace, payload: dict, rows: list[tuple[str, ...]], columns: tuple[str, ...], *notes: str) -> int:
+    """A catalogue command's answer: ``payload`` as JSON with --json, else a table (first column
+    unwrapped) and its notes."""
+    if args.json:
+        return _print_json(payload)
+    table = Table(*columns)
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for note in notes:
+        console.print(note)
+    return 0
+
+
 def _run_devices(args: argparse.Namespace) -> int:
     catalog = device_catalog.all_devices()
     diameters = device_catalog.gauge_outer_diameters_mm()
-    if args.json:
-        return _print_json({"devices": {k: vars(d) for k, d in catalog.items()}, "gauge_outer_diameter_mm": diameters, "generator": vars(device_catalog.generator())})
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "mode", "gauge", "OD (mm)", "tip (mm)", "defaults", "description")
+    g = device_catalog.generator()
+    rows = []
     for d in catalog.values():
         if d.mode == "pulsed":
             defaults = f"{d.pulse_voltage_v:g} V, {d.pulse_frequency_hz:g} Hz × {d.pulse_width_ms:g} ms, {d.default_time_s:g} s"
         else:
             defaults = f"{d.default_set_temp_c:g} °C, {d.default_time_s:g} s"
-        table.add_row(d.id, d.mode, str(d.gauge), f"{diameters[d.gauge]:.2f}", f"{d.tip_mm:g}", defaults, d.description)
-    console = Console()
-    console.print(table)
-    g = device_catalog.generator()
-    console.print(f"generator limits: {g.max_power_w:g} W, {g.max_voltage_v:g} V, set temperature up to {g.temp_limit_c:g} °C, default ramp {g.ramp_time_s:g} s")
-    return 0
+        rows.append((d.id, d.mode, str(d.gauge), f"{diameters[d.gauge]:.2f}", f"{d.tip_mm:g}", defaults, d.description))
+    payload = {"devices": {k: vars(d) for k, d in catalog.items()}, "gauge_outer_diameter_mm": diameters, "generator": vars(g)}
+    limits = f"generator limits: {g.max_power_w:g} W, {g.max_voltage_v:g} V, set temperature up to {g.temp_limit_c:g} °C, default ramp {g.ramp_time_s:g} s"
+    return _listing(args, payload, rows, ("id", "mode", "gauge", "OD (mm)", "tip (mm)", "defaults", "description"), limits)
 
 
 _SYMBOLS = {
@@ -226,97 +230,67 @@ _SYMBOLS = {
 
 def _run_tissues(args: argparse.Namespace) -> int:
     tissues = [load_tissue(t) for t in tissue_ids()]
-    if args.json:
-        out = {t.id: {k: v for k, v in vars(t).items() if k != "sources"} | {"sources": dict(t.sources)} for t in tissues}
-        return _print_json(out)
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "ρ (kg/m³)", "c (J/kg/K)", "k (W/m/K)", "σ (S/m)", "dσ/dT (%/K)", "perfusion (W/m³/K)", "uncertain")
-    for t in tissues:
-        table.add_row(
-            t.id, f"{t.density_kg_m3:g}", f"{t.heat_capacity_j_kg_k:g}", f"{t.thermal_conductivity_w_m_k:g}",
-            f"{t.electrical_conductivity_s_m:g}", f"{100 * t.electrical_conductivity_coeff_per_k:g}",
-            f"{t.perfusion_w_m3_k:g}", ", ".join(_SYMBOLS.get(u, u) for u in t.uncertain) or "-",
-        )  # fmt: skip
-    console = Console()
-    console.print(table)
-    console.print("sources: src/neurolysis/data/tissues.toml, or `neurolysis tissues --json`")
-    return 0
+    payload = {t.id: {k: v for k, v in vars(t).items() if k != "sources"} | {"sources": dict(t.sources)} for t in tissues}
+    rows = [
+        (t.id, f"{t.density_kg_m3:g}", f"{t.heat_capacity_j_kg_k:g}", f"{t.thermal_conductivity_w_m_k:g}",
+         f"{t.electrical_conductivity_s_m:g}", f"{100 * t.electrical_conductivity_coeff_per_k:g}",
+         f"{t.perfusion_w_m3_k:g}", ", ".join(_SYMBOLS.get(u, u) for u in t.uncertain) or "-")
+        for t in tissues
+    ]  # fmt: skip
+    columns = ("id", "ρ (kg/m³)", "c (J/kg/K)", "k (W/m/K)", "σ (S/m)", "dσ/dT (%/K)", "perfusion (W/m³/K)", "uncertain")
+    return _listing(args, payload, rows, columns, "sources: src/neurolysis/data/tissues.toml, or `neurolysis tissues --json`")
 
 
 def _run_templates(args: argparse.Namespace) -> int:
-    from neurolysis.anatomy.templates import template_names, template_summary
-
     summaries = [template_summary(name) for name in template_names()]
-    if args.json:
-        return _print_json({"templates": summaries})
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table("template", "targets", "critical structures (kind)", "approaches")
-    table.columns[0].no_wrap = True
-    for t in summaries:
-        targets = ", ".join(t["targets"])
-        critical = ", ".join(f"{c['name']} ({c['kind']})" for c in t["critical"])
-        table.add_row(t["name"], targets, critical, ", ".join(t["approaches"]))
-    console.print(table)
-    console.print("descriptions, frames and bounds: `neurolysis templates --json`; sources: docs/models/anatomy.md")
-    return 0
+    rows = [
+        (t["name"], ", ".join(t["targets"]), ", ".join(f"{c['name']} ({c['kind']})" for c in t["critical"]), ", ".join(t["approaches"]))
+        for t in summaries
+    ]
+    note = "descriptions, frames and bounds: `neurolysis templates --json`; sources: docs/models/anatomy.md"
+    return _listing(args, {"templates": summaries}, rows, ("template", "targets", "critical structures (kind)", "approaches"), note)
 
 
 def _run_methods(args: argparse.Namespace) -> int:
-    from neurolysis.planning.methods import method_names, method_summary
-
     summaries = [method_summary(name) for name in method_names()]
-    if args.json:
-        return _print_json({"methods": summaries})
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("method", "what", "\\[procedure] fields (default)", "choices")
-    table.columns[0].no_wrap = True
+    rows = []
     for m in summaries:
         fields = ", ".join(f"{f} ({json.dumps(m['defaults'][f])})" if f in m["defaults"] else f for f in m["fields"])
-        table.add_row(m["method"], m["description"], fields if m["section"] != "rf" else "device settings: see `neurolysis devices`", "; ".join(f"{k}: {', '.join(v)}" for k, v in m["choices"].items()))
-    Console().print(table)
-    return 0
+        shown = fields if m["section"] != "rf" else "device settings: see `neurolysis devices`"
+        rows.append((m["method"], m["description"], shown, "; ".join(f"{k}: {', '.join(v)}" for k, v in m["choices"].items())))
+    return _listing(args, {"methods": summaries}, rows, ("method", "what", "\\[procedure] fields (default)", "choices"))
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-    from neurolysis.planning.plan import new_plan, plan_toml
-
     sys.stdout.write(plan_toml(new_plan(args.template, args.target, args.approach, args.method)))
     return 0
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from neurolysis.planning.plan import load_plan
-    from neurolysis.planning.simulate import prepare, simulate
-
     plan = load_plan(args.plan, [*args.set, *(["procedure.override_max_dose=true"] if args.override_max_dose else [])])
-    prepare(plan)  # anatomy, target and placement checked before the solve
+    progress, callback = _progress(not args.quiet and sys.stderr.isatty())
+    context = prepare(plan, progress=callback)  # anatomy, target and placement checked before the solve
     if args.check:
         if args.json:
             return _print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
         print(f"neurolysis: plan {args.plan} is valid (method {plan.procedure.method}); not solved (--check)")
         return 0
-    progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     if progress is not None:
         with progress:
-            outcome = simulate(plan, progress=callback)
+            outcome = solve(context)
     else:
-        outcome = simulate(plan)
+        outcome = solve(context)
     if not args.quiet:
         print(f"neurolysis: solved in {outcome.wall_time_s:.1f} s", file=sys.stderr)
         for warning in outcome.warnings:
             print(f"neurolysis: warning: {warning}", file=sys.stderr)
+    plot = None
     if args.plot:
-        from neurolysis.report.anatomy_figures import plot_outcome as plot
-    from neurolysis.report.outcome_table import print_outcome
+        from neurolysis.report.anatomy_figures import (
+            plot_outcome as plot,  # matplotlib: imported only when a figure is asked for
+        )
 
-    return _deliver(args, outcome, plot if args.plot else None, print_outcome)
+    return _deliver(args, outcome, plot, print_outcome)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -9,6 +10,12 @@ from neurolysis._catalog import load_catalog
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 GASES = ("N2O", "CO2")
+MAX_PHASE_S = 1800.0
+"""Longest freeze or thaw phase of a protocol (s)."""
+MIN_PHASE_S = 1.0
+"""Shortest freeze or thaw phase (s): a phase is stepped with at least one Newton-solved
+step, and sub-second phases (far below any clinical protocol, 60-120 s freezes,
+literature.md E) made the enthalpy solver's line search fail."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,24 @@ def default_cycles() -> tuple[tuple[str, float], ...]:
         if seconds <= 0:
             raise ValidationError(f"cycles[{i}] duration = {seconds:g} s: must be > 0 s")
     return cycles
+
+
+def check_cycles(cycles) -> tuple[tuple[str, float], ...]:
+    """A freeze-thaw protocol as ((kind, seconds), ...); None gives the catalogued default."""
+    if cycles is None:
+        return default_cycles()
+    if isinstance(cycles, str | bytes) or not isinstance(cycles, Sequence) or len(cycles) == 0:
+        raise ValidationError(f"cycles = {cycles!r}: must be a non-empty sequence of (kind, seconds)")
+    out = []
+    for i, item in enumerate(cycles):
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+            raise ValidationError(f"cycles[{i}] = {item!r}: must be a pair (kind, seconds)")
+        kind = check_choice(f"cycles[{i}] kind", item[0], ("freeze", "thaw"))
+        seconds = check_range(f"cycles[{i}] duration_s", item[1], MIN_PHASE_S, MAX_PHASE_S, unit="s")
+        out.append((kind, seconds))
+    if not any(kind == "freeze" for kind, _ in out):
+        raise ValidationError(f"cycles = {out!r}: must contain at least one 'freeze' phase")
+    return tuple(out)
 
 
 def minimum_lesion_length_m() -> float:

@@ -107,3 +107,16 @@ def default_device(mode: str) -> Device:
     """The catalog's first device of ``mode`` (the one the CLI uses when none is named)."""
     check_choice("mode", mode, MODES)
     return next(d for d in all_devices().values() if d.mode == mode)
+
+
+def settings_ranges(table: str = "settings_range") -> dict[str, tuple[float, float, str]]:
+    """Accepted (low, high, unit) of each RF setting (``data/devices.toml [settings_range]``;
+    ``table="numerics_range"`` for the mesh and time-step settings). A high given as
+    ``"generator.<field>"`` is that generator limit."""
+    limits = vars(generator())
+    out = {}
+    for name, (low, high, unit) in load_catalog("devices")[table].items():
+        if isinstance(high, str):
+            high = limits[high.removeprefix("generator.")]
+        out[name] = (float(low), float(high), unit)
+    return out

@@ -1,6 +1,6 @@
 """Canonical example cases, used as CLI defaults, in docs, tests and benchmarks."""
 
-from neurolysis.modalities.rf import RFSettings
+from neurolysis.engines.rf.settings import RFSettings
 
 
 def conventional_rf() -> RFSettings:

@@ -13,13 +13,25 @@ writes docs/validation.md and its figures), so the two never disagree.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
 from neurolysis._catalog import load_catalog
-from neurolysis.modalities.rf import RFResult, RFSettings, simulate_rf
+from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
+from neurolysis.engines.rf.engine3d import simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.fields import NeedlePose
+from neurolysis.physics.mesh3d import Mesh3DSpec
+from neurolysis.planning.plan import (
+    apply_overrides,
+    new_plan,
+    plan_from_dict,
+    plan_toml,
+)
+from neurolysis.planning.simulate import simulate
 
 
 @dataclass(frozen=True)
@@ -241,39 +253,29 @@ ALL = (
 )
 
 
-WONDRA_GAP_MM = {18: 12.0, 20: 10.0, 22: 8.0}
-WONDRA = {
-    "claim": "bipolar RF, 10 mm tips, 80 C for 105 s (15 s ramp): lesions join up to < 12 mm (18 G), < 10 mm (20 G), < 8 mm (22 G) between probes",
-    "source": "Wondra JP et al., Pain Pract 2024, doi 10.1111/papr.13323 (conditions, READ); joining distances from a secondary teaching note (literature.md A3, READ-2nd)",
-    "tag": "READ-2nd",
-}
-WONDRA_STEP_MM = 2.0
-
-
 def wondra_bipolar_gap(mesh=None) -> Comparison:
     """Chicken ex vivo from 37 C, bipolar 3D engine: joined at (published gap - 2 mm), not at the published gap?
 
     The published bound is "< gap", so the model passes when the lesions join 2 mm inside
     it and no longer join at it, for every gauge. Slow (six 3D bipolar runs, ~2 min each).
     """
-    from neurolysis.fields import NeedlePose
-    from neurolysis.modalities.rf3d import simulate_rf3d
-    from neurolysis.physics.mesh3d import Mesh3DSpec
-
+    ref = reference("wondra-2024-bipolar-gap")
+    gaps = {int(g): float(v) for g, v in ref["gap_mm"].items()}
+    step = float(ref["step_mm"])
     spec = mesh if mesh is not None else Mesh3DSpec(h_fine_m=0.5e-3, fine_margin_m=5e-3)
     down = np.array([0.0, 0.0, -1.0])
     joined = {}
-    for gauge, gap in WONDRA_GAP_MM.items():
+    for gauge, gap in gaps.items():
         s = RFSettings(gauge=gauge, tip_mm=10.0, set_temp_c=80.0, time_s=105.0, ramp_s=15.0, **(CHICKEN | {"initial_temp_c": 37.0}))
-        for spacing in (gap - WONDRA_STEP_MM, gap):
+        for spacing in (gap - step, gap):
             poses = [NeedlePose(np.zeros(3), down), NeedlePose(np.array([spacing * 1e-3, 0.0, 0.0]), down)]
             joined[(gauge, spacing)] = simulate_rf3d(s, poses, bipolar=True, mesh=spec).joined
-    passed = all(joined[(g, gap - WONDRA_STEP_MM)] and not joined[(g, gap)] for g, gap in WONDRA_GAP_MM.items())
+    passed = all(joined[(g, gap - step)] and not joined[(g, gap)] for g, gap in gaps.items())
     model = "; ".join(
-        f"{g} G: joined at {gap - WONDRA_STEP_MM:g} mm {joined[(g, gap - WONDRA_STEP_MM)]}, at {gap:g} mm {joined[(g, gap)]}" for g, gap in WONDRA_GAP_MM.items()
+        f"{g} G: joined at {gap - step:g} mm {joined[(g, gap - step)]}, at {gap:g} mm {joined[(g, gap)]}" for g, gap in gaps.items()
     )
     note = "chicken breast ex vivo from 37 C; sweep with 2 mm steps in bench/bipolar.py (docs/models/rf3d.md)"
-    return Comparison("wondra-2024-bipolar-gap", WONDRA["claim"], WONDRA["source"], WONDRA["tag"], model, bool(passed), note, {f"{g}G_{s:g}mm": j for (g, s), j in joined.items()})
+    return _make("wondra-2024-bipolar-gap", model, passed, note, **{f"{g}G_{s:g}mm": j for (g, s), j in joined.items()})
 
 
 BIPOLAR = (wondra_bipolar_gap,)
@@ -297,11 +299,6 @@ def plan_relief(case_id: str) -> Comparison:
     The relief median counts only when the plan blocks pain; the verdict uses the rule of
     the case (median ratio, band, or a lower bound). Slow: one full plan (1-15 s).
     """
-    import tomllib
-
-    from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
-    from neurolysis.planning.simulate import simulate
-
     case = dict(load_catalog("nerve_model")["plan_validation"][case_id])
     data = apply_overrides(tomllib.loads(plan_toml(new_plan(case["template"], method=case["method"]))), list(case["overrides"]))
     out = simulate(plan_from_dict(data))

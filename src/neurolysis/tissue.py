@@ -6,7 +6,7 @@ every other quantity is in base SI units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -81,8 +81,6 @@ class Tissue:
 
     def scaled(self, **factors: float) -> Tissue:
         """A copy with numeric properties multiplied, e.g. ``scaled(perfusion_w_m3_k=2)``."""
-        from dataclasses import replace
-
         unknown = set(factors) - set(_NUMERIC_FIELDS)
         if unknown:
             raise ValidationError(f"tissue property {sorted(unknown)[0]!r}: allowed names are {', '.join(_NUMERIC_FIELDS)}")
@@ -90,8 +88,6 @@ class Tissue:
 
     def ex_vivo(self) -> Tissue:
         """The same tissue without blood perfusion (excised)."""
-        from dataclasses import replace
-
         return replace(self, perfusion_w_m3_k=0.0)
 
 

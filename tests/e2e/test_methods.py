@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 
 from neurolysis.cli import main
-from neurolysis.planning.methods import HOURS_PER_MONTH
+from neurolysis.methods.block import HOURS_PER_MONTH
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
 

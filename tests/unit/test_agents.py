@@ -14,19 +14,16 @@ from neurolysis._catalog import load_catalog
 from neurolysis.chemistry import (
     anaesthetic,
     anaesthetics,
-    block_calibration,
-    block_window_s,
-    block_duration_min,
     check_neurolytic_injection,
     dose_response,
     ethanol_grams,
     max_dose_check,
     neurolytic_agents,
-    simulate_block,
     systemic_exposure,
     transport_coefficients,
     widmark_peak_permille,
 )
+from neurolysis.engines.block import block_calibration, block_duration_min, block_window_s, simulate_block
 from neurolysis.validation import ValidationError
 
 H = 3600.0

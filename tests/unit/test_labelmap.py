@@ -2,6 +2,7 @@
 gives a one-line ValidationError naming the field."""
 
 import json
+import re
 
 import nibabel as nib
 import numpy as np
@@ -251,3 +252,101 @@ def test_documented_example_loads(tmp_path):
     assert scene.target == "L4 medial branch"
     assert {c.kind for c in scene.critical} >= {"spinal-cord", "artery", "motor-nerve"}
     assert set(APPROACHES) == {a for (_, a) in scene.placements}
+
+
+# --- inputs found by the fuzz (tests/fuzz/test_labelmap_fuzz.py): each fails with one line naming the field
+
+
+def _one_line_error(*paths) -> str:
+    with pytest.raises(ValidationError) as info:
+        load_label_map(*paths)
+    message = str(info.value)
+    assert message and len(message.splitlines()) == 1, repr(message)
+    return message
+
+
+def test_path_too_long_for_the_file_system(tmp_path):
+    """Path.is_file() raised OSError (ENAMETOOLONG) for a 300-character name."""
+    _, map_path, nerves_path = _write(tmp_path)
+    assert "cannot be read (File name too long)" in _one_line_error(tmp_path / ("a" * 300 + ".nii.gz"), map_path, nerves_path)
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        np.zeros(SHAPE, dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")]),  # RGB24: np.isfinite raised TypeError
+        _volume().astype(np.complex64),  # whole-number complex labels were cast to int with a ComplexWarning
+        np.where(_volume() == 3, 1e20, _volume()).astype(np.float64),  # beyond int64: "invalid value encountered in cast"
+    ],
+    ids=["rgb", "complex", "float-1e20"],
+)
+def test_labels_of_a_non_integer_kind_are_refused(tmp_path, volume):
+    assert "anatomy.labels dtype = " in _one_line_error(*_write(tmp_path, volume=volume))
+
+
+def _patched_header(tmp_path, offset: int, data: bytes):
+    paths = _write(tmp_path, name="labels.nii")
+    raw = bytearray(paths[0].read_bytes())
+    raw[offset : offset + len(data)] = data
+    paths[0].write_bytes(bytes(raw))
+    return paths
+
+
+def test_header_claiming_a_huge_volume_is_refused_before_reading(tmp_path):
+    """A damaged dim field (20 x 30000 x 30000 voxels) made the reader allocate gigabytes (the fuzz run was killed)."""
+    paths = _patched_header(tmp_path, 42, np.array([40, 30000, 30000], "<i2").tobytes())
+    assert "anatomy.labels shape = (40, 30000, 30000): 36000000000 voxels, more than the supported 268435456" in _one_line_error(*paths)
+
+
+def test_nibabel_header_repairs_are_not_logged_to_stderr(tmp_path, caplog):
+    """nibabel logged "data code 11196 not recognized; not attempting fix" (and "sizeof_hdr should be 348")
+    to stderr itself: a second line next to the error."""
+    with caplog.at_level("WARNING"):
+        message = _one_line_error(*_patched_header(tmp_path, 70, np.array([11196], "<i2").tobytes()))
+        assert "not a readable NIfTI file" in message
+        load_label_map(*_patched_header(tmp_path, 0, np.array([347], "<i4").tobytes()))  # repaired and loaded
+    assert not [r for r in caplog.records if r.name.startswith("nibabel")]
+
+
+@pytest.mark.parametrize(
+    "labels, nerves, match",
+    [
+        (LABELS_TOML + "huge = 1" + "0" * 5000 + "\n", NERVES, r"anatomy.labels_map = .*: malformed TOML \(an integer of more than 4300 digits\)"),
+        (LABELS_TOML.replace("[labels]", "deep = " + "[" * 600 + "]" * 600 + "\n[labels]"), NERVES, r"malformed TOML \(arrays or tables nested too deeply\)"),
+        (LABELS_TOML, '{"nerves": [], "x": 1' + "0" * 5000 + "}", r"anatomy.nerves = .*: malformed JSON \(an integer of more than 4300 digits\)"),
+        (LABELS_TOML, "[" * 5000 + "]" * 5000, r"malformed JSON \(arrays or tables nested too deeply\)"),
+        (LABELS_TOML.replace("[labels]", "critical = [[1]]\n[labels]"), NERVES, r"labels_map.critical\[0\] = \[1\]: must be a table"),
+        (LABELS_TOML.replace("[labels]", 'critical = "text"\n[labels]'), NERVES, r"labels_map.critical = 'text': must be a list of tables"),
+        (LABELS_TOML.replace("[labels]", "critical = [{ name = \"c\", kind = \"artery\", regions = 5 }]\n[labels]"), NERVES, r"labels_map.critical\[0\] \(c\).regions = 5: must be a list"),
+        (LABELS_TOML.replace("[labels]", 'placement = "text"\n[labels]'), NERVES, r"labels_map.placement = 'text': must be a list of tables"),
+        (LABELS_TOML.replace("[labels]", "placement = [[1, 2]]\n[labels]"), NERVES, r"labels_map.placement\[0\] = \[1, 2\]: must be a table"),
+        (LABELS_TOML.replace("[labels]", 'placement = { nerve = "test nerve", approach = "parallel" }\n[labels]'), NERVES, r"labels_map.placement = \{.*\}: must be a list of tables"),
+        (LABELS_TOML.replace("[labels]", "targets = 5\n[labels]"), NERVES, r"labels_map.targets = 5: must be a list of nerve names"),
+        (LABELS_TOML.replace("[labels]", "nerve = 5\n[labels]"), NERVES, r"labels_map.nerve = 5: must be a list of nerve tables"),
+        (LABELS_TOML.replace('name = "test-case"', "name = 0x" + "f" * 5000), NERVES, r"labels_map.name = <integer of 19 or more digits>: allowed range is"),
+    ],
+    ids=["toml-long-int", "toml-deep", "json-long-int", "json-deep", "critical-not-table", "critical-text", "regions-int",
+         "placement-text", "placement-not-table", "placement-one-table", "targets-int", "nerve-int", "hex-name"],  # fmt: skip
+)
+def test_labels_map_and_nerves_of_the_wrong_shape(tmp_path, labels, nerves, match):
+    assert re.search(match, _one_line_error(*_write(tmp_path, labels=labels, nerves=nerves)))
+
+
+def _nerve(**changes) -> dict:
+    return {"nerves": [dict(NERVES["nerves"][0], **changes)]}
+
+
+@pytest.mark.parametrize(
+    "nerves, match",
+    [
+        (_nerve(fibres=[1]), r"fibres\[0\] = 1: must be a table"),  # 'int' object has no attribute 'get'
+        (_nerve(fibres=[{"class": [], "diameter_um": 14.0, "fraction": 1.0}]), r"fibres\[0\].role = None"),  # unhashable list
+        (_nerve(fibres=[{"class": "C", "diameter_um": 10**400, "fraction": 1.0}]), r"fibres\[0\].diameter_um = 1000+: allowed range is \(0, 30\]"),
+        (_nerve(radius_mm=10**400), r"radius_mm = 1000+: must be a finite number > 0"),
+        (_nerve(centerline_mm=[[10**400, 5.0, 0.0], [0.0, 5.0, 0.0]]), r"centerline_mm = .*: must be at least 2 finite"),  # OverflowError
+        (_nerve(end_organ_mm=5000.0), r"end_organ_mm = 5000.0: allowed range is \[0, 2000\] mm"),  # passed the import, failed the solve
+    ],
+    ids=["fibre-int", "fibre-class-list", "diameter-huge-int", "radius-huge-int", "centerline-huge-int", "end-organ-5-m"],
+)
+def test_nerve_fields_of_the_wrong_type_or_size(tmp_path, nerves, match):
+    assert re.search(match, _one_line_error(*_write(tmp_path, nerves=nerves)))

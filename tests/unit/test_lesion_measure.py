@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neurolysis.lesion import measure_lesion
+from neurolysis.physics.lesion import measure_lesion
 from neurolysis.physics.mesh import MeshSpec, NeedleGeometry, build_needle_mesh
 
 GEOMETRY = NeedleGeometry(radius_m=0.635e-3, tip_length_m=10e-3, cone_length_m=1.27e-3, insulation_thickness_m=0.05e-3)

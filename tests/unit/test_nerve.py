@@ -13,14 +13,9 @@ import pytest
 
 from neurolysis.anatomy.scene import FibreClass, Nerve
 from neurolysis.fields import FieldSample
-from neurolysis.nerve import (
-    RegrowthDraws,
-    axon_population,
-    nerve_frame,
-    nerve_outcome,
-    relief_days,
-    relief_for_lesion,
-)
+from neurolysis.outcome.relief import RegrowthDraws, relief_days, relief_for_lesion
+from neurolysis.outcome.axons import axon_population, nerve_outcome
+from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.validation import ValidationError
 
 R_NERVE = 1e-3

@@ -5,6 +5,7 @@ import tomllib
 
 import pytest
 
+from neurolysis.methods.rf import rf_settings
 from neurolysis.planning.plan import (
     Plan,
     PlacementSpec,
@@ -133,7 +134,122 @@ def test_label_map_anatomy_needs_its_map():
 
 
 def test_defaults_are_the_device_defaults():
-    s = ProcedureSpec().rf_settings().resolved()
+    s = rf_settings(ProcedureSpec()).resolved()
     assert (s.gauge, s.tip_mm, s.set_temp_c, s.time_s) == (18, 10.0, 80.0, 90.0)
     assert Plan().placement == PlacementSpec()
-    assert math.isclose(ProcedureSpec(method="cooled-rf").rf_settings().resolved().set_temp_c, 60.0)
+    assert math.isclose(rf_settings(ProcedureSpec(method="cooled-rf")).resolved().set_temp_c, 60.0)
+
+
+# --- inputs found by the fuzz (tests/fuzz/test_plan_fuzz.py): each fails with one line naming the field
+
+
+def _one_line(info) -> str:
+    message = str(info.value)
+    assert message and len(message.splitlines()) == 1, repr(message)
+    return message
+
+
+def test_unknown_key_with_a_control_character_stays_one_line():
+    """[anatomy] "\\u001e" = 0.0 (and a section named "\\x85à") printed the key raw: two lines."""
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict({"anatomy": {"template": "celiac-plexus", "\x1e": 0.0}})
+    assert _one_line(info).startswith("anatomy.'\\x1e': unknown field")
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict({"\x85à": {}})
+    assert _one_line(info).startswith("plan section ['\\x85à']: unknown")
+    with pytest.raises(ValidationError, match=r"^procedure\.colour: unknown field"):  # a plain name is shown as is
+        plan_from_dict({"procedure": {"colour": 1}})
+
+
+def test_integer_longer_than_python_reads_is_malformed_toml(tmp_path):
+    """A 5001-digit integer made tomllib raise ValueError (not TOMLDecodeError): a traceback."""
+    path = tmp_path / "plan.toml"
+    path.write_text(ISSUE_PLAN + "[simulation]\nseed = 1" + "0" * 5000 + "\n")
+    with pytest.raises(ValidationError) as info:
+        load_plan(path)
+    assert "malformed TOML (an integer of more than 4300 digits)" in _one_line(info)
+    path.write_text(ISSUE_PLAN)
+    with pytest.raises(ValidationError) as info:
+        load_plan(path, ["simulation.seed=1" + "0" * 5000])
+    assert _one_line(info).startswith("simulation.seed = 1000") and "an integer of more than 4300 digits" in str(info.value)
+
+
+def test_arrays_nested_too_deeply_are_malformed_toml(tmp_path):
+    """tomllib recurses per nesting level: 600 levels raised RecursionError."""
+    path = tmp_path / "plan.toml"
+    path.write_text(ISSUE_PLAN.replace("offset_mm = [0.0, 0.0, 0.0]", "offset_mm = " + "[" * 600 + "]" * 600))
+    with pytest.raises(ValidationError) as info:
+        load_plan(path)
+    assert "malformed TOML (arrays or tables nested too deeply)" in _one_line(info)
+    path.write_text(ISSUE_PLAN)
+    with pytest.raises(ValidationError) as info:
+        load_plan(path, ["placement.offset_mm=" + "[" * 600 + "]" * 600])
+    assert "nested too deeply" in _one_line(info)
+
+
+def test_integers_beyond_64_bits_are_refused_with_the_field():
+    """--set patient.weight_kg=0xfff... (5000 hex digits): str() of the int raised ValueError in the message."""
+    data = apply_overrides(tomllib.loads(ISSUE_PLAN), ["patient.weight_kg=0x" + "f" * 5000])
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict(data)
+    assert _one_line(info) == ("patient.weight_kg = <integer of 19 or more digits>: allowed range is "
+                               "[-9223372036854775808, 9223372036854775807] (TOML integers are 64-bit)")  # fmt: skip
+    with pytest.raises(ValidationError, match=r"^placement\.offset_mm\[0\] = <integer"):
+        plan_from_dict({"placement": {"offset_mm": [2**64, 0, 0]}})
+
+
+def test_check_number_refuses_integers_beyond_the_float_range():
+    from neurolysis.validation import check_number
+
+    with pytest.raises(ValidationError, match=r"^x = <integer of 1329 bits>: must be a finite number$"):
+        check_number("x", 10**400)
+
+
+def test_label_paths_must_be_text():
+    """[anatomy] labels = [], labels_map = [0.0, 0.0, 0.0]: Path([]) raised TypeError at --check."""
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict({"anatomy": {"labels": [], "labels_map": [0.0, 0.0, 0.0]}})
+    assert _one_line(info) == "anatomy.labels = []: must be a file path (text), e.g. \"case.nii.gz\""
+    with pytest.raises(ValidationError) as info:  # the fuzz's input: the template's huge integer is refused first
+        plan_from_dict({"anatomy": {"template": [18446744073709551616, -5.651831240247045e16, -730.1260726167056], "labels_map": [0.0, 0.0, 0.0], "labels": []}})
+    _one_line(info)
+
+
+def test_huge_explicit_direction_is_refused_before_its_norm_overflows():
+    """direction = [12696, 1e300, -17281] overflowed numpy's norm (RuntimeWarning) when the pose was built."""
+    placement = {"approach": "explicit", "tip_mm": [12696, 10**300, -17281], "direction": [12696, 10**300, -17281]}
+    with pytest.raises(ValidationError) as info:  # the fuzz's input: its integers are beyond TOML's 64 bits
+        plan_from_dict({"placement": placement})
+    _one_line(info)
+    placement = {"approach": "explicit", "tip_mm": [12696, 1e300, -17281], "direction": [12696, 1e300, -17281]}
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict({"placement": placement})
+    assert _one_line(info) == "placement.direction[1] = 1e+300: allowed range is [-1e+06, 1e+06]"
+    ok = plan_from_dict({"placement": {"approach": "explicit", "tip_mm": [0, 0, 0], "direction": [0, 0, 2]}})
+    assert ok.placement.direction == (0.0, 0.0, 2.0)  # a valid direction is kept as given
+
+
+def test_override_value_is_one_toml_value():
+    """--set procedure.time_s='nan\\nx = 1': the NaN message printed the raw text over two lines."""
+    section, name, value = parse_override("procedure.time_s=nan\nx = 1")
+    assert (section, name, value) == ("procedure", "time_s", "nan\nx = 1")  # not one value: taken as text
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict(apply_overrides(tomllib.loads(ISSUE_PLAN), ["procedure.time_s=nan\nx = 1"]))
+    assert _one_line(info).startswith("procedure.time_s = 'nan\\nx = 1'")
+    with pytest.raises(ValidationError, match=r"^procedure\.time_s = nan: must be a finite number$"):
+        parse_override("procedure.time_s=nan")
+
+
+def test_unreadable_plan_path_is_one_line(tmp_path):
+    """A plan path longer than the file system allows raised OSError (ENAMETOOLONG)."""
+    with pytest.raises(ValidationError) as info:
+        load_plan(tmp_path / ("a" * 300 + ".toml"))
+    assert "cannot be read (OSError)" in _one_line(info)
+
+
+def test_seed_within_the_generators_range():
+    """simulation.seed = 2**63 - 1 passed --check, then failed in the solve ('seed = ...: allowed range is [0, 4.29497e+09]')."""
+    with pytest.raises(ValidationError) as info:
+        plan_from_dict({"simulation": {"seed": 2**63 - 1}})
+    assert _one_line(info) == "simulation.seed = 9223372036854775807: must be a whole number from 0 to 4294967295"
+    assert plan_from_dict({"simulation": {"seed": 2**32 - 1}}).simulation.seed == 2**32 - 1

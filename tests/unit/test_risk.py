@@ -15,7 +15,7 @@ import pytest
 from neurolysis.anatomy.scene import CriticalStructure, FibreClass, Nerve, Scene
 from neurolysis.fields import FieldSample
 from neurolysis.physics.damage import arrhenius
-from neurolysis.risk import assess_risk, risk_warnings
+from neurolysis.outcome.risk import assess_risk, risk_warnings
 from neurolysis.validation import ValidationError
 
 MM = 1e-3

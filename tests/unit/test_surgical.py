@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from neurolysis.anatomy.scene import FibreClass, Nerve
-from neurolysis.modalities.surgical import plan_excision
-from neurolysis.nerve import nerve_outcome
+from neurolysis.engines.surgical import plan_excision
+from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.validation import ValidationError
 
 MM = 1e-3

@@ -13,7 +13,8 @@ import pytest
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.scene import FibreClass, Nerve
 from neurolysis.fields import FieldSample
-from neurolysis.nerve import calibrate_scar_rate, nerve_outcome, relief_for_lesion
+from neurolysis.outcome.relief import calibrate_scar_rate, relief_for_lesion
+from neurolysis.outcome.axons import nerve_outcome
 
 CAT = load_catalog("nerve_model")
 TOLERANCE = 1.3  # model / published within [1/1.3, 1.3] (data file, [validation] header)

@@ -11,7 +11,7 @@ from scipy.special import erf
 
 from neurolysis.chemistry import transport_coefficients
 from neurolysis.fields import NeedlePose
-from neurolysis.modalities.chemical import simulate_chemical
+from neurolysis.engines.chemical import simulate_chemical
 from neurolysis.physics.mesh3d import Mesh3DSpec
 from neurolysis.validation import ValidationError
 
@@ -137,7 +137,7 @@ def test_sample_consistent(twice):
     ],
 )
 def test_bad_input_rejected_before_solve(args, monkeypatch):
-    import neurolysis.modalities.chemical as chem
+    import neurolysis.engines.chemical as chem
 
     def no_mesh(*a, **k):
         raise AssertionError("mesh built before validation")

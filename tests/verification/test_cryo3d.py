@@ -1,4 +1,4 @@
-"""Verification of the 3D cryo engine (neurolysis.modalities.cryo): ice front against the
+"""Verification of the 3D cryo engine (neurolysis.engines.cryo): ice front against the
 radial solution of the same kernel, energy balance, monotone growth with freeze time and a
 second cycle, sampling, and input validation."""
 
@@ -11,10 +11,11 @@ import pytest
 
 from neurolysis.cryoprobes import Cryoprobe
 from neurolysis.fields import NeedlePose
-from neurolysis.modalities import cryo
-from neurolysis.modalities.cryo import simulate_cryo
+from neurolysis.engines import cryo
+from neurolysis.engines.cryo import simulate_cryo
 from neurolysis.physics.mesh3d import Mesh3DSpec
-from neurolysis.physics.phase_change import FreezingSolver, freeze_thaw_phases, freezing_material, line_mesh, uniform_properties
+from neurolysis.physics.freezing import freezing_material, line_mesh, uniform_properties
+from neurolysis.physics.phase_change import FreezingSolver, freeze_thaw_phases
 from neurolysis.validation import ValidationError
 
 DOWN = np.array([0.0, 0.0, -1.0])

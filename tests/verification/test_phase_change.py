@@ -18,17 +18,8 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import erf, erfc, exp1
 
-from neurolysis.physics.phase_change import (
-    FreezingMaterial,
-    FreezingSolver,
-    HeatBoundary,
-    Phase,
-    freeze_thaw_phases,
-    freezing_material,
-    line_mesh,
-    time_below,
-    uniform_properties,
-)
+from neurolysis.physics.freezing import FreezingMaterial, HeatBoundary, freezing_material, line_mesh, time_below, uniform_properties
+from neurolysis.physics.phase_change import FreezingSolver, Phase, freeze_thaw_phases
 from neurolysis.validation import ValidationError
 
 C_S, K_S, C_L, K_L, LATENT, T_M, T_WALL = 1.8e6, 2.0, 3.6e6, 0.5, 2.6e8, 0.0, -89.0
@@ -258,7 +249,7 @@ def test_axisymmetric_triangle_mesh_through_project_assembly():
     from skfem import MeshTri
 
     from neurolysis.physics.fem import TWO_PI, PatternOperator, element_geometry, unit_stiffness_entries
-    from neurolysis.physics.phase_change import ConductionMesh
+    from neurolysis.physics.freezing import ConductionMesh
 
     n, r0, outer, sink = 160, 1e-4, 0.02, 300.0
     tri = MeshTri.init_tensor(np.linspace(r0, outer, n + 1), np.array([0.0, 1e-3]))
@@ -279,7 +270,7 @@ def test_axisymmetric_triangle_mesh_through_project_assembly():
 def test_two_tissues_converge_and_conserve_energy():
     """Fat over muscle (two conductivity groups: the Newton matrix is then approximate at
     the interface node): the step still converges and conserves energy."""
-    from neurolysis.physics.phase_change import EnthalpyCurve, FreezingProperties
+    from neurolysis.physics.freezing import EnthalpyCurve, FreezingProperties
 
     x = np.linspace(0.0, 0.02, 81)
     mesh = line_mesh(x)
@@ -334,7 +325,7 @@ def test_exact_interface_jacobian_fewer_newton_iterations():
     """Fat over muscle: with ``exact_jacobian`` the Newton direction solves the exact
     (nonsymmetric) interface Jacobian, here densely; same steps as the nodal-mean
     Jacobian within the Newton tolerance, fewer iterations, energy conserved."""
-    from neurolysis.physics.phase_change import EnthalpyCurve, FreezingProperties
+    from neurolysis.physics.freezing import EnthalpyCurve, FreezingProperties
 
     x = np.linspace(0.0, 0.02, 81)
     mesh = line_mesh(x)

@@ -1,4 +1,4 @@
-"""Verification of the 3D RF engine (neurolysis.modalities.rf3d) against the axisymmetric one,
+"""Verification of the 3D RF engine (neurolysis.engines.rf.engine3d) against the axisymmetric one,
 an analytic potential, energy conservation, symmetry and input validation."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import pytest
 
 from neurolysis.anatomy.scene import Scene
 from neurolysis.fields import NeedlePose
-from neurolysis.modalities.rf import RFSettings, simulate_rf
-from neurolysis.modalities.rf3d import simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.engines.rf.engine3d import simulate_rf3d
 from neurolysis.physics.fem3d import Potential3D, StiffnessPattern, TetGeometry
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, build_cross_section, extrude

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from neurolysis.examples import conventional_rf, cooled_rf, ex_vivo_chicken, pulsed_rf
-from neurolysis.modalities import rf
-from neurolysis.modalities.rf import RFSettings, simulate_rf
+from neurolysis.engines.rf import engine2d, generator
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.engines.rf.engine2d import simulate_rf
 
 ENERGY_TOLERANCE = 1e-6  # relative; the discrete balance is exact up to the linear-solver tolerance
 
@@ -56,7 +57,7 @@ def test_default_lesion_mesh_and_time_step_converged(run_rf):
     for name in ("width_mm", "length_mm"):
         for other, label in ((halved, "halving h and dt"), (converged, "the converged solution")):
             change = abs(getattr(other, name) - getattr(base, name))
-            assert change < rf.MESH_TOLERANCE_MM, f"{name} differs by {change:.3f} mm from {label}"
+            assert change < engine2d.MESH_TOLERANCE_MM, f"{name} differs by {change:.3f} mm from {label}"
 
 
 @pytest.mark.slow
@@ -76,8 +77,8 @@ def test_pulsed_refresh_and_substeps_resolved(monkeypatch):
     with resolution (reported as such)."""
     settings = pulsed_rf().with_(time_s=10.0)
     base = simulate_rf(settings).pulsed
-    monkeypatch.setattr(rf, "PULSED_REFRESH_S", 0.5)
-    monkeypatch.setattr(rf, "PULSE_SUBSTEPS", 20)
+    monkeypatch.setattr(generator, "PULSED_REFRESH_S", 0.5)
+    monkeypatch.setattr(generator, "PULSE_SUBSTEPS", 20)
     resolved = simulate_rf(settings).pulsed
     for name, probe in base["probe_temp_c"].items():
         fine = resolved["probe_temp_c"][name]

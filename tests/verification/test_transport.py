@@ -216,9 +216,9 @@ def test_taylor_1976_every_exposure_rim_and_spared_core():
 
 @pytest.mark.parametrize("theta", [1.0, 0.5])
 def test_jacobi_cg_matches_direct_solve(theta):
-    """The 3D engine's linear solver (``fem3d.JacobiCGSolver``, diagonal-preconditioned CG,
+    """The 3D engine's linear solver (``physics.linear.JacobiCGSolver``, diagonal-preconditioned CG,
     warm-started) gives the direct solution to its tolerance and keeps the mass balance."""
-    from neurolysis.physics.fem3d import JacobiCGSolver
+    from neurolysis.physics.linear import JacobiCGSolver
 
     rng = np.random.default_rng(5)
     n = 80

@@ -19,6 +19,8 @@ from .scene import APPROACHES, FIBRE_ROLES, CriticalStructure, FibreClass, Nerve
 MM = 1e-3
 NERVE_KINDS = ("sensory", "mixed", "motor", "plexus")
 FRACTION_TOLERANCE = 1e-3
+END_ORGAN_MAX_MM = 2000.0
+"""Longest distance to the end organ the regrowth model takes (2 m, ``outcome/axons.py``)."""
 
 
 def composition_names() -> tuple[str, ...]:
@@ -26,10 +28,30 @@ def composition_names() -> tuple[str, ...]:
     return tuple(load_catalog("nerve_fibres")["composition"])
 
 
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or None for anything else (text, bool, NaN, an int beyond float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def listed(value, where: str, what: str) -> list:
+    """``value`` as a list (a TOML array or array of tables), else an error naming ``where``."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise ValidationError(f"{where} = {value!r}: must be a list of {what}")
+    return list(value)
+
+
 def _fibre(entry: Mapping, where: str) -> FibreClass:
+    if not isinstance(entry, Mapping):
+        raise ValidationError(f"{where} = {entry!r}: must be a table {{ class | name, role, diameter_um, fraction, myelinated }}")
     classes = load_catalog("nerve_fibres")["fibre_class"]
     name = entry.get("class", entry.get("name"))
-    if name in classes:
+    if isinstance(name, str) and name in classes:
         role, myelinated = classes[name]["role"], bool(classes[name]["myelinated"])
     else:
         role, myelinated = entry.get("role"), entry.get("myelinated")
@@ -41,9 +63,10 @@ def _fibre(entry: Mapping, where: str) -> FibreClass:
     out = []
     for key, high in (("diameter_um", 30.0), ("fraction", 1.0)):
         value = entry.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or not 0 < value <= high:
+        number = _finite(value)
+        if number is None or not 0 < number <= high:
             raise ValidationError(f"{where}.{key} = {value!r}: allowed range is (0, {high:g}]")
-        out.append(float(value))
+        out.append(number)
     return FibreClass(name=str(name), role=role, diameter_um=out[0], fraction=out[1], myelinated=bool(entry.get("myelinated", myelinated)))
 
 
@@ -63,9 +86,10 @@ def fibres_from_spec(spec, where: str) -> tuple[FibreClass, ...]:
 
 def _number(spec: Mapping, key: str, where: str, low: float = 0.0) -> float:
     value = spec.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value <= low:
+    number = _finite(value)
+    if number is None or number <= low:
         raise ValidationError(f"{where}.{key} = {value!r}: must be a finite number > {low:g}")
-    return float(value)
+    return number
 
 
 def nerve_from_spec(spec: Mapping, where: str) -> Nerve:
@@ -79,7 +103,7 @@ def nerve_from_spec(spec: Mapping, where: str) -> Nerve:
     where = f"{where} ({name})"
     try:
         line = np.asarray(spec.get("centerline_mm"), dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         line = np.zeros((0,))
     if line.ndim != 2 or line.shape[1] != 3 or len(line) < 2 or not np.all(np.isfinite(line)):
         raise ValidationError(f"{where}.centerline_mm = {spec.get('centerline_mm')!r}: must be at least 2 finite [x, y, z] points (mm)")
@@ -92,8 +116,10 @@ def nerve_from_spec(spec: Mapping, where: str) -> Nerve:
     kind = kind or "sensory"
     check_choice(f"{where}.kind", kind, NERVE_KINDS)
     end_organ = spec.get("end_organ_mm")
-    if isinstance(end_organ, bool) or not isinstance(end_organ, int | float) or not np.isfinite(end_organ) or end_organ < 0:
+    if _finite(end_organ) is None or end_organ < 0:
         raise ValidationError(f"{where}.end_organ_mm = {end_organ!r}: must be a finite number >= 0 (mm)")
+    if end_organ > END_ORGAN_MAX_MM:
+        raise ValidationError(f"{where}.end_organ_mm = {end_organ!r}: allowed range is [0, {END_ORGAN_MAX_MM:g}] mm (the nerve regrowth model's limit)")
     return Nerve(
         name=name,
         centerline_m=line * MM,
@@ -106,10 +132,12 @@ def nerve_from_spec(spec: Mapping, where: str) -> Nerve:
 
 
 def critical_from_spec(spec: Mapping, where: str, regions: Sequence[str], nerves: Sequence[str]) -> CriticalStructure:
+    if not isinstance(spec, Mapping):
+        raise ValidationError(f"{where} = {spec!r}: must be a table with a name, a kind and regions or a nerve")
     name, kind = spec.get("name"), spec.get("kind")
     if not isinstance(name, str) or not isinstance(kind, str) or not kind:
         raise ValidationError(f"{where} = {dict(spec)!r}: needs a name and a kind (spinal-cord, motor-nerve, artery, skin, pleura, dura, ...)")
-    own = tuple(spec.get("regions", ()))
+    own = tuple(listed(spec.get("regions", ()), f"{where} ({name}).regions", "region names"))
     for r in own:
         check_choice(f"{where} ({name}).regions", r, regions)
     nerve = spec.get("nerve")
@@ -149,8 +177,10 @@ def build_placements(
     ``approach``, optional ``at``, ``toward``, ``side``), else chosen around the nerve."""
     by_name = {n.name: n for n in nerves}
     given = {}
-    for i, spec in enumerate(specs):
+    for i, spec in enumerate(listed(specs, where, "tables with nerve and approach")):
         w = f"{where}[{i}]"
+        if not isinstance(spec, Mapping):
+            raise ValidationError(f"{w} = {spec!r}: must be a table with nerve and approach")
         check_choice(f"{w}.nerve", spec.get("nerve"), list(by_name))
         check_choice(f"{w}.approach", spec.get("approach"), APPROACHES)
         given[(spec["nerve"], spec["approach"])] = (w, spec)
@@ -203,7 +233,7 @@ def resolve_targets(table: Mapping, nerve_names: Sequence[str], where: str) -> t
     """(targets, default target) of a template or labels table: ``targets`` (default: the
     single ``target``), each a nerve of the anatomy; ``target`` one of them (default the first)."""
     key = "targets" if table.get("targets") else "target"
-    targets = tuple(table.get("targets", ())) or (table.get("target"),)
+    targets = tuple(listed(table.get("targets", ()), f"{where}.targets", "nerve names")) or (table.get("target"),)
     for t in targets:
         check_choice(f"{where}.{key}", t, nerve_names)
     target = table.get("target", targets[0])

@@ -15,16 +15,31 @@ volume get region 0, ``outside``.
 from __future__ import annotations
 
 import json
+import logging
+import math
+import sys
 import tomllib
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 
+import nibabel
 import numpy as np
+from nibabel.imageglobals import logger
 
-from neurolysis.validation import ValidationError
+from neurolysis.validation import ValidationError, check_toml_integers
 
-from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec, paint_nerve_regions, resolve_targets
+from ._build import (
+    MM,
+    build_placements,
+    check_tissue,
+    critical_from_spec,
+    listed,
+    nerve_from_spec,
+    paint_nerve_regions,
+    resolve_targets,
+)
 from .primitives import paint
 from .scene import CriticalStructure, Scene
 
@@ -34,37 +49,63 @@ MAX_ANISOTROPY = 4.0
 the finest axis only, so coarser slices than 4x the in-plane spacing are refused."""
 MAX_SPACING_MM = 5.0
 SINGULAR_DET = 1e-9
+MAX_FLOAT_LABEL = 2.0**53
+"""Float volumes hold whole-number labels up to this magnitude (exact in float64)."""
+MAX_VOXELS = 2**28
+"""Largest volume read (512 x 512 x 1024 voxels): checked on the header before the data
+is read, so a damaged header cannot claim gigabytes."""
 
 
 def _existing(field: str, path) -> Path:
     if path is None:
         raise ValidationError(f"{field} = None: a file path is required")
     p = Path(path)
-    if not p.is_file():
+    try:
+        found = p.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ValidationError(f"{field} = {str(p)!r}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not found:
         raise ValidationError(f"{field} = {str(p)!r}: file not found")
     return p
 
 
-def _read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import nibabel
+@contextmanager
+def _nibabel_quiet():
+    """nibabel logs the header fields it repairs ("sizeof_hdr should be 348; set ...")
+    straight to stderr; an import error must stay one line, so that log is muted here."""
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
+
+def _read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
     name = path.name.lower()
     if not (name.endswith(".nii") or name.endswith(".nii.gz")):
         raise ValidationError(f"anatomy.labels = {str(path)!r}: must be a NIfTI file (.nii or .nii.gz)")
     try:
-        img = nibabel.load(str(path))
-        data = np.asanyarray(img.dataobj)
+        with _nibabel_quiet():
+            img = nibabel.load(str(path))  # the header only
+            voxels = math.prod(int(n) for n in img.shape)
+            if voxels <= MAX_VOXELS:
+                data = np.asanyarray(img.dataobj)
+                affine = np.asarray(img.affine, dtype=float)
     except Exception as exc:  # nibabel raises several types for a damaged file
         raise ValidationError(f"anatomy.labels = {str(path)!r}: not a readable NIfTI file ({type(exc).__name__})") from None
+    if voxels > MAX_VOXELS:
+        raise ValidationError(f"anatomy.labels shape = {tuple(img.shape)}: {voxels} voxels, more than the supported {MAX_VOXELS} (crop or resample the volume)")
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ValidationError(f"anatomy.labels shape = {tuple(data.shape)}: must be a 3D volume")
     if not np.issubdtype(data.dtype, np.integer):
-        if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
+        whole = np.issubdtype(data.dtype, np.floating) and np.all(np.isfinite(data)) and np.all(data == np.round(data))
+        if not whole or (data.size and np.abs(data).max() > MAX_FLOAT_LABEL):  # complex, RGB, fractions, NaN, beyond int64
             raise ValidationError(f"anatomy.labels dtype = {data.dtype}: must hold integer labels")
         data = data.astype(np.int64)
-    return np.asarray(data), np.asarray(img.affine, dtype=float)
+    return np.asarray(data), affine
 
 
 def _check_affine(affine: np.ndarray) -> np.ndarray:
@@ -86,8 +127,16 @@ def _check_affine(affine: np.ndarray) -> np.ndarray:
 def _read_toml(path: Path, field: str) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{field} = {str(path)!r}: malformed TOML ({str(exc).splitlines()[0]})") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError, an integer over 4300 digits, deep nesting
+        what = str(exc).splitlines()[0] if isinstance(exc, tomllib.TOMLDecodeError | UnicodeDecodeError) else _limit(exc)
+        raise ValidationError(f"{field} = {str(path)!r}: malformed TOML ({what})") from None
+
+
+def _limit(exc: Exception) -> str:
+    """The parser limit a (syntactically fine) file hit, in words."""
+    if isinstance(exc, RecursionError):
+        return "arrays or tables nested too deeply"
+    return f"an integer of more than {sys.get_int_max_str_digits()} digits"
 
 
 def _read_nerves_json(path: Path) -> list:
@@ -95,6 +144,8 @@ def _read_nerves_json(path: Path) -> list:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"anatomy.nerves = {str(path)!r}: malformed JSON ({exc.msg if hasattr(exc, 'msg') else exc} at line {getattr(exc, 'lineno', '?')})") from None
+    except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, deep nesting
+        raise ValidationError(f"anatomy.nerves = {str(path)!r}: malformed JSON ({_limit(exc)})") from None
     nerves = raw.get("nerves") if isinstance(raw, Mapping) else raw
     if not isinstance(nerves, list):
         raise ValidationError(f"anatomy.nerves = {str(path)!r}: must hold a list of nerves (or {{\"nerves\": [...]}})")
@@ -147,6 +198,7 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
     spacing = _check_affine(affine)
     table = _read_toml(map_file, "anatomy.labels_map")
     where = "labels_map"
+    check_toml_integers(table, where)  # a hex integer of any length reads, but cannot even be printed
     present, inverse = np.unique(volume, return_inverse=True)
     names, tissues, value_to_region, critical = _regions(table, present, where)
     regions = np.array([value_to_region[int(v)] for v in present], dtype=np.int32)[inverse.reshape(-1)].reshape(volume.shape)
@@ -177,7 +229,7 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
     world = (corners @ affine[:3, :3].T + affine[:3, 3]) * MM
     bounds = (world.min(axis=0), world.max(axis=0))
 
-    nerve_specs = list(table.get("nerve", ()))
+    nerve_specs = listed(table.get("nerve", ()), f"{where}.nerve", "nerve tables")
     if nerves_file is not None:
         nerve_specs += _read_nerves_json(nerves_file)
     if not nerve_specs:
@@ -200,7 +252,7 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
     for spec in nerve_specs:
         if spec.get("critical"):
             critical.append(CriticalStructure(name=spec["name"], kind=str(spec["critical"]), nerve=spec["name"]))
-    critical += [critical_from_spec(c, f"{where}.critical[{i}]", names, nerve_names) for i, c in enumerate(table.get("critical", ()))]
+    critical += [critical_from_spec(c, f"{where}.critical[{i}]", names, nerve_names) for i, c in enumerate(listed(table.get("critical", ()), f"{where}.critical", "tables"))]
     targets, target = resolve_targets(table, nerve_names, where)
     blocked = [i for i, t in enumerate(tissues) if t == "bone"]
     avoid = sorted({names.index(r) for c in critical for r in c.regions})

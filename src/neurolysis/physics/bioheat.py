@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator, extrapolated_guess
+from neurolysis.physics.fem import TWO_PI, ElementGeometry, PatternOperator
+from neurolysis.physics.linear import LaggedFactorSolver, extrapolated_guess
 
 
 def perfusion_exchange(perfusion_w_m3_k: np.ndarray, omega: np.ndarray) -> np.ndarray:

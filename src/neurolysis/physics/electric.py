@@ -12,10 +12,10 @@ the Joule heat is Q = sigma |grad V|^2 = V0^2 sigma |grad phi|^2.
 from __future__ import annotations
 
 import numpy as np
-
-from neurolysis.physics.fem import TWO_PI, ElementGeometry, LaggedFactorSolver, PatternOperator
 from skfem import MeshTri
 
+from neurolysis.physics.fem import TWO_PI, ElementGeometry, PatternOperator
+from neurolysis.physics.linear import LaggedFactorSolver
 from neurolysis.physics.mesh import NeedleMesh
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
 from skfem.helpers import dot, grad
 
@@ -116,72 +115,3 @@ def unit_stiffness_entries(mesh: MeshTri):
         raise RuntimeError("unexpected scikit-fem COO layout: cannot map entries to elements")
     element = np.tile(np.arange(n_el), n_local**2)
     return rows, cols, coo.data, element
-
-
-class LaggedFactorSolver:
-    """Solve a slowly changing symmetric positive definite system ``A X = B``.
-
-    Conjugate gradients (one independent CG per column of B, advanced together)
-    preconditioned by the sparse LU factors of an earlier matrix. Across time steps
-    with slowly varying coefficients the old factors are a near-exact inverse and CG
-    converges in a few back-substitutions; when it needs more than ``max_iterations``
-    the factors are renewed from the current matrix.
-    """
-
-    def __init__(self, rtol: float = 1e-8, max_iterations: int = 8):
-        self.rtol = rtol
-        self.max_iterations = max_iterations
-        self._lu = None
-        self.factorizations = 0
-        self.iterations = 0
-
-    def _factor(self, matrix: sp.csr_matrix) -> None:
-        # minimum degree on A^T + A suits these symmetric 2D stencils best (fill ~2/3 of COLAMD's)
-        self._lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A")
-        self.factorizations += 1
-
-    def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
-        """X with ``matrix @ X = rhs`` (rhs of shape (n,) or (n, k)); ``guess`` warm-starts CG."""
-        if self._lu is None:
-            self._factor(matrix)
-            return self._lu.solve(rhs)
-        x = self._pcg(matrix, rhs, guess)
-        if x is None:
-            self._factor(matrix)
-            return self._lu.solve(rhs)
-        return x
-
-    def _pcg(self, matrix, rhs, guess):
-        b = rhs.reshape(len(rhs), -1)
-        x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float).reshape(b.shape)
-        r = b - matrix @ x
-        target = self.rtol * np.linalg.norm(b, axis=0)
-        if np.all(np.linalg.norm(r, axis=0) <= target):
-            return x.reshape(rhs.shape)
-        z = self._lu.solve(r)
-        p = z.copy()
-        rz = np.einsum("ij,ij->j", r, z)
-        for _ in range(self.max_iterations):
-            self.iterations += 1
-            ap = matrix @ p
-            pap = np.einsum("ij,ij->j", p, ap)
-            alpha = np.divide(rz, pap, out=np.zeros_like(rz), where=pap != 0)
-            x += alpha * p
-            r -= alpha * ap
-            if np.all(np.linalg.norm(r, axis=0) <= target):
-                return x.reshape(rhs.shape)
-            z = self._lu.solve(r)
-            rz_new = np.einsum("ij,ij->j", r, z)
-            beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz != 0)
-            p = z + beta * p
-            rz = rz_new
-        return None
-
-
-def extrapolated_guess(history: list[np.ndarray]) -> np.ndarray | None:
-    """Linear extrapolation of the last two solutions (newest first): a close start for CG."""
-    if not history:
-        return None
-    if len(history) == 1:
-        return history[0]
-    return 2.0 * history[0] - history[1]

@@ -6,9 +6,10 @@ P (pattern slot x element), so a new coefficient field costs one sparse mat-vec
 ``P @ c``; sub-blocks (free x free, free x fixed) are fixed gathers of that data.
 
 The systems are solved by conjugate gradients preconditioned with one V-cycle of a
-classical (Ruge-Stueben) algebraic multigrid hierarchy (pyamg) built for the first
-matrix and reused while the coefficients drift (rebuilt only when CG slows down), with
-warm starts extrapolated from the last two solutions.
+classical (Ruge-Stueben) algebraic multigrid hierarchy built for the first matrix and
+reused while the coefficients drift (rebuilt only when CG slows down;
+:class:`neurolysis.physics.linear.AMGSolver`), with warm starts extrapolated from the
+last two solutions.
 
 Equations (SI units):
   potential   div(sigma grad phi) = 0, phi fixed on the electrodes (and the pad)
@@ -18,19 +19,10 @@ Equations (SI units):
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-
 import numpy as np
-import pyamg
 import scipy.sparse as sp
 
-from neurolysis.physics.fem import extrapolated_guess
-
-SOLVER_RTOL = 1e-6
-"""Relative residual of every CG solve (temperature rises are solved, so 1e-6 of a 43 C
-rise is < 1e-4 C; the lesion changes < 0.01 mm from 1e-8, tests/verification/test_rf3d.py)."""
+from neurolysis.physics.linear import SOLVER_RTOL, AMGSolver, extrapolated_guess
 
 
 class TetGeometry:
@@ -98,206 +90,6 @@ class Block:
 
     def matrix(self, data: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix((data[self._take], self._indices, self._indptr), shape=self.shape)
-
-
-@contextlib.contextmanager
-def _native_stdout_silenced():
-    """pyamg's compiled Ruge-Stueben splitting prints diagnostics ("Outer denominator was
-    zero") straight to file descriptor 1, which would corrupt ``--json`` output: point fd 1
-    at /dev/null for the duration (Python-level stdout is flushed first)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout (embedded use): nothing to protect
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _ruge_stuben(matrix: sp.csr_matrix):
-    """Classical AMG; one forward Gauss-Seidel sweep before and one backward after (a
-    symmetric V-cycle at half the cost of pyamg's default symmetric sweeps)."""
-    import warnings
-
-    with warnings.catch_warnings(), _native_stdout_silenced():
-        warnings.simplefilter("ignore")
-        return pyamg.ruge_stuben_solver(
-            matrix,
-            max_coarse=300,
-            keep=False,
-            presmoother=("gauss_seidel", {"sweep": "forward"}),
-            postsmoother=("gauss_seidel", {"sweep": "backward"}),
-        )
-
-
-def _m_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Positive off-diagonal entries moved onto the diagonal (row sums kept)."""
-    coo = matrix.tocoo()
-    positive = (coo.row != coo.col) & (coo.data > 0)
-    extra = np.bincount(coo.row[positive], weights=coo.data[positive], minlength=matrix.shape[0])
-    data = np.where(positive, 0.0, coo.data)
-    out = sp.csr_matrix((data, (coo.row, coo.col)), shape=matrix.shape) + sp.diags(extra)
-    out.eliminate_zeros()
-    return out.tocsr()
-
-
-class AMGSolver:
-    """CG preconditioned by a reused Ruge-Stueben hierarchy, rebuilt when CG needs > ``rebuild_after`` iterations."""
-
-    def __init__(self, rtol: float = SOLVER_RTOL, rebuild_after: int = 25, max_iterations: int = 200):
-        self.rtol = rtol
-        self.rebuild_after = rebuild_after
-        self.max_iterations = max_iterations
-        self._ml = None
-        self.builds = 0
-        self.fallbacks = 0
-        self.iterations = 0
-        self.solves = 0
-
-    def _build(self, matrix: sp.csr_matrix) -> None:
-        pruned = matrix.copy()
-        pruned.eliminate_zeros()  # entries of non-conducting elements are explicit zeros
-        self._ml = _ruge_stuben(pruned)
-        if not all(np.all(np.isfinite(level.A.data)) for level in self._ml.levels):
-            # rows without negative couplings (obtuse tets) break classical interpolation:
-            # build the hierarchy for the nearest M-matrix (positive couplings moved to the diagonal)
-            self._ml = _ruge_stuben(_m_matrix(pruned))
-            self.fallbacks += 1
-        self._precond = self._ml.aspreconditioner(cycle="V")
-        self.builds += 1
-
-    def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
-        """x with ``matrix @ x = rhs`` (one column); ``guess`` warm-starts CG."""
-        if self._ml is None:
-            self._build(matrix)
-        self.solves += 1
-        x, iterations, converged = self._pcg(matrix, rhs, guess)
-        if not converged:
-            # the matrix moved far from the one the hierarchy was built for (e.g. vaporisation
-            # near the tip): rebuild once and continue from where CG stopped
-            self._build(matrix)
-            x, iterations, converged = self._pcg(matrix, rhs, x)
-            if not converged:
-                raise RuntimeError(f"CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations, even with a rebuilt AMG hierarchy")
-        if iterations > self.rebuild_after:
-            self._build(matrix)
-        return x
-
-    def solve_nonsymmetric(self, operator, matrix: sp.csr_matrix, rhs: np.ndarray) -> np.ndarray:
-        """x with ``operator(x) = rhs`` by right-preconditioned GMRES (no restart), the
-        preconditioner being one V-cycle of the hierarchy of ``matrix`` (a symmetric
-        approximation of the operator); rebuilt as in :meth:`solve`."""
-        if self._ml is None:
-            self._build(matrix)
-        self.solves += 1
-        x, iterations, converged = self._gmres(operator, rhs)
-        if not converged:
-            self._build(matrix)
-            x2, iterations, converged = self._gmres(operator, rhs - operator(x))
-            x = x + x2
-            if not converged:
-                raise RuntimeError(f"GMRES did not reach rtol {self.rtol:g} in {self.max_iterations} iterations, even with a rebuilt AMG hierarchy")
-        if iterations > self.rebuild_after:
-            self._build(matrix)
-        return x
-
-    def _gmres(self, operator, b):
-        beta = float(np.linalg.norm(b))
-        if beta == 0.0:
-            return np.zeros_like(b), 0, True
-        m = self.max_iterations
-        basis, directions = [b / beta], []
-        hess = np.zeros((m + 1, m))
-        g = np.zeros(m + 1)
-        g[0] = beta
-        y = np.zeros(0)
-        for j in range(m):
-            z = self._precond @ basis[j]
-            directions.append(z)
-            w = operator(z)
-            for i in range(j + 1):
-                hess[i, j] = float(w @ basis[i])
-                w -= hess[i, j] * basis[i]
-            hess[j + 1, j] = float(np.linalg.norm(w))
-            y, *_ = np.linalg.lstsq(hess[: j + 2, : j + 1], g[: j + 2], rcond=None)
-            residual = float(np.linalg.norm(hess[: j + 2, : j + 1] @ y - g[: j + 2]))
-            if residual <= self.rtol * beta or hess[j + 1, j] <= 1e-14 * beta:
-                self.iterations += j + 1
-                return np.array(directions).T @ y, j + 1, True
-            basis.append(w / hess[j + 1, j])
-        self.iterations += m
-        return np.array(directions).T @ y, m, False
-
-    def _pcg(self, matrix, b, guess):
-        x, it, converged = preconditioned_cg(matrix, b, guess, lambda r: self._precond @ r, self.rtol, self.max_iterations)
-        self.iterations += it
-        return x, it, converged
-
-
-def preconditioned_cg(matrix, b: np.ndarray, guess: np.ndarray | None, precondition, rtol: float, max_iterations: int):
-    """(x, iterations, converged) of CG on ``matrix @ x = b`` (SPD) with ``precondition(r)``,
-    stopping at ||r|| <= rtol ||b||. Hand-written rather than scipy's ``cg`` to count the
-    iterations and to return the last iterate when it stalls (the caller rebuilds AMG)."""
-    norm_b = float(np.linalg.norm(b))
-    if norm_b == 0.0:
-        return np.zeros_like(b), 0, True
-    x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float)
-    r = b - matrix @ x
-    target = rtol * norm_b
-    if np.linalg.norm(r) <= target:
-        return x, 0, True
-    z = precondition(r)
-    p = z.copy()
-    rz = float(r @ z)
-    for it in range(1, max_iterations + 1):
-        ap = matrix @ p
-        alpha = rz / float(p @ ap)
-        x += alpha * p
-        r -= alpha * ap
-        if np.linalg.norm(r) <= target:
-            return x, it, True
-        z = precondition(r)
-        rz_new = float(r @ z)
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x, max_iterations, False
-
-
-class JacobiCGSolver:
-    """CG preconditioned by the diagonal: for mass-dominated systems (M/dt + A with the
-    diffusion length sqrt(D dt) about one element or less, e.g. drug transport), where
-    a few cheap iterations beat AMG V-cycles. Same interface and counters as
-    :class:`AMGSolver` (``builds`` stays 0)."""
-
-    def __init__(self, rtol: float = SOLVER_RTOL, max_iterations: int = 2000):
-        self.rtol = rtol
-        self.max_iterations = max_iterations
-        self.builds = 0
-        self.iterations = 0
-        self.solves = 0
-        self._key = None
-        self._inverse_diagonal = None
-
-    def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
-        """x with ``matrix @ x = rhs`` (symmetric positive definite); ``guess`` warm-starts CG."""
-        if self._key is not matrix:
-            diagonal = matrix.diagonal()
-            if np.any(diagonal <= 0):
-                raise ValueError("JacobiCGSolver: the matrix needs a positive diagonal")
-            self._key, self._inverse_diagonal = matrix, 1.0 / diagonal
-        self.solves += 1
-        inverse = self._inverse_diagonal
-        x, it, converged = preconditioned_cg(matrix, rhs, guess, lambda r: inverse * r, self.rtol, self.max_iterations)
-        if not converged:
-            raise RuntimeError(f"Jacobi-CG did not reach rtol {self.rtol:g} in {self.max_iterations} iterations")
-        self.iterations += it
-        return x
 
 
 class Potential3D:

@@ -25,13 +25,18 @@ All lengths in metres.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 from scipy.spatial import Delaunay
 
-from neurolysis.physics.mesh import NeedleGeometry, Region, graded_points, uniform_points
+from neurolysis.physics.mesh import (
+    NeedleGeometry,
+    Region,
+    graded_points,
+    uniform_points,
+)
 from neurolysis.validation import ValidationError
 
 MERGE_TOLERANCE_M = 1e-9

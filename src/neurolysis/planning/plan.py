@@ -10,29 +10,52 @@ a TOML value (``3``, ``[3, 0, 0]``, ``"genicular"``) or else taken as a bare str
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 
 from neurolysis.anatomy.scene import APPROACHES
+from neurolysis.anatomy.templates import (
+    load_template,
+    template_names,
+    template_procedure_defaults,
+)
 from neurolysis.chemistry import WEIGHT_RANGE_KG
-from neurolysis.planning.methods import RF_MODES as METHODS  # plan RF method -> generator mode
-from neurolysis.planning.methods import defaults, method_names
-from neurolysis.validation import ValidationError, check_choice, check_number, check_range
+from neurolysis.methods import (
+    METHODS,
+    check_plan,
+    check_procedure,
+    field_comment,
+    method_names,
+    procedure_fields,
+)
+from neurolysis.validation import (
+    ValidationError,
+    check_choice,
+    check_number,
+    check_range,
+    check_toml_integers,
+    shown,
+)
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
 OFFSET_LIMIT_MM = 50.0
+DIRECTION_LIMIT = 1e6
+"""Largest component of ``placement.direction`` (its length does not matter; larger ones overflow its norm)."""
+SEED_MAX = 2**32 - 1
+"""Largest ``simulation.seed`` (the axon and Monte Carlo generators take 32-bit seeds)."""
 DEFAULT_BLOCK_WEIGHT_KG = 70.0
 """Written by ``plan new --method block`` (a block needs the weight): the user sets the real one."""
 
 
-def _vector(name: str, value, *, limit: float | None = None) -> tuple[float, float, float]:
+def _vector(name: str, value, *, limit: float | None = None, unit: str = "mm") -> tuple[float, float, float]:
     if not isinstance(value, list | tuple) or len(value) != 3:
         raise ValidationError(f"{name} = {value!r}: must be a list of three numbers [x, y, z]")
     out = tuple(check_number(f"{name}[{i}]", v) for i, v in enumerate(value))
     if limit is not None:
         for i, v in enumerate(out):
-            check_range(f"{name}[{i}]", v, -limit, limit, unit="mm")
+            check_range(f"{name}[{i}]", v, -limit, limit, unit=unit)
     return out  # type: ignore[return-value]
 
 
@@ -46,6 +69,10 @@ class AnatomySpec:
     nerves: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("labels", "labels_map", "nerves"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"anatomy.{name} = {value!r}: must be a file path (text), e.g. \"case.nii.gz\"")
         if self.labels is not None:
             if self.labels_map is None:
                 raise ValidationError(f"anatomy.labels_map = None: required with anatomy.labels = {self.labels!r}")
@@ -53,8 +80,6 @@ class AnatomySpec:
         elif self.template is None:
             raise ValidationError("anatomy.template = None: give a template (see `neurolysis templates`) or anatomy.labels")
         else:
-            from neurolysis.anatomy.templates import template_names
-
             check_choice("anatomy.template", self.template, template_names())
 
 
@@ -63,67 +88,30 @@ class TargetSpec:
     nerve: str | None = None  # None: the anatomy's default target
 
 
-@dataclass(frozen=True)
-class ProcedureSpec:
-    """Method and its settings in user units; ``None`` means the default.
+def _procedure_post_init(self) -> None:
+    check_procedure(self)  # every field validated now, with the plan's names
+    for f in procedure_fields():
+        value = getattr(self, f.name)
+        if f.normalise is not None and value is not None:
+            object.__setattr__(self, f.name, f.normalise(value))
 
-    Each method reads only its own fields (``planning.methods``): RF methods the device
-    settings (defaults from the device catalog); chemical ``agent``, ``concentration_pct``,
-    ``volume_ml``, ``injections``, ``interval_h``, ``rate_ml_per_min``; cryo ``probe`` and
-    ``cycles`` (pairs ``["freeze", 90]``, ``["thaw", 30]``, seconds); surgical ``segment_mm``;
-    block ``agent``, ``concentration_pct``, ``volume_ml``, ``adjuvants``,
-    ``override_max_dose``, ``horizon_months`` (defaults from ``data/plan_defaults.toml``).
-    Setting a field another method reads is an error.
-    """
 
-    method: str = "rf"
-    gauge: int | None = None
-    tip_mm: float | None = None
-    set_temp_c: float | None = None
-    time_s: float | None = None
-    ramp_s: float | None = None
-    max_power_w: float | None = None
-    coolant_temp_c: float | None = None
-    coolant_flow_ml_min: float | None = None
-    pulse_voltage_v: float | None = None
-    pulse_frequency_hz: float | None = None
-    pulse_width_ms: float | None = None
-    pulse_temp_limit_c: float | None = None
-    damage_model: str | None = None
-    agent: str | None = None
-    concentration_pct: float | None = None
-    volume_ml: float | None = None
-    injections: int | None = None
-    interval_h: float | None = None
-    rate_ml_per_min: float | None = None
-    probe: str | None = None
-    cycles: tuple[tuple[str, float], ...] | None = None
-    segment_mm: float | None = None
-    adjuvants: tuple[str, ...] | None = None
-    override_max_dose: bool | None = None
-    horizon_months: float | None = None
+ProcedureSpec = make_dataclass(
+    "ProcedureSpec",
+    [("method", str, field(default="rf"))] + [(f.name, f.type | None, field(default=None)) for f in procedure_fields()],
+    frozen=True,
+    namespace={"__post_init__": _procedure_post_init, "__module__": __name__},
+)
+ProcedureSpec.__doc__ = """Method and its settings in user units; ``None`` means the default.
 
-    def __post_init__(self) -> None:
-        from neurolysis.planning.methods import check_procedure
-
-        if isinstance(self.adjuvants, list):
-            object.__setattr__(self, "adjuvants", tuple(self.adjuvants))
-        check_procedure(self)  # every field validated now, with the plan's names
-        if self.cycles is not None:
-            from neurolysis.modalities.cryo import check_cycles
-
-            object.__setattr__(self, "cycles", tuple(tuple(c) for c in check_cycles(self.cycles)))
-
-    def rf_settings(self, **extra):
-        from neurolysis.modalities.rf import RFSettings
-        from neurolysis.planning.methods import RF_FIELDS
-
-        values = {name: getattr(self, name) for name in RF_FIELDS}
-        values = {k: v for k, v in values.items() if v is not None}
-        try:
-            return RFSettings(mode=METHODS[self.method], **values, **extra)
-        except ValidationError as error:
-            raise ValidationError(f"procedure.{error}") from None
+The fields are those the methods declare (``neurolysis.methods``, one module per method),
+each name once, in registry order: RF methods the device settings (defaults from the device
+catalog); chemical ``agent``, ``concentration_pct``, ``volume_ml``, ``injections``,
+``interval_h``, ``rate_ml_per_min``; cryo ``probe`` and ``cycles`` (pairs ``["freeze", 90]``,
+``["thaw", 30]``, seconds); surgical ``segment_mm``; block ``agent``, ``concentration_pct``,
+``volume_ml``, ``adjuvants``, ``override_max_dose``, ``horizon_months`` (defaults from
+``data/plan_defaults.toml``). Setting a field another method reads is an error.
+"""
 
 
 @dataclass(frozen=True)
@@ -150,7 +138,7 @@ class PlacementSpec:
         if self.tip_mm is not None:
             object.__setattr__(self, "tip_mm", _vector("placement.tip_mm", self.tip_mm))
         if self.direction is not None:
-            direction = _vector("placement.direction", self.direction)
+            direction = _vector("placement.direction", self.direction, limit=DIRECTION_LIMIT, unit="")
             if math.hypot(*direction) < 1e-9:
                 raise ValidationError(f"placement.direction = {list(direction)}: must be a non-zero vector (hub -> tip)")
             object.__setattr__(self, "direction", direction)
@@ -178,6 +166,8 @@ class SimulationSpec:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValidationError(f"simulation.seed = {self.seed!r}: must be a whole number >= 0")
+        if self.seed > SEED_MAX:
+            raise ValidationError(f"simulation.seed = {self.seed}: must be a whole number from 0 to {SEED_MAX}")
         if isinstance(self.n_axons, bool) or not isinstance(self.n_axons, int):
             raise ValidationError(f"simulation.n_axons = {self.n_axons!r}: must be a whole number")
         check_range("simulation.n_axons", self.n_axons, 100, 100_000)
@@ -207,8 +197,6 @@ class Plan:
     base_dir: str = "."
 
     def __post_init__(self) -> None:
-        from neurolysis.planning.methods import check_plan
-
         check_plan(self)
 
     def path(self, name: str | None) -> Path | None:
@@ -236,7 +224,9 @@ def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
         raise ValidationError(f"plan = {data!r}: must be a table of sections")
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
-        raise ValidationError(f"plan section [{unknown[0]}]: unknown; allowed sections are {', '.join(_SECTIONS)}")
+        raise ValidationError(f"plan section [{shown(unknown[0])}]: unknown; allowed sections are {', '.join(_SECTIONS)}")
+    for name in _SECTIONS:
+        check_toml_integers(data.get(name), name)
     sections = {}
     for name, cls in _SECTIONS.items():
         values = data.get(name, {})
@@ -245,7 +235,7 @@ def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
         allowed = [f.name for f in fields(cls)]
         for key in values:
             if key not in allowed:
-                raise ValidationError(f"{name}.{key}: unknown field; allowed fields of [{name}] are {', '.join(allowed)}")
+                raise ValidationError(f"{name}.{shown(key)}: unknown field; allowed fields of [{name}] are {', '.join(allowed)}")
         kwargs = dict(values)
         for key in ("offset_mm", "tip_mm", "direction"):
             if name == "placement" and isinstance(kwargs.get(key), list):
@@ -268,12 +258,24 @@ def parse_override(text: str) -> tuple[str, str, object]:
     if name not in allowed:
         raise ValidationError(f"--set {text!r}: unknown field {name!r}; allowed fields of [{section}] are {', '.join(allowed)}")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        document = tomllib.loads(f"v = {raw.strip()}")
+    except (ValueError, RecursionError) as error:  # not one TOML value: the text itself
+        if not isinstance(error, tomllib.TOMLDecodeError):
+            raise ValidationError(f"{section}.{name} = {shown(raw.strip()[:40])}...: {_toml_problem(error)}") from None
+        document = {"v": raw.strip()}
+    value = document["v"] if len(document) == 1 else raw.strip()  # "3\nx = 1" is text, not the value 3
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"{section}.{name} = {raw.strip()}: must be a finite number")
+        raise ValidationError(f"{section}.{name} = {shown(raw.strip())}: must be a finite number")
     return section, name, value
+
+
+def _toml_problem(error: Exception) -> str:
+    """What made TOML text unreadable, in one line (the parser's message, or the limit hit)."""
+    if isinstance(error, tomllib.TOMLDecodeError):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "arrays or tables nested too deeply"
+    return f"an integer of more than {sys.get_int_max_str_digits()} digits"
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -297,12 +299,12 @@ def load_plan(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ValidationError(f"plan file = {str(p)!r}: no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, a name too long, not UTF-8
         raise ValidationError(f"plan file = {str(p)!r}: cannot be read ({error.__class__.__name__})") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ValidationError(f"plan file = {str(p)!r}: malformed TOML ({error})") from None
+    except (ValueError, RecursionError) as error:  # TOMLDecodeError; an over-long integer; deep nesting
+        raise ValidationError(f"plan file = {str(p)!r}: malformed TOML ({_toml_problem(error)})") from None
     return plan_from_dict(apply_overrides(data, list(overrides)), base_dir=str(p.parent))
 
 
@@ -322,21 +324,6 @@ _COMMENTS = {
     ("anatomy", "template"): "see `neurolysis templates`; or labels = \"case.nii.gz\", labels_map = \"labels.toml\", nerves = \"nerves.json\"",
     ("target", "nerve"): "a nerve of the anatomy",
     ("procedure", "method"): "rf | cooled-rf | pulsed-rf | chemical | cryo | surgical | block",
-    ("procedure", "agent"): "chemical: ethanol | phenol-water | phenol-glycerin; block: lidocaine | mepivacaine | bupivacaine | ropivacaine | chloroprocaine",
-    ("procedure", "concentration_pct"): "% (v/v for ethanol, w/v otherwise)",
-    ("procedure", "volume_ml"): "per injection, mL",
-    ("procedure", "injections"): "repeated at the same site until the nerve is stripped",
-    ("procedure", "interval_h"): "between injections, h",
-    ("procedure", "rate_ml_per_min"): "injection rate, mL/min",
-    ("procedure", "probe"): "see docs/models/cryo.md (catalog: data/cryoprobes.toml)",
-    ("procedure", "cycles"): "freeze-thaw protocol, seconds",
-    ("procedure", "segment_mm"): "length of nerve excised, mm",
-    ("procedure", "adjuvants"): "epinephrine, dexamethasone",
-    ("procedure", "horizon_months"): "compare repeated blocks with neurolysis over this horizon",
-    ("procedure", "gauge"): "needle gauge (see `neurolysis devices`)",
-    ("procedure", "tip_mm"): "active tip length, mm",
-    ("procedure", "set_temp_c"): "generator set temperature, C",
-    ("procedure", "time_s"): "lesion time, s",
     ("placement", "approach"): "parallel | perpendicular | explicit",
     ("placement", "offset_mm"): "shift of the tip from the recommended position (anatomy frame, mm)",
     ("patient", "weight_kg"): "kg; required for a block (maximum dose), used for blood alcohol",
@@ -354,32 +341,22 @@ def plan_toml(plan: Plan) -> str:
         if section == "patient" and not values:
             lines.append("# weight_kg = 70")
         for key, value in values.items():
-            comment = _COMMENTS.get((section, key))
+            comment = field_comment(plan.procedure.method, key) if section == "procedure" and key != "method" else _COMMENTS.get((section, key))
             lines.append(f"{key} = {_toml_value(value)}" + (f"    # {comment}" if comment else ""))
     return "\n".join(lines) + "\n"
 
 
 def new_plan(template: str, target: str | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
     """A plan with the template's recommended placement for its target."""
-    from neurolysis.anatomy.templates import load_template
-
     scene = load_template(template)
     nerve = target or scene.target
     check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
     check_choice("procedure.method", method, method_names())
-    if method in METHODS:
-        s = ProcedureSpec(method=method).rf_settings().resolved()
-        shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
-        if method != "pulsed-rf":
-            shown["set_temp_c"] = s.set_temp_c
-    else:
-        from neurolysis.anatomy.templates import template_procedure_defaults
-
-        shown = defaults(method) | template_procedure_defaults(template, method)
+    values = METHODS[method].plan_new_values() | template_procedure_defaults(template, method)
     return Plan(
         anatomy=AnatomySpec(template=template),
         target=TargetSpec(nerve=nerve),
-        procedure=ProcedureSpec(method=method, **shown),
+        procedure=ProcedureSpec(method=method, **values),
         placement=PlacementSpec(approach=approach),
         patient=PatientSpec(weight_kg=DEFAULT_BLOCK_WEIGHT_KG if method == "block" else None),
     )

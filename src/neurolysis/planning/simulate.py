@@ -1,21 +1,30 @@
-"""The front door: a plan in, an outcome out (anatomy -> method's physics -> nerve -> risk).
+"""The front door: a plan in, an outcome out (anatomy -> method's physics -> nerve outcome and risk).
 
-Every input is validated (plan, target nerve, needle inside the anatomy) before the solve.
-The methods and their solvers are registered in :mod:`neurolysis.planning.methods`.
+:func:`prepare` validates everything a solve needs (plan, anatomy, target nerve, needle
+pose inside the anatomy and not in bone, the method's settings) into a
+:class:`~neurolysis.methods.base.Context`, once; :func:`solve` runs the method's physics
+and the outcome layer on it; :func:`simulate` is both. The methods are registered in
+:mod:`neurolysis.methods`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.labelmap import load_label_map
 from neurolysis.anatomy.scene import Nerve, Scene
+from neurolysis.anatomy.templates import load_template
 from neurolysis.fields import NeedlePose
-from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.planning.methods import METHODS, Context, Physics, resolved, rf_settings_at
+from neurolysis.methods import METHODS
+from neurolysis.methods.base import Context, PhysicsResult
+from neurolysis.outcome.assess import assess
+from neurolysis.outcome.axons import NerveOutcome, check_axon_count
+from neurolysis.outcome.risk import StructureRisk
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -24,11 +33,7 @@ def load_scene(plan: Plan) -> Scene:
     """The plan's anatomy: a template or an imported label map."""
     a = plan.anatomy
     if a.template is not None:
-        from neurolysis.anatomy.templates import load_template
-
         return load_template(a.template)
-    from neurolysis.anatomy.labelmap import load_label_map
-
     return load_label_map(plan.path(a.labels), plan.path(a.labels_map), plan.path(a.nerves))
 
 
@@ -70,9 +75,9 @@ class Outcome:
     scene: Scene
     nerve: Nerve
     pose: NeedlePose
-    physics: Physics
-    target: object  # NerveOutcome
-    critical: tuple  # StructureRisk, ...
+    physics: PhysicsResult
+    target: NerveOutcome
+    critical: tuple[StructureRisk, ...]
     warnings: tuple[str, ...]
     wall_time_s: float
 
@@ -118,35 +123,38 @@ def _check_tip_not_in_bone(scene: Scene, pose: NeedlePose, tip_len_m: float) -> 
         )
 
 
-def prepare(plan: Plan):
+def prepare(plan: Plan, progress: Callable[[float], None] | None = None) -> Context:
     """Scene, nerve, pose and the method's resolved settings, all validated (cheap; no solve).
 
     The settings are an ``RFSettings`` for the RF methods, else the method's ``[procedure]``
-    fields with defaults (``methods.resolved``).
+    fields with defaults (``Method.settings_for``). ``progress(fraction)`` is handed to the solver.
     """
     scene = load_scene(plan)
     nerve = target_nerve(plan, scene)
+    check_axon_count(nerve, plan.simulation.n_axons)
     pose = resolve_pose(plan, scene, nerve)
     method = METHODS[plan.procedure.method]
-    if method.section == "rf":
-        settings = rf_settings_at(plan, scene, pose)
-    else:
-        settings = resolved(plan.procedure)
+    settings = method.settings_for(plan, scene, pose)
     if method.needle_length_m is not None:
         _check_tip_not_in_bone(scene, pose, method.needle_length_m(settings))
-    return scene, nerve, pose, settings
+    return Context(plan, scene, nerve, pose, settings, progress)
+
+
+def solve(ctx: Context) -> Outcome:
+    """Solve a prepared plan: the method's physics in the anatomy, then the target nerve and
+    every critical structure (:func:`neurolysis.outcome.assess.assess`)."""
+    started = time.perf_counter()
+    method = METHODS[ctx.plan.procedure.method]
+    physics = method.solve(ctx)
+    found = assess(ctx, physics)
+    warnings = physics.warnings
+    if method.read_outcome is not None:
+        extra, more = method.read_outcome(ctx, physics, found.stages)
+        physics = replace(physics, section=physics.section | extra)
+        warnings = (*warnings, *more)
+    return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started)
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:
-    """Solve a plan: the method's physics in the anatomy, then the target nerve and every critical structure."""
-    from neurolysis.risk import assess_risk, risk_warnings
-
-    started = time.perf_counter()
-    scene, nerve, pose, settings = prepare(plan)
-    physics, target = METHODS[plan.procedure.method].solve(Context(plan, scene, nerve, pose, settings, progress))
-    lo, hi = (np.asarray(b) for b in scene.bounds_m)
-    margin = physics.risk_margin_m
-    box = (np.maximum(pose.tip_m - margin, lo), np.minimum(pose.tip_m + margin, hi))
-    critical = assess_risk(scene, physics.sample, box_m=box, spacing_m=physics.risk_spacing_m)
-    warnings = (*risk_warnings(critical), *physics.warnings)
-    return Outcome(plan, scene, nerve, pose, physics, target, tuple(critical), tuple(warnings), time.perf_counter() - started)
+    """Validate and solve a plan (:func:`prepare`, then :func:`solve`)."""
+    return solve(prepare(plan, progress))

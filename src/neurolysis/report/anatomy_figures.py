@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from neurolysis.modalities.rf import DISCLAIMER  # noqa: E402
+from neurolysis.about import DISCLAIMER  # noqa: E402
 
 SLICE_POINTS = 161
 NERVE_SLAB_M = 1.5e-3

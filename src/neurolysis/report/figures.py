@@ -16,7 +16,8 @@ from matplotlib.patches import Polygon  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.tri import Triangulation  # noqa: E402
 
-from neurolysis.modalities.rf import DISCLAIMER, RFResult  # noqa: E402
+from neurolysis.about import DISCLAIMER  # noqa: E402
+from neurolysis.engines.rf.engine2d import RFResult  # noqa: E402
 
 OUTLINES = (
     ("omega", "lesion", "Arrhenius $\\Omega \\geq 1$", "white", "-"),

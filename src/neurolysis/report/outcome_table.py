@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.planning.methods import HOURS_PER_MONTH
+from neurolysis.about import DISCLAIMER
+from neurolysis.methods.block import HOURS_PER_MONTH
 
 
 def _fmt_range(r: dict, unit: str, digits: int = 1) -> str:

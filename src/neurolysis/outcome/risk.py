@@ -24,9 +24,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import CriticalStructure, Scene
 from neurolysis.fields import FieldSampler
-from neurolysis.nerve import nerve_frame
 from neurolysis.validation import ValidationError, check_range
 
 _UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", ""), "agent_fraction": ("injected agent reaching it (fraction of the injected concentration)", "")}

@@ -25,7 +25,7 @@ freezing data freezes without latent heat and with its unfrozen k and c (with a 
 Nodal heat capacity, latent heat and perfusion are lumped volume averages
 (V_i X_i = sum_e X_e V_e / 4). Newton systems: the exact conduction Jacobian at tissue
 interfaces by GMRES with a Ruge-Stueben AMG V-cycle of its symmetric approximation
-(:meth:`neurolysis.physics.fem3d.AMGSolver.solve_nonsymmetric`; CG for one tissue), each
+(:meth:`neurolysis.physics.linear.AMGSolver.solve_nonsymmetric`; CG for one tissue), each
 solved to 1e-2 of the Newton residual (inexact Newton; the Newton tolerance is unchanged).
 
 Injury: a point is lethal when the minimum temperature it reached is at or below the
@@ -39,34 +39,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.scene import Scene
-from neurolysis.cryoprobes import Cryoprobe, cryoprobe, default_cycles
-from neurolysis.fields import FieldSample, NeedlePose
-from neurolysis.lesion import LesionShape
-from neurolysis.modalities.rf import BODY_TEMP_C, DISCLAIMER
-from neurolysis.modalities.rf3d import NeedleFrame, pose_frame, validate_poses
-from neurolysis.physics.fem3d import AMGSolver, StiffnessPattern, TetGeometry
-from neurolysis.physics.lesion3d import feret_diameter, measure_lesion3d, tissue_edges
-from neurolysis.physics.mesh import NeedleGeometry
-from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
-from neurolysis.physics.phase_change import (
+from neurolysis.cryoprobes import Cryoprobe, check_cycles, cryoprobe
+from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
+from neurolysis.fields import BODY_TEMP_C, FieldSample, NeedlePose
+from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
+from neurolysis.physics.freezing import (
     ConductionMesh,
     EnthalpyCurve,
     FreezingMaterial,
     FreezingProperties,
-    FreezingSolver,
-    freeze_thaw_phases,
     freezing_material,
     freezing_tissue_ids,
     lethal_isotherms_c,
 )
+from neurolysis.physics.lesion import (
+    LesionShape,
+    level_extent,
+    measure_cold_region,
+    tissue_edges,
+)
+from neurolysis.physics.linear import AMGSolver
+from neurolysis.physics.mesh import NeedleGeometry
+from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
+from neurolysis.physics.phase_change import FreezingSolver, freeze_thaw_phases
 from neurolysis.tissue import load_tissue
-from neurolysis.validation import ValidationError, check_choice, check_range
+from neurolysis.validation import ValidationError, check_range
 
 DEFAULT_MESH = Mesh3DSpec(h_fine_m=0.6e-3, sectors=12, fine_margin_m=7e-3, domain_m=20e-3, growth=1.3, edge_levels=2)
 """Default resolution: 0.6 mm and 12 sectors out to 7 mm from the probe surface (the 3D ice
@@ -103,29 +107,7 @@ where tissues meet)."""
 REBUILD_AFTER = 30
 """Rebuild the AMG hierarchy when a solve needs more Krylov iterations than this."""
 
-MAX_PHASE_S = 1800.0
 GROWTH_EVERY_S = 10.0
-
-
-# ------------------------------------------------------------------------ validation
-
-
-def check_cycles(cycles) -> tuple[tuple[str, float], ...]:
-    """A freeze-thaw protocol as ((kind, seconds), ...); None gives the catalogued default."""
-    if cycles is None:
-        return default_cycles()
-    if isinstance(cycles, str | bytes) or not isinstance(cycles, Sequence) or len(cycles) == 0:
-        raise ValidationError(f"cycles = {cycles!r}: must be a non-empty sequence of (kind, seconds)")
-    out = []
-    for i, item in enumerate(cycles):
-        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
-            raise ValidationError(f"cycles[{i}] = {item!r}: must be a pair (kind, seconds)")
-        kind = check_choice(f"cycles[{i}] kind", item[0], ("freeze", "thaw"))
-        seconds = check_range(f"cycles[{i}] duration_s", item[1], 0.0, MAX_PHASE_S, low_inclusive=False, unit="s")
-        out.append((kind, seconds))
-    if not any(kind == "freeze" for kind, _ in out):
-        raise ValidationError(f"cycles = {out!r}: must contain at least one 'freeze' phase")
-    return tuple(out)
 
 
 def _probe(probe: str | Cryoprobe | None) -> Cryoprobe:
@@ -242,12 +224,7 @@ class CryoResult:
 
     def _interp(self, points_m: np.ndarray, nodal: np.ndarray) -> np.ndarray:
         f = self.fields
-        local = f.frame.to_local(points_m)
-        tet, w = f.mesh.locate(local)
-        ok = tet >= 0
-        out = np.full(len(local), f.start_temp_c, float)
-        out[ok] = (nodal[f.mesh.tets[tet[ok]]] * w[ok]).sum(axis=1)
-        return out
+        return f.mesh.interpolate(nodal, f.frame.to_local(points_m), f.start_temp_c)
 
     def min_temp_c_at(self, points_m: np.ndarray) -> np.ndarray:
         """Minimum temperature (C) reached over the protocol at points (n, 3) of the anatomy
@@ -292,29 +269,6 @@ class CryoResult:
         }
 
 
-# ----------------------------------------------------------------------- measurement
-
-
-def _extent(mesh: NeedleMesh3D, temp_c: np.ndarray, edge_c: float, edges: np.ndarray) -> tuple[float, float]:
-    """(width_mm, length_mm) of the tissue at T <= edge_c, as :func:`measure_lesion3d`
-    (Feret diameter across the shaft, z extent) without area and volume."""
-    inside = mesh.tissue_nodes & (temp_c <= edge_c)
-    if not inside.any():
-        return 0.0, 0.0
-    t0, t1 = temp_c[edges[:, 0]], temp_c[edges[:, 1]]
-    cross = (t0 <= edge_c) != (t1 <= edge_c)
-    e = edges[cross]
-    s = (edge_c - t0[cross]) / (t1[cross] - t0[cross])
-    nodes = mesh.nodes
-    pts = np.vstack([nodes[inside], nodes[e[:, 0]] + s[:, None] * (nodes[e[:, 1]] - nodes[e[:, 0]])])
-    return 1e3 * feret_diameter(pts[:, :2]), 1e3 * float(np.ptp(pts[:, 2]))
-
-
-def _cold_shape(mesh, temp_c, edge_c, criterion, edges, volume) -> LesionShape:
-    """LesionShape of {T <= edge_c} (measured on -T >= -edge_c)."""
-    return replace(measure_lesion3d(mesh, -temp_c, -edge_c, criterion, edges, volume), threshold=edge_c)
-
-
 # ------------------------------------------------------------------------ simulation
 
 
@@ -356,10 +310,7 @@ def simulate_cryo(
     m = build_needle_mesh3d(geometry, mesh)
     frame = pose_frame([pose])
     is_tissue = m.tissue
-    tissue_of = np.full(int(is_tissue.sum()), tissue, dtype=object)
-    if scene is not None:
-        labels = np.asarray(scene.label_at(frame.to_world(m.centroids[is_tissue])), dtype=int)
-        tissue_of = np.asarray(scene.region_tissue, dtype=object)[labels]
+    tissue_of = tissue_at(scene, frame.to_world(m.centroids[is_tissue]), tissue)
 
     # tissue-only conduction mesh (the probe is a hole), nodes renumbered
     solved = np.flatnonzero(m.tissue_nodes)
@@ -406,9 +357,9 @@ def simulate_cryo(
             while counter["next"] <= t + 1e-6:
                 counter["next"] += GROWTH_EVERY_S
             temp, tmin = full(state.temp_c), full(state.min_temp_c)
-            iw, il = _extent(m, temp, ice_c, edges)
-            zw, zl = _extent(m, temp, 0.0, edges)
-            lw, ll = _extent(m, tmin, lethal_c, edges)
+            iw, il = level_extent(m, temp, ice_c, edges)
+            zw, zl = level_extent(m, temp, 0.0, edges)
+            lw, ll = level_extent(m, tmin, lethal_c, edges)
             growth.append(
                 {
                     "time_s": float(t),
@@ -431,9 +382,9 @@ def simulate_cryo(
     solve_s = time.perf_counter() - started - setup_s
 
     temp_full, min_full = full(state.temp_c), full(state.min_temp_c)
-    ice = _cold_shape(m, min_full, ice_c, "ice_edge", edges, vol_all)
-    zero = _cold_shape(m, min_full, 0.0, "isotherm_0c", edges, vol_all)
-    lethal = _cold_shape(m, min_full, lethal_c, "lethal_isotherm", edges, vol_all)
+    ice = measure_cold_region(m, min_full, ice_c, "ice_edge", edges, vol_all)
+    zero = measure_cold_region(m, min_full, 0.0, "isotherm_0c", edges, vol_all)
+    lethal = measure_cold_region(m, min_full, lethal_c, "lethal_isotherm", edges, vol_all)
 
     probe_in = sum(r.fixed_nodes_j for r in reports)
     perfusion_in = sum(r.perfusion_j for r in reports)
@@ -491,4 +442,4 @@ def simulate_cryo(
     )
 
 
-__all__ = ["CryoFields", "CryoResult", "DEFAULT_MESH", "DEFAULT_DT_S", "check_cycles", "probe_geometry", "simulate_cryo"]
+__all__ = ["CryoFields", "CryoResult", "DEFAULT_MESH", "DEFAULT_DT_S", "probe_geometry", "simulate_cryo"]

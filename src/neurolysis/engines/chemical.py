@@ -38,13 +38,15 @@ Model and measured accuracy: docs/models/chemical.md ("3D engine").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurolysis import devices as catalog
+from neurolysis._catalog import load_catalog
+from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.scene import Scene
 from neurolysis.chemistry import (
     WEIGHT_RANGE_KG,
@@ -53,10 +55,10 @@ from neurolysis.chemistry import (
     systemic_exposure,
     transport_coefficients,
 )
+from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at
 from neurolysis.fields import FieldSample, NeedlePose, unharmed
-from neurolysis.modalities.rf import DISCLAIMER
-from neurolysis.modalities.rf3d import NeedleFrame, pose_frame
-from neurolysis.physics.fem3d import JacobiCGSolver, StiffnessPattern, TetGeometry
+from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
+from neurolysis.physics.linear import JacobiCGSolver
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
 from neurolysis.physics.transport import (
@@ -67,7 +69,12 @@ from neurolysis.physics.transport import (
     bolus_field,
     bolus_radius_m,
 )
-from neurolysis.validation import ValidationError, check_choice, check_number, check_range
+from neurolysis.validation import (
+    ValidationError,
+    check_choice,
+    check_number,
+    check_range,
+)
 
 HOUR_S = 3600.0
 
@@ -95,17 +102,8 @@ INSTANT_SPREAD_FRACTION = 0.1
 """The spread is taken as instantaneous; warn when the injection lasts longer than this
 fraction of the diffusion time r_b^2 / a (a = D_eff / phi)."""
 
-TRANSPORT_STAND_IN = {
-    "bone": "perineurium",  # [UNVERIFIED] cortical bone as a barrier: low D, nerve-like clearance
-    "cartilage": "fat",  # [UNVERIFIED] dense, poorly perfused connective tissue (ligament, disc, dura)
-    "skin": "fat",  # [UNVERIFIED]
-    "csf": "muscle",  # [UNVERIFIED] free fluid would diffuse faster; muscle values kept
-    "blood": "muscle",  # [UNVERIFIED]
-    "liver": "muscle",  # [UNVERIFIED] perfused parenchyma: muscle's diffusion and clearance
-    "spinal-cord": "nerve",  # [UNVERIFIED] neural tissue (the dura around it is "cartilage")
-    "lung": "perineurium",  # [UNVERIFIED] pleura and aerated lung as a barrier, like bone
-}
-"""Tissues without transport data in agents.toml and the tissue whose coefficients they use."""
+TRANSPORT_STAND_IN = {k: v for k, v in load_catalog("agents")["transport_stand_in"].items() if k != "sources"}
+"""Tissues without transport data and the tissue whose coefficients they use (``data/agents.toml [transport_stand_in]``, with sources)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,26 +190,20 @@ class ChemicalResult:
         return lambda points_m: self._sample(dose, points_m)
 
     def to_dict(self) -> dict:
-        return {
-            "agent": self.agent,
-            "solute": self.solute,
-            "concentration_pct": self.concentration_pct,
-            "volume_ml": self.volume_ml,
-            "injections": self.injections,
-            "interval_h": self.interval_h,
-            "rate_ml_per_min": self.rate_ml_per_min,
-            "bolus_radius_mm": self.bolus_radius_mm,
-            "spread_level_pct": self.spread_level_pct,
-            "spread_volume_ml": list(self.spread_volume_ml),
-            "lethal_volume_ml": list(self.lethal_volume_ml),
-            "tip_lethal_index": list(self.tip_dose),
-            "mass_balance": [dict(m) for m in self.mass_balance],
-            "systemic": dict(self.systemic),
-            "mesh": dict(self.mesh),
-            "wall_time_s": self.wall_time_s,
-            "warnings": list(self.warnings),
-            "disclaimer": DISCLAIMER,
-        }
+        """JSON-ready: every field but the nodal ones (``tip_dose`` as ``tip_lethal_index``), then the disclaimer."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "fields":
+                out["tip_lethal_index" if f.name == "tip_dose" else f.name] = _plain(value)
+        return out | {"disclaimer": DISCLAIMER}
+
+
+def _plain(value):
+    """Tuples as lists and mappings as dicts (copies), for JSON."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _check_int(name: str, value, low: int, high: int) -> int:
@@ -225,14 +217,6 @@ def _needle() -> NeedleGeometry:
     a = catalog.outer_radius_m(NEEDLE_GAUGE)
     cone = catalog.cone_length_over_radius() * a
     return NeedleGeometry(radius_m=a, tip_length_m=2.0 * cone, cone_length_m=cone, insulation_thickness_m=min(catalog.insulation_thickness_m(), 0.5 * a))
-
-
-def _element_tissues(m: NeedleMesh3D, frame: NeedleFrame, scene: Scene | None, tissue: str) -> np.ndarray:
-    tissue_of = np.full(len(m.tets), tissue, dtype=object)
-    if scene is not None:
-        labels = np.asarray(scene.label_at(frame.to_world(m.centroids)), dtype=int)
-        tissue_of[:] = np.asarray(scene.region_tissue, dtype=object)[labels]
-    return tissue_of
 
 
 def _sheath(m: NeedleMesh3D, tissue_of: np.ndarray) -> np.ndarray:
@@ -305,7 +289,7 @@ def simulate_chemical(
     frame = pose_frame([pose])
     m = build_needle_mesh3d(_needle(), mesh)
     geo = TetGeometry(m.nodes, m.tets)
-    tissue_of = _element_tissues(m, frame, scene, tissue)
+    tissue_of = tissue_at(scene, frame.to_world(m.centroids), tissue)
     sheath = _sheath(m, tissue_of) if scene is not None else np.zeros(len(tissue_of), bool)
     transport_tissue = np.array([TRANSPORT_STAND_IN.get(t, t) for t in tissue_of], dtype=object)
     transport_tissue[sheath] = "perineurium"
@@ -460,15 +444,6 @@ def simulate_chemical(
     )
 
 
-FULL_STRIP_FRACTION = 0.95
-"""A nerve is fully stripped when >= 95 % of its pain fibres are dead (issue 5)."""
-
-
-def first_full_strip(pain_fractions, fraction: float = FULL_STRIP_FRACTION) -> int | None:
-    """The 1-based injection after which >= ``fraction`` of the pain fibres are dead, or None."""
-    return next((i + 1 for i, f in enumerate(pain_fractions) if f >= fraction - 1e-12), None)
-
-
 BOLUS_FINE_MARGIN = 1.2
 """:func:`mesh_for_bolus` makes the fine region reach 1.2 bolus radii from the tip."""
 
@@ -479,16 +454,7 @@ def mesh_for_bolus(agent: str, volume_ml: float, pose: NeedlePose, scene: Scene 
     the accessible fraction of the tissue at the tip): large injections (celiac 10-20 mL,
     r_b ~ 20-30 mm) otherwise spread into coarse cells. Celiac 50 % ethanol 10 mL: fine
     margin 12 -> 27.5 mm, 3.0 -> 8.7 s, lethal volume 53.6 -> 56.0 mL (4 %)."""
-    tip = tissue if scene is None else scene.region_tissue[int(scene.label_at(np.asarray(pose.tip_m, float)[None, :])[0])]
+    tip = tissue_at(scene, pose.tip_m, tissue)[0]
     phi = transport_coefficients(agent, TRANSPORT_STAND_IN.get(tip, tip)).volume_fraction
     needed = BOLUS_FINE_MARGIN * bolus_radius_m(volume_ml, phi)
     return mesh if needed <= mesh.fine_margin_m else replace(mesh, fine_margin_m=needed)
-
-
-def injections_to_full_strip(result: ChemicalResult, nerve, fraction: float = FULL_STRIP_FRACTION, **outcome_kw) -> tuple[list[float], int | None]:
-    """(pain-fibre killed fraction after each injection, number of injections after which
-    >= ``fraction`` of the pain fibres are dead, or None) via ``nerve.nerve_outcome``."""
-    from neurolysis.nerve import nerve_outcome
-
-    fractions = [nerve_outcome(nerve, result.sampler_after(i), "chemical", **outcome_kw).pain_fibres_killed_fraction for i in range(result.injections)]
-    return fractions, first_full_strip(fractions, fraction)

@@ -22,9 +22,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import Nerve
 from neurolysis.fields import FieldSample, unharmed
-from neurolysis.lesion import LesionShape
+from neurolysis.physics.lesion import LesionShape
 from neurolysis.validation import check_range
 
 DENSIFY_M = 0.02e-3
@@ -81,8 +82,6 @@ class Excision:
 
 def plan_excision(nerve: Nerve, site_m: np.ndarray, segment_m: float) -> Excision:
     """The segment of ``nerve`` of length ``segment_m`` centred nearest to ``site_m`` (anatomy frame, m)."""
-    from neurolysis.nerve import nerve_frame
-
     segment = check_range("procedure.segment_mm", segment_m * 1e3, 0.0, float(_cat()["segment_max_mm"]), low_inclusive=False, unit="mm") * 1e-3
     frame = nerve_frame(nerve.centerline_m, DENSIFY_M)
     tree = cKDTree(frame.points_m)

@@ -1,0 +1,212 @@
+"""Radiofrequency lesions in 3D: needles at any angle in heterogeneous anatomy, mono- or bipolar.
+
+The same physics and generator as the axisymmetric engine (:mod:`neurolysis.engines.rf.engine2d`),
+on a needle-aligned tetrahedral mesh (:mod:`neurolysis.physics.mesh3d`) moved rigidly into
+the anatomy. Each time step:
+
+1. the quasi-static potential div(sigma(T) grad phi) = 0 for 1 V between electrode and
+   pad (monopolar: phi = 1 on the active tip, 0 on the far boundary) or between the two
+   needles (bipolar: phi = +1/2 and -1/2, no pad; the far boundary is insulating);
+2. one backward-Euler Pennes step split into the response without RF and the response to
+   the unit Joule heat Q1 = sigma |grad phi|^2; the step is linear in V^2, so
+3. the generator picks V^2 with :func:`~neurolysis.engines.rf.engine2d.controller_voltage`: the
+   value that lands the thermocouple on the set-point ramp (bipolar: the hotter of the
+   two thermocouples, i.e. the smallest of the two V^2), within the power and voltage
+   limits; pulsed RF as in 2D;
+4. Omega, CEM43 and the peak temperature accumulate at every node.
+
+Tissue properties are per element: the anatomy label at the element centroid
+(``scene.region_tissue[scene.label_at(x)]``) or the settings' tissue. Assumptions and
+measured accuracy: docs/models/rf3d.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from neurolysis import devices as catalog
+from neurolysis.anatomy.scene import Scene
+from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
+from neurolysis.engines.rf.generator import (
+    NeedleMaterials,
+    RFLesionResult,
+    run_generator,
+)
+from neurolysis.engines.rf.settings import RFSettings, needle_geometry
+from neurolysis.fields import FieldSample, NeedlePose
+from neurolysis.physics.damage import catalog_thresholds
+from neurolysis.physics.fem3d import Heat3D, Potential3D, StiffnessPattern, TetGeometry
+from neurolysis.physics.lesion import measure_lesion3d, tissue_edges
+from neurolysis.physics.mesh import NeedleGeometry, Region
+from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
+from neurolysis.tissue import Tissue, load_tissue
+
+DEFAULT_MESH = Mesh3DSpec()
+"""Default resolution: 0.4 mm where lesions form, 16 sectors (docs/models/rf3d.md)."""
+
+DEFAULT_DT_S = 2.0
+"""Time step of the 3D engine unless given: the default lesion changes < 0.01 mm from 1 s
+(docs/models/rf3d.md); pulsed RF keeps its pulse-resolving steps."""
+
+
+@dataclass(frozen=True, eq=False)
+class FieldState3D:
+    """Nodal end-of-run fields on the mesh, and the frame that places it in the anatomy."""
+
+    mesh: NeedleMesh3D
+    frame: NeedleFrame
+    temp_c: np.ndarray
+    omega: np.ndarray
+    cem43_min: np.ndarray
+    max_temp_c: np.ndarray
+    unit_potential: np.ndarray
+    start_temp_c: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RF3DResult(RFLesionResult):
+    """Outcome of one 3D RF simulation; lesion dimensions in the first needle's frame."""
+
+    poses: tuple[NeedlePose, ...]
+    bipolar: bool
+    joined: bool | None = None
+    fields: FieldState3D | None = field(default=None, compare=False, repr=False)
+
+    def sample(self, points_m: np.ndarray) -> FieldSample:
+        """Peak temperature (C), Omega, CEM43 (min) and lethality at points (n, 3) of the anatomy frame.
+
+        P1 interpolation on the mesh; points outside it carry the start temperature and no damage.
+        ``lethal`` is Omega >= 1 (never in pulsed mode, which is not meant to coagulate).
+        """
+        f = self.fields
+        local = f.frame.to_local(points_m)
+        tet, w = f.mesh.locate(local)
+        ok = tet >= 0
+        nodes = f.mesh.tets[tet[ok]]
+
+        def interp(nodal, outside):
+            out = np.full(len(local), outside, float)
+            out[ok] = (nodal[nodes] * w[ok]).sum(axis=1)
+            return out
+
+        omega = interp(f.omega, 0.0)
+        lethal = omega >= 1.0 if self.settings.mode != "pulsed" else np.zeros(len(local), bool)
+        return FieldSample(interp(f.max_temp_c, f.start_temp_c), omega, interp(f.cem43_min, 0.0), lethal)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (keys as :meth:`RFResult.to_dict` where they mean the same)."""
+        middle = {
+            "settings": self.settings.as_dict(),
+            "poses": [{"tip_mm": (p.tip_m * 1e3).tolist(), "direction": p.direction.tolist()} for p in self.poses],
+            "bipolar": self.bipolar,
+            "joined": self.joined,
+        }
+        return self._dict_head() | middle | self._dict_tail()
+
+
+def _tissues(settings: RFSettings, mesh: NeedleMesh3D, frame: NeedleFrame, scene: Scene | None) -> tuple[np.ndarray, dict[str, Tissue]]:
+    is_tissue = mesh.region == Region.TISSUE
+    tissue_of = np.full(len(mesh.region), settings.tissue, dtype=object)
+    tissue_of[is_tissue] = tissue_at(scene, frame.to_world(mesh.centroids[is_tissue]), settings.tissue)
+    ids = set(tissue_of[is_tissue])
+    tissues = {tid: load_tissue(tid) for tid in ids}
+    if settings.ex_vivo:
+        tissues = {tid: t.ex_vivo() for tid, t in tissues.items()}
+    return tissue_of, tissues
+
+
+@threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
+def simulate_rf3d(
+    settings: RFSettings,
+    poses: Sequence[NeedlePose],
+    scene: Scene | None = None,
+    *,
+    bipolar: bool = False,
+    progress: Callable[[float], None] | None = None,
+    mesh: Mesh3DSpec = DEFAULT_MESH,
+    dt_s: float | None = None,
+) -> RF3DResult:
+    """Simulate an RF lesion from one needle (monopolar) or two parallel needles (bipolar).
+
+    ``poses`` are in the anatomy frame of ``scene`` (metres); without a scene the tissue
+    is homogeneous ``settings.tissue``. ``mesh`` sets the resolution (:class:`Mesh3DSpec`);
+    ``dt_s`` the time step (default :data:`DEFAULT_DT_S`, replacing ``settings.dt_s``).
+    ``progress(fraction)`` is called after every step.
+    """
+    started = time.perf_counter()
+    s = settings.resolved().with_(dt_s=DEFAULT_DT_S if dt_s is None else dt_s)
+    poses = tuple(poses)
+    spacing, axial = validate_poses(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
+    geometry = needle_geometry(s)
+    spec = Mesh3DSpec(mesh.h_fine_m, mesh.sectors, mesh.fine_margin_m, s.domain_mm * 1e-3, mesh.growth, mesh.edge_levels) if mesh.domain_m != s.domain_mm * 1e-3 else mesh
+    m = build_needle_mesh3d(geometry, spec, spacing, axial)
+    frame = pose_frame(poses)
+    tissue_of, tissues = _tissues(s, m, frame, scene)
+    geo = TetGeometry(m.nodes, m.tets)
+    pattern = StiffnessPattern(geo, m.n_nodes)
+    model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m)
+    if bipolar:
+        electrodes = [(m.active_nodes[0], 0.5), (m.active_nodes[1], -0.5)]
+    else:
+        electrodes = [(m.outer_nodes, 0.0), (m.active_nodes[0], 1.0)]
+    electric = Potential3D(geo, pattern, model.is_tissue, electrodes)
+    heat = Heat3D(geo, pattern, m.outer_nodes)
+    edges = tissue_edges(m)
+    setup_s = time.perf_counter() - started
+    run = run_generator(
+        s, model, electric, heat,
+        current_a=lambda sigma, phi: electric.terminal_power_w(), node_weights=geo.node_weights,
+        thermocouples=m.thermocouple_nodes, tissue_nodes=m.tissue_nodes, progress=progress,
+    )  # fmt: skip
+    solve_s = time.perf_counter() - started - setup_s
+
+    damage = run.damage
+    thresholds = catalog_thresholds()
+    lesion = measure_lesion3d(m, damage.omega, thresholds.omega, "arrhenius", edges, geo.volume)
+    iso = measure_lesion3d(m, damage.max_temp_c, thresholds.isotherm_c, "isotherm50", edges, geo.volume)
+    cem = measure_lesion3d(m, damage.cem43_min, thresholds.cem43_min, "cem43", edges, geo.volume)
+    joined = _joined(m, damage.omega, geometry) if bipolar else None
+    warnings = run.warnings((lesion, iso, cem))
+    solvers = [electric.solver, *heat.solvers.values()]
+    mesh_info = {
+        **spec.as_dict(),
+        "nodes": int(m.n_nodes),
+        "elements": int(len(m.tets)),
+        "time_steps": len(run.traces.time_s),
+        "dt_s": s.dt_s if s.mode != "pulsed" else None,
+        "amg_builds": sum(x.builds for x in solvers),
+        "cg_iterations_per_solve": sum(x.iterations for x in solvers) / max(1, sum(x.solves for x in solvers)),
+        "setup_s": setup_s,
+        "solve_s": solve_s,
+        "tissues": sorted(tissues),
+    }
+    return RF3DResult(
+        **run.summary(),
+        poses=poses,
+        bipolar=bipolar,
+        lesion=lesion,
+        isotherm50=iso,
+        cem43=cem,
+        mesh=mesh_info,
+        wall_time_s=time.perf_counter() - started,
+        joined=joined,
+        warnings=tuple(warnings),
+        fields=FieldState3D(m, frame, run.temp_c, damage.omega, damage.cem43_min, damage.max_temp_c, run.phi.copy(), s.start_temp_c),
+    )
+
+
+def _joined(m: NeedleMesh3D, omega: np.ndarray, geometry: NeedleGeometry, n: int = 401) -> bool:
+    """Whether Omega >= 1 all along the segment between the two active-tip midpoints (outside the metal)."""
+    mid = m.needle_xyz + np.array([0.0, 0.0, 0.5 * geometry.tip_length_m])
+    s = np.linspace(0.0, 1.0, n)[:, None]
+    pts = mid[0] + s * (mid[1] - mid[0])
+    outside_metal = np.ones(n, bool)
+    for centre in m.needle_xyz:
+        outside_metal &= np.hypot(pts[:, 0] - centre[0], pts[:, 1] - centre[1]) > geometry.radius_m * 1.05
+    values = m.interpolate(omega, pts[outside_metal], 0.0)
+    return bool(np.all(values >= 1.0))

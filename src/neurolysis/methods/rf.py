@@ -1,0 +1,90 @@
+"""Radiofrequency methods in a plan: ``rf`` (conventional), ``cooled-rf`` and ``pulsed-rf``.
+
+The ``[procedure]`` fields are the plan's subset of :class:`~neurolysis.engines.rf.settings.RFSettings`
+(the schema, written once there); the tissue comes from the anatomy at the tip. Solved by
+the 3D engine (:mod:`neurolysis.engines.rf.engine3d`) in the anatomy; pulsed RF kills nothing.
+"""
+
+from __future__ import annotations
+
+from neurolysis.engines.poses import tissue_at
+from neurolysis.engines.rf.engine3d import DEFAULT_MESH, simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings, setting_help, setting_types
+from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField
+from neurolysis.validation import ValidationError
+
+POSITION = 0
+"""Place of these methods in the registry's listing (``neurolysis methods``, plan field order)."""
+
+RF_MODES = {"rf": "conventional", "cooled-rf": "cooled", "pulsed-rf": "pulsed"}
+"""Plan method -> generator mode of RFSettings."""
+
+PLAN_SETTINGS = (
+    "gauge", "tip_mm", "set_temp_c", "time_s", "ramp_s", "max_power_w", "coolant_temp_c", "coolant_flow_ml_min",
+    "pulse_voltage_v", "pulse_frequency_hz", "pulse_width_ms", "pulse_temp_limit_c", "damage_model",
+)  # fmt: skip
+"""The RFSettings fields a plan may set (the rest: tissue from the anatomy at the tip, mode from
+the method, numerics fixed); types and comments come from RFSettings."""
+FIELDS = tuple(PlanField(name, setting_types()[name], setting_help(name)) for name in PLAN_SETTINGS)
+
+
+def rf_settings(procedure, **extra) -> RFSettings:
+    """The plan's RF settings (unresolved), with the plan's field names in errors."""
+    values = {f.name: getattr(procedure, f.name) for f in FIELDS}
+    values = {k: v for k, v in values.items() if v is not None}
+    try:
+        return RFSettings(mode=RF_MODES[procedure.method], **values, **extra)
+    except ValidationError as error:
+        raise ValidationError(f"procedure.{error}") from None
+
+
+def _check(procedure) -> None:
+    rf_settings(procedure)
+
+
+def resolve(plan, scene, pose) -> RFSettings:
+    """The plan's resolved RF settings for the tissue at the needle tip."""
+    tissue = tissue_at(scene, pose.tip_m, "muscle")[0]
+    if tissue == "bone":
+        tissue = "muscle"  # reported only; a tip in bone is refused by the bone check
+    return rf_settings(plan.procedure, tissue=tissue).resolved()
+
+
+def shown_defaults(method: str) -> dict:
+    """What ``plan new`` writes for an RF method: gauge, tip, time and (not pulsed) set temperature."""
+    s = RFSettings(mode=RF_MODES[method]).resolved()
+    shown = {"gauge": s.gauge, "tip_mm": s.tip_mm, "time_s": s.time_s}
+    if method != "pulsed-rf":
+        shown["set_temp_c"] = s.set_temp_c
+    return shown
+
+
+def _solve(ctx: Context) -> PhysicsResult:
+    settings = ctx.settings
+    result = simulate_rf3d(settings, [ctx.pose], ctx.scene, progress=ctx.progress, mesh=ctx.refined(DEFAULT_MESH))
+    rf = result.to_dict()
+    return PhysicsResult(
+        sample=result.sample,
+        lesion=rf["lesion"],
+        section={k: v for k, v in rf.items() if k not in ("lesion", "warnings", "disclaimer")},
+        warnings=tuple(result.warnings),
+        active_length_m=settings.tip_mm * 1e-3,
+        lethal_label="lesion (Arrhenius Ω ≥ 1)",
+        contours=((lambda pts: result.sample(pts).peak_temp_c, 50.0, "white", "--", "50 °C isotherm (peak)"),),
+        engine=result,
+    )
+
+
+def _needle_length(settings: RFSettings) -> float:
+    return settings.tip_mm * 1e-3
+
+
+def _method(name: str, description: str) -> Method:
+    return Method(name, "rf", FIELDS, description, _check, _solve, needle_length_m=_needle_length, resolve=resolve, new_plan_values=lambda: shown_defaults(name))
+
+
+METHODS = (
+    _method("rf", "conventional radiofrequency ablation"),
+    _method("cooled-rf", "internally cooled RF"),
+    _method("pulsed-rf", "pulsed RF (not meant to destroy)"),
+)

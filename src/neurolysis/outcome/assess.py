@@ -1,0 +1,49 @@
+"""The one place where a method's physics becomes a nerve outcome and a critical-structure risk.
+
+For every method: the target nerve's outcome from the final fields (and, for methods with
+stages such as repeated injections, after each stage), the dose and injury flag of every
+critical structure in the box around the tip, and the risk warnings (spinal cord first).
+A reversible block replaces regrowth relief by its own duration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neurolysis.methods.base import Context, PhysicsResult
+from neurolysis.outcome.axons import NerveOutcome, nerve_outcome
+from neurolysis.outcome.risk import StructureRisk, assess_risk, risk_warnings
+
+
+@dataclass(frozen=True, eq=False)
+class Assessment:
+    """``target``: the target nerve after the whole procedure; ``stages``: after each stage,
+    the last being ``target``; ``critical``: every critical structure in scene order;
+    ``warnings``: one capitalised line per injured structure, most severe first."""
+
+    target: NerveOutcome
+    stages: tuple[NerveOutcome, ...]
+    critical: tuple[StructureRisk, ...]
+    warnings: tuple[str, ...]
+
+
+def assess(ctx: Context, physics: PhysicsResult) -> Assessment:
+    """Nerve outcome (per stage) and critical-structure risk of ``physics`` in ``ctx``'s anatomy."""
+    sim = ctx.plan.simulation
+    method = ctx.plan.procedure.method
+
+    def outcome(sampler) -> NerveOutcome:
+        return nerve_outcome(ctx.nerve, sampler, method, seed=sim.seed, n_axons=sim.n_axons)
+
+    stages = [outcome(s) for s in physics.stage_samplers]
+    target = outcome(physics.sample)
+    if physics.reversible_relief is not None:
+        target = replace(target, pain_block=True, relief=physics.reversible_relief)
+    stages.append(target)
+    lo, hi = (np.asarray(b) for b in ctx.scene.bounds_m)
+    margin = physics.risk_margin_m
+    box = (np.maximum(ctx.pose.tip_m - margin, lo), np.minimum(ctx.pose.tip_m + margin, hi))
+    critical = assess_risk(ctx.scene, physics.sample, box_m=box, spacing_m=physics.risk_spacing_m)
+    return Assessment(target, tuple(stages), tuple(critical), tuple(risk_warnings(critical)))

@@ -1,0 +1,86 @@
+"""The layout docs/architecture.md describes, held against the code: layers, rooms, the registry."""
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import neurolysis
+from neurolysis.cli import main
+from neurolysis.methods import METHODS, method_names, procedure_fields
+from neurolysis.planning import simulate as simulate_module
+from neurolysis.planning.plan import ProcedureSpec, new_plan, plan_toml
+
+SRC = Path(neurolysis.__file__).parent
+MAX_MODULE_LINES = 470  # "about 450" (issue 9)
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules imported at run time (imports under ``if TYPE_CHECKING:`` only name types)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.body = []
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted((SRC / folder).rglob("*.py"))
+
+
+def test_no_module_is_long():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("folder", ["physics", "engines", "outcome", "anatomy", "methods"])
+def test_lower_layers_never_import_the_edge(folder):
+    """Physics, engines, outcome, anatomy and methods know nothing of plans, the CLI or reports."""
+    for path in _modules(folder):
+        bad = {m for m in _imports(path) if m.startswith(("neurolysis.cli", "neurolysis.report", "neurolysis.planning"))}
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+
+
+def test_engines_import_no_method_and_the_3d_rf_engine_not_the_2d_one():
+    for path in _modules("engines") + _modules("physics"):
+        bad = {m for m in _imports(path) if m.startswith(("neurolysis.methods", "neurolysis.outcome"))}
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+    assert "neurolysis.engines.rf.engine2d" not in _imports(SRC / "engines" / "rf" / "engine3d.py")
+
+
+def test_registry_is_built_from_the_method_modules():
+    modules = sorted(p.stem for p in (SRC / "methods").glob("*.py") if p.stem not in ("__init__", "base"))
+    assert sorted({m.solve.__module__.rsplit(".", 1)[1] for m in METHODS.values()}) == modules
+    assert method_names() == ("rf", "cooled-rf", "pulsed-rf", "chemical", "cryo", "surgical", "block")
+
+
+def test_procedure_fields_are_the_methods_fields():
+    declared = ["method", *(f.name for f in procedure_fields())]
+    assert [f.name for f in dataclasses.fields(ProcedureSpec)] == declared
+    for method in METHODS.values():
+        assert set(method.field_names) <= set(declared)
+
+
+def test_public_api():
+    for name in neurolysis.__all__:
+        assert hasattr(neurolysis, name), name
+    assert {"load_plan", "new_plan", "simulate", "Plan", "Outcome", "RFSettings", "simulate_rf"} <= set(neurolysis.__all__)
+
+
+def test_simulate_prepares_once(tmp_path, monkeypatch, capsys):
+    """The command line validates the plan before the solve and solves that same context."""
+    calls = []
+    real = simulate_module.load_scene
+    monkeypatch.setattr(simulate_module, "load_scene", lambda plan: calls.append(plan) or real(plan))
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    assert main(["simulate", str(path), "--json", "--quiet"]) == 0
+    assert len(calls) == 1
+    capsys.readouterr()

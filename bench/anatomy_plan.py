@@ -17,8 +17,8 @@ import statistics
 import sys
 import time
 
-from neurolysis.examples import conventional_rf
 from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.examples import conventional_rf
 from neurolysis.planning.plan import new_plan
 from neurolysis.planning.simulate import simulate
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neurolysis.fields import NeedlePose
-from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.engines.rf.engine3d import simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.fields import NeedlePose
 from neurolysis.physics.mesh3d import Mesh3DSpec
 
 OUT = Path(__file__).parent / "results" / "bipolar.json"

@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from neurolysis.examples import conventional_rf
 from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.examples import conventional_rf
 
 CASES = [(0.3, 1.0), (0.2, 1.0), (0.2, 0.5), (0.1, 1.0), (0.1, 0.5), (0.05, 0.5)]
 

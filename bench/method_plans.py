@@ -67,8 +67,8 @@ def main(argv=None) -> int:
     parser.add_argument("--template", default="lumbar-medial-branch")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args(argv)
-    from neurolysis.examples import conventional_rf
     from neurolysis.engines.rf.engine2d import simulate_rf
+    from neurolysis.examples import conventional_rf
 
     print(f"machine: {machine()}")
     started = time.perf_counter()

@@ -74,24 +74,17 @@ import math
 import os
 import time
 
-import numpy as np
-
 import ngsolve as ng
+import numpy as np
 from netgen.geom2d import SplineGeometry
 from ngsolve.krylovspace import CGSolver
 
 from neurolysis import devices as catalog
-from neurolysis.fields import BODY_TEMP_C
 from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.fields import BODY_TEMP_C
 from neurolysis.physics.damage import arrhenius, catalog_thresholds
 from neurolysis.physics.mesh import MeshSpec
-from neurolysis.tissue import (
-    REFERENCE_TEMP_C,
-    VAPORISATION_END_C,
-    VAPORISATION_START_C,
-    VAPORISED_CONDUCTIVITY_FACTOR,
-    load_tissue,
-)
+from neurolysis.tissue import REFERENCE_TEMP_C, VAPORISATION_END_C, VAPORISATION_START_C, VAPORISED_CONDUCTIVITY_FACTOR, load_tissue
 
 TISSUE_FINE, TISSUE_FAR, STEEL, COAT = 1, 2, 3, 4
 TISSUE = "tissue_fine|tissue_far"

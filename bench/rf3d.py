@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from neurolysis.fields import NeedlePose
-from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.engines.rf.engine2d import simulate_rf
 from neurolysis.engines.rf.engine3d import DEFAULT_MESH, simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.fields import NeedlePose
 
 OUT = Path(__file__).parent / "results" / "rf3d.json"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-from neurolysis.examples import conventional_rf
 from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.examples import conventional_rf
 
 
 def machine() -> str:

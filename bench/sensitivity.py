@@ -8,8 +8,8 @@ prints the change of Arrhenius width and length and of mean power.
 
 from __future__ import annotations
 
-from neurolysis.examples import conventional_rf
 from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.examples import conventional_rf
 from neurolysis.tissue import load_tissue
 
 MUSCLE = load_tissue("muscle")

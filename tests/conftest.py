@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from skfem import MeshTri
 
-from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.engines.rf.engine2d import simulate_rf
+from neurolysis.engines.rf.settings import RFSettings
 
 
 def polar_mesh(inner_m: float, outer_m: float, n_radial: int, n_angle: int, grading: float = 1.0) -> MeshTri:

@@ -86,7 +86,7 @@ class TransportCoefficients:
 
 
 def transport_coefficients(agent_id: str, tissue: str) -> TransportCoefficients:
-    """D_eff = phi D_water v f / lambda^2, phi, and flow-limited k = w_b / partition.
+    """D_eff = phi D_water v f / lambda^2, phi, and flow-limited k = w_b / partition (or the table's ``clearance_per_s``: a vessel lumen).
 
     w_b = perfusion_w_m3_k / (rho_b c_b) with the blood values of ``tissues.toml``.
     """
@@ -98,7 +98,8 @@ def transport_coefficients(agent_id: str, tissue: str) -> TransportCoefficients:
     perfusion_per_s = load_tissue(t["perfusion_tissue"]).perfusion_w_m3_k / (blood.density_kg_m3 * blood.heat_capacity_j_kg_k)
     d_eff = effective_diffusivity(agent.diffusivity_water_37c_m2_s * agent.vehicle_diffusion_factor,
                                   float(t["volume_fraction"]), float(t["tortuosity"]), float(t.get("diffusion_factor", 1.0)))
-    return TransportCoefficients(d_eff, float(t["volume_fraction"]), perfusion_per_s / agent.partition_tissue_blood)
+    clearance = float(t["clearance_per_s"]) if "clearance_per_s" in t else perfusion_per_s / agent.partition_tissue_blood
+    return TransportCoefficients(d_eff, float(t["volume_fraction"]), clearance)
 
 
 @dataclass(frozen=True)

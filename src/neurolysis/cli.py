@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="write slices through the needle with anatomy, lesion and nerves, and the axon map")
     sim.add_argument("--quiet", action="store_true", help="no progress on stderr")
     sim.add_argument("--override-max-dose", action="store_true", help="block: simulate a dose over the agent's maximum (warned in every output)")
+    sim.add_argument("--monte-carlo", type=int, metavar="N", help="add an uncertainty section: N needle poses drawn from the published placement accuracy (sets uncertainty.samples)")
     sim.add_argument("--check", action="store_true", help="validate the plan (fields, anatomy, target, placement) and print the resolved plan, without solving")
     return parser
 
@@ -116,7 +117,7 @@ def _print_table(result: RFResult) -> None:
     s = result.settings
     console.print(f"[bold]RF lesion[/bold] ({s.mode}, {s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s, {s.tissue}{', ex vivo' if s.ex_vivo else ''})")
     table = Table("criterion", "width (mm)", "length (mm)", "distal (mm)", "proximal (mm)", "area (mm²)", "volume (mm³)")
-    for shape in (result.lesion, result.isotherm50, result.cem43):
+    for shape in (result.lesion, result.isotherm50, result.cem43, result.coagulation):
         table.add_row(
             shape.criterion, f"{shape.width_mm:.2f}", f"{shape.length_mm:.2f}", f"{shape.distal_mm:.2f}",
             f"{shape.proximal_mm:.2f}", f"{shape.area_mm2:.1f}", f"{shape.volume_mm3:.1f}",
@@ -160,9 +161,7 @@ def _run_rf(args: argparse.Namespace) -> int:
         print(f"neurolysis: solved in {result.wall_time_s:.2f} s ({result.mesh['nodes']} nodes, {result.mesh['time_steps']} steps)", file=sys.stderr)
     plot = None
     if args.plot:
-        from neurolysis.report.figures import (
-            plot_rf as plot,  # matplotlib: imported only when a figure is asked for
-        )
+        from neurolysis.report.figures import plot_rf as plot  # matplotlib: imported only when a figure is asked for
     return _deliver(args, result, plot, _print_table)
 
 
@@ -267,7 +266,8 @@ def _run_plan(args: argparse.Namespace) -> int:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan, [*args.set, *(["procedure.override_max_dose=true"] if args.override_max_dose else [])])
+    extra = [*(["procedure.override_max_dose=true"] if args.override_max_dose else []), *([f"uncertainty.samples={args.monte_carlo}"] if args.monte_carlo is not None else [])]
+    plan = load_plan(args.plan, [*args.set, *extra])
     progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     context = prepare(plan, progress=callback)  # anatomy, target and placement checked before the solve
     if args.check:
@@ -286,9 +286,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             print(f"neurolysis: warning: {warning}", file=sys.stderr)
     plot = None
     if args.plot:
-        from neurolysis.report.anatomy_figures import (
-            plot_outcome as plot,  # matplotlib: imported only when a figure is asked for
-        )
+        from neurolysis.report.anatomy_figures import plot_outcome as plot  # matplotlib: imported only when a figure is asked for
 
     return _deliver(args, outcome, plot, print_outcome)
 

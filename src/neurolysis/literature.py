@@ -4,8 +4,14 @@ Each function runs the model under the conditions of one publication and returns
 :class:`Comparison`: what the paper says, what the model gives, and whether it falls in
 the published band. ``passed`` is None where the claim is qualitative only, or where
 the published number is not firm enough to gate on (DERIVED order-of-magnitude bands,
-READ-2nd pointers are gated only where stated). Nothing here is tuned: the model's
-parameters come from the catalogs and no comparison calibrates any of them.
+READ-2nd pointers are gated only where stated), or where the code guarantees the outcome
+(verification, not validation: ``role = "verification"`` in the data file). Nothing here
+is tuned: the model's parameters come from the catalogs and no comparison calibrates any
+of them (``data/coagulation.toml [roles]``).
+
+Sizes of ex vivo lesions are compared with ``coagulation``, the visible-coagulation edge
+predicted from the medium's own denaturation data, because that is the edge those
+studies measured; the nerve-lethal ``lesion`` (Arrhenius) is kept for outcomes.
 
 Used by ``tests/validation`` (the gate) and ``bench/validation_report.py`` (which
 writes docs/validation.md and its figures), so the two never disagree.
@@ -19,18 +25,14 @@ from functools import cache
 
 import numpy as np
 
+from neurolysis import devices
 from neurolysis._catalog import load_catalog
-from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
+from neurolysis.engines.rf.engine2d import MESH_TOLERANCE_MM, RFResult, simulate_rf
 from neurolysis.engines.rf.engine3d import simulate_rf3d
 from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.fields import NeedlePose
 from neurolysis.physics.mesh3d import Mesh3DSpec
-from neurolysis.planning.plan import (
-    apply_overrides,
-    new_plan,
-    plan_from_dict,
-    plan_toml,
-)
+from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
 
 
@@ -58,26 +60,54 @@ def run(settings: RFSettings) -> RFResult:
     return simulate_rf(settings)
 
 
+VERIFICATION = "verification, not validation: "
+
+
 def _make(comparison_id: str, model: str, passed: bool | None, note: str = "", **values) -> Comparison:
     ref = reference(comparison_id)
     verdict = None if passed is None else bool(passed)  # numpy booleans are not `True`
+    if ref.get("role") == "verification" and verdict is not None:
+        raise AssertionError(f"{comparison_id}: a check the code guarantees cannot be a validation pass")
     return Comparison(comparison_id, ref["claim"], ref["source"], ref["tag"], model, verdict, note, values)
 
 
 CHICKEN = {"tissue": "chicken-breast", "ex_vivo": True, "initial_temp_c": 21.0}
 
 
+ROOM = {"ex_vivo": True, "initial_temp_c": 21.0}
+BOGDUK_MEDIA = ("egg-white", "chicken-breast")
+"""Bogduk 1987 lesioned egg white and fresh meat at room temperature; chicken breast is the
+catalogued meat (its visible edge: the first myofibrillar transition, data/coagulation.toml)."""
+
+
 def cohen_radius() -> Comparison:
-    """In vivo muscle, 80 C for 90 s, 10 mm tip: lesion radius (half-width) for 22 G and 16 G."""
+    """Egg white and meat at 21 C, 80 C for 90 s, 10 mm tip, 22 G and 16 G: visible-coagulation radius.
+
+    Cohen 2011's 1.1-2.2 mm is a citation, probably of Bogduk 1987 (egg white and fresh
+    meat), not a clinical measurement. The radius is the half-width of the coagulum from
+    the electrode axis (how Bogduk measured it is not stated: also reported from the surface).
+    """
     ref = reference("cohen-radius")
-    radii = {g: run(RFSettings(gauge=g, tip_mm=10.0, set_temp_c=80.0, time_s=90.0)).lesion.width_mm / 2 for g in (22, 16)}
+    radii = {
+        (medium, g): run(RFSettings(gauge=g, tip_mm=10.0, set_temp_c=80.0, time_s=90.0, tissue=medium, **ROOM)).coagulation.width_mm / 2
+        for medium in BOGDUK_MEDIA for g in (22, 16)
+    }  # fmt: skip
+    surface = {k: r - catalog_radius_mm(k[1]) for k, r in radii.items()}
     inside = all(ref["low_mm"] <= r <= ref["high_mm"] for r in radii.values())
-    model = f"radius {radii[22]:.2f} mm (22 G) to {radii[16]:.2f} mm (16 G), in vivo muscle, 80 C, 90 s"
-    note = (
-        "" if inside else
-        "model lesions are about twice the published radius; see docs/validation.md for the reasons examined"
-    )  # fmt: skip
-    return _make("cohen-radius", model, inside, note, radius_mm=radii)
+    model = "; ".join(
+        f"{m}: radius {radii[(m, 22)]:.2f} mm (22 G) to {radii[(m, 16)]:.2f} mm (16 G), {surface[(m, 22)]:.2f}-{surface[(m, 16)]:.2f} mm from the surface"
+        for m in BOGDUK_MEDIA
+    ) + "; 21 C, 80 C, 90 s, visible coagulation"
+    note = "a citation of egg-white / meat experiments (Bogduk 1987), not a clinical measurement; electrode, set temperature and time of the source not stated (assumed 80 C, 90 s, 10 mm)"
+    if not inside:
+        note += "; model radii above the band: see docs/validation.md section 3"
+    nerve_lethal = {g: run(RFSettings(gauge=g, tip_mm=10.0, set_temp_c=80.0, time_s=90.0)).lesion.width_mm / 2 for g in (22, 16)}
+    return _make("cohen-radius", model, inside, note, radius_mm={f"{m} {g} G": r for (m, g), r in radii.items()},
+                 in_vivo_muscle_lethal_radius_mm=nerve_lethal)  # fmt: skip
+
+
+def catalog_radius_mm(gauge: int) -> float:
+    return devices.outer_radius_m(gauge) * 1e3
 
 
 def provenzano_growth() -> Comparison:
@@ -88,8 +118,13 @@ def provenzano_growth() -> Comparison:
     volume = np.array(g.volume_mm3)
     v120, v150, v180 = (float(np.interp(t, times, volume)) for t in (120.0, 150.0, 180.0))
     growing = v180 > v150 * 1.01 and v150 > v120 * 1.01
-    model = f"volume {v120:.0f} -> {v150:.0f} -> {v180:.0f} mm^3 at 120 / 150 / 180 s (+{100 * (v180 / v150 - 1):.1f} % in the last 30 s)"
-    return _make("provenzano-2015-growth", model, growing, time_s=g.time_s, volume_mm3=g.volume_mm3, width_mm=g.width_mm)
+    coag = {t: run(RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=t, **CHICKEN)).coagulation.volume_mm3 for t in (120.0, 150.0, 180.0)}
+    model = (
+        f"Omega >= 1 volume {v120:.0f} -> {v150:.0f} -> {v180:.0f} mm^3 at 120 / 150 / 180 s (+{100 * (v180 / v150 - 1):.1f} % in the last 30 s); "
+        f"visible coagulation {coag[120.0]:.0f} -> {coag[150.0]:.0f} -> {coag[180.0]:.0f} mm^3"
+    )
+    note = VERIFICATION + f"conduction from a tip held at 80 C into unperfused tissue always grows ({'grows' if growing else 'does not grow'} here)"
+    return _make("provenzano-2015-growth", model, None, note, time_s=g.time_s, volume_mm3=g.volume_mm3, width_mm=g.width_mm, coagulation_volume_mm3=coag)
 
 
 def provenzano_power() -> Comparison:
@@ -101,8 +136,9 @@ def provenzano_power() -> Comparison:
     return _make("provenzano-2013-power", f"mean power {power:.2f} W", inside, note, power_w=power)
 
 
-def _increasing(values) -> bool:
-    return bool(np.all(np.diff(values) > 0))
+def _increasing(values, resolved_mm: float = 0.0) -> bool:
+    """Every step rises by more than ``resolved_mm`` (the verified mesh accuracy for gated sweeps)."""
+    return bool(np.all(np.diff(values) > resolved_mm))
 
 
 def cosman_scaling() -> Comparison:
@@ -115,56 +151,64 @@ def cosman_scaling() -> Comparison:
     }
     values = {}
     for name, (key, levels) in sweeps.items():
-        shapes = [run(RFSettings(**(base | {key: level}))).lesion for level in levels]
+        shapes = [run(RFSettings(**(base | {key: level}))).coagulation for level in levels]
         values[name] = {"levels": levels, "width_mm": [s.width_mm for s in shapes], "length_mm": [s.length_mm for s in shapes]}
-    long_run = run(RFSettings(**(base | {"time_s": 300.0}))).growth
     times = [60.0, 90.0, 120.0, 180.0, 300.0]
-    width_t = [float(np.interp(t, long_run.time_s, long_run.width_mm)) for t in times]
-    length_t = [float(np.interp(t, long_run.time_s, long_run.length_mm)) for t in times]
-    values["time_s"] = {"levels": times, "width_mm": width_t, "length_mm": length_t}
-    failed = [f"{dim.split('_')[0]} vs {k}" for k, v in values.items() for dim in ("width_mm", "length_mm") if not _increasing(v[dim])]
+    by_time = [run(RFSettings(**(base | {"time_s": t}))).coagulation for t in times]
+    width_t = [s.width_mm for s in by_time]
+    values["time_s"] = {"levels": times, "width_mm": width_t, "length_mm": [s.length_mm for s in by_time]}
+    # set temperature and time: a hotter or longer conduction run can only raise every peak
+    # temperature, so those rises are verification; gauge and tip length are the validation,
+    # and a rise counts there only when it exceeds the verified mesh accuracy (0.1 mm)
+    gated = ("gauge", "tip_mm")
+    failed = [
+        f"{dim.split('_')[0]} vs {k}" for k, v in values.items() for dim in ("width_mm", "length_mm")
+        if not _increasing(v[dim], MESH_TOLERANCE_MM if k in gated else 0.0)
+    ]  # fmt: skip
     rates = np.diff(width_t) / np.diff(times)
     sublinear = bool(rates[-1] < rates[0])
-    passed = not failed and sublinear
+    passed = not [f for f in failed if f.endswith(gated)]
     model = "; ".join(
         f"{k}: width {v['width_mm'][0]:.1f}->{v['width_mm'][-1]:.1f} mm, length {v['length_mm'][0]:.1f}->{v['length_mm'][-1]:.1f} mm"
         for k, v in values.items()
-    ) + f"; growth rate falls {rates[0]:.3f} -> {rates[-1]:.3f} mm/s"
-    return _make("cosman-2014-scaling", model, passed, f"does not rise: {', '.join(failed)}" if failed else "", sweeps=values)
+    ) + f"; growth rate falls {rates[0]:.3f} -> {rates[-1]:.3f} mm/s (visible coagulation, chicken at 21 C)"
+    note = ("gated on gauge and tip length only; " + VERIFICATION + f"rise with set temperature and time, sub-linear growth ({'yes' if sublinear else 'NO'})"
+            + (f"; does not rise by more than the {MESH_TOLERANCE_MM:g} mm verified accuracy: {', '.join(failed)}" if failed else ""))  # fmt: skip
+    return _make("cosman-2014-scaling", model, passed, note, sweeps=values)
 
 
 def goldberg_length() -> Comparison:
     """Ex vivo liver at 21 C, 18 G, 80 C, 90 s: lesion length against tip exposure 5-20 mm."""
     ref = reference("goldberg-1995-length")
     tips = [5.0, 10.0, 15.0, 20.0]
-    lengths = [run(RFSettings(gauge=18, tip_mm=t, set_temp_c=80.0, time_s=90.0, tissue="liver", ex_vivo=True)).lesion.length_mm for t in tips]
+    lengths = [run(RFSettings(gauge=18, tip_mm=t, set_temp_c=80.0, time_s=90.0, tissue="liver", ex_vivo=True)).coagulation.length_mm for t in tips]
     slope, intercept = np.polyfit(tips, lengths, 1)
     r2 = float(np.corrcoef(tips, lengths)[0, 1] ** 2)
     passed = r2 >= ref["r_squared_min"]
-    model = f"length = {slope:.2f} x tip + {intercept:.1f} mm, r^2 = {r2:.4f}"
+    model = f"visible-coagulation length = {slope:.2f} x tip + {intercept:.1f} mm, r^2 = {r2:.4f} (ex vivo liver, 21 C)"
     return _make("goldberg-1995-length", model, passed, values={"tip_mm": tips, "length_mm": lengths})
 
 
 def goldberg_max_diameter() -> Comparison:
     """The biggest catalogued needle (16 G), 30 mm tip, 90 C for 12 min, in vivo liver: width <= 16 mm?"""
     ref = reference("goldberg-1995-max-diameter")
-    width = run(RFSettings(gauge=16, tip_mm=30.0, set_temp_c=90.0, time_s=720.0, tissue="liver", domain_mm=100.0)).lesion.width_mm
+    width = run(RFSettings(gauge=16, tip_mm=30.0, set_temp_c=90.0, time_s=720.0, tissue="liver", domain_mm=100.0)).coagulation.width_mm
     passed = width <= ref["high_mm"]
     note = "" if passed else "model lesion exceeds the largest diameter any probe produced in the study"
-    return _make("goldberg-1995-max-diameter", f"width {width:.1f} mm (16 G, 30 mm, 90 C, 12 min, in vivo liver)", passed, note, width_mm=width)
+    return _make("goldberg-1995-max-diameter", f"visible-coagulation width {width:.1f} mm (16 G, 30 mm, 90 C, 12 min, in vivo liver)", passed, note, width_mm=width)
 
 
 def cooled_shape() -> Comparison:
     """Chicken ex vivo: standard 18 G/10 mm at 80 C/90 s vs cooled 17 G/4 mm at 60 C/150 s."""
-    standard = run(RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=90.0, **CHICKEN)).lesion
-    cooled = run(RFSettings(mode="cooled", gauge=17, tip_mm=4.0, set_temp_c=60.0, time_s=150.0, **CHICKEN)).lesion
+    standard = run(RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=90.0, **CHICKEN)).coagulation
+    cooled = run(RFSettings(mode="cooled", gauge=17, tip_mm=4.0, set_temp_c=60.0, time_s=150.0, **CHICKEN)).coagulation
     ratio_std = standard.width_mm / standard.length_mm
     ratio_cool = cooled.width_mm / cooled.length_mm
     passed = ratio_cool > ratio_std and cooled.distal_mm > standard.distal_mm
     model = (
         f"width/length {ratio_std:.2f} (standard, {standard.width_mm:.1f} x {standard.length_mm:.1f} mm) vs "
         f"{ratio_cool:.2f} (cooled, {cooled.width_mm:.1f} x {cooled.length_mm:.1f} mm); "
-        f"distal {standard.distal_mm:.1f} vs {cooled.distal_mm:.1f} mm"
+        f"distal {standard.distal_mm:.1f} vs {cooled.distal_mm:.1f} mm (visible coagulation)"
     )
     return _make("rapm-2024-cooled-shape", model, passed, standard=standard.as_dict(), cooled=cooled.as_dict())
 
@@ -183,12 +227,13 @@ def pulsed_nonlesional() -> Comparison:
     ref = reference("pulsed-nonlesional")
     result = run(RFSettings(mode="pulsed", gauge=22, tip_mm=5.0, time_s=120.0, pulse_voltage_v=45.0))
     p = result.pulsed
-    passed = (not p["thermal_lesion"]) and p["mean_tissue_temp_c"] <= ref["mean_high_c"] and result.traces.tip_temp_c.max() <= ref["tip_high_c"]
+    within = (not p["thermal_lesion"]) and p["mean_tissue_temp_c"] <= ref["mean_high_c"] and result.traces.tip_temp_c.max() <= ref["tip_high_c"]
+    note = VERIFICATION + f"the generator caps the tip at {result.settings.resolved().pulse_temp_limit_c:g} C, so a cool, non-lesional run is guaranteed ({'inside' if within else 'OUTSIDE'} the published limits)"
     model = (
         f"Omega max < 1: {not p['thermal_lesion']}; tip max {result.traces.tip_temp_c.max():.1f} C; "
         f"time-mean tissue max {p['mean_tissue_temp_c']:.1f} C; spike peak {p['peak_tissue_temp_c']:.1f} C"
     )
-    return _make("pulsed-nonlesional", model, passed, summary=p)
+    return _make("pulsed-nonlesional", model, None, note, summary=p)
 
 
 def pulsed_spikes() -> Comparison:
@@ -222,7 +267,7 @@ def cardiac_temperature() -> Comparison:
     note = (
         "published ratio V70/V50 = 5.2 (2.2-11.8 from the SDs); "
         + ("model gives no Arrhenius lesion at 50 C in 30 s (Omega = 1 needs 61 s at 50 C with the liver parameters)" if volumes[50.0] == 0 else f"model ratio {volumes[70.0] / volumes[50.0]:.1f}")
-        + "; electrode differs (cardiac catheter vs 16 G needle)"
+        + "; electrode differs (cardiac catheter vs 16 G needle); the check misses, so the 60 / 70 C volumes are not agreements"
     )
     return _make("cardiac-temperature", model, passed, note, volumes=volumes, published=published)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurolysis.anatomy import APPROACHES, primitives
-from neurolysis.anatomy._build import fibres_from_spec, composition_names
+from neurolysis.anatomy._build import composition_names, fibres_from_spec
 from neurolysis.anatomy.placement import needle_path, point_and_tangent, recommended_pose
 from neurolysis.anatomy.primitives import polyline_distance, shape_from_spec
 from neurolysis.anatomy.templates import load_template, template_names, template_summary

@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
+from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import FibreClass, Nerve
 from neurolysis.fields import FieldSample
-from neurolysis.outcome.relief import RegrowthDraws, relief_days, relief_for_lesion
 from neurolysis.outcome.axons import axon_population, nerve_outcome
-from neurolysis.anatomy.centreline import nerve_frame
+from neurolysis.outcome.relief import RegrowthDraws, relief_days, relief_for_lesion
 from neurolysis.validation import ValidationError
 
 R_NERVE = 1e-3

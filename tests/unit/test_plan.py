@@ -6,17 +6,7 @@ import tomllib
 import pytest
 
 from neurolysis.methods.rf import rf_settings
-from neurolysis.planning.plan import (
-    Plan,
-    PlacementSpec,
-    ProcedureSpec,
-    apply_overrides,
-    load_plan,
-    new_plan,
-    parse_override,
-    plan_from_dict,
-    plan_toml,
-)
+from neurolysis.planning.plan import PlacementSpec, Plan, ProcedureSpec, apply_overrides, load_plan, new_plan, parse_override, plan_from_dict, plan_toml
 from neurolysis.validation import ValidationError
 
 ISSUE_PLAN = """

@@ -14,8 +14,8 @@ import pytest
 
 from neurolysis.anatomy.scene import CriticalStructure, FibreClass, Nerve, Scene
 from neurolysis.fields import FieldSample
-from neurolysis.physics.damage import arrhenius
 from neurolysis.outcome.risk import assess_risk, risk_warnings
+from neurolysis.physics.damage import arrhenius
 from neurolysis.validation import ValidationError
 
 MM = 1e-3

@@ -11,7 +11,7 @@ import pytest
 from neurolysis.literature import plan_relief, plan_relief_cases
 
 KNOWN_MISSES: dict[str, str] = {
-    "genicular-phenol-shaikh-2023": "model 20.2 vs 9.9 months: chemical injury borrows the RF scar rate, and the 1.5 mL bolus lesions 23 mm of nerve",
+    "genicular-phenol-shaikh-2023": "model 22.9 vs 9.9 months: chemical injury borrows the RF scar rate, and the 1.5 mL bolus (filling soft tissue only, issue 10) lesions 26.5 mm of nerve",
     "celiac-ethanol-rct-2021": "model 29.5 months vs a 3-5 month band: 34 mm of plexus lesioned at the RF scar rate; cancer patients' survival also cuts follow-up",
     "lumbar-cryo-birkenmaier-2007": "model 1.1 months vs 6-12: axonotmesis keeps the tubes, regrowth at 1-2 mm/day over a short path; human cryo relief outlasts it",
     "knee-cryo-iovera": "model 0.84 months vs 1-5: as the lumbar cryo case; the template's 25 mm to the end organ is short",

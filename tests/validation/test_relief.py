@@ -13,8 +13,8 @@ import pytest
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.scene import FibreClass, Nerve
 from neurolysis.fields import FieldSample
-from neurolysis.outcome.relief import calibrate_scar_rate, relief_for_lesion
 from neurolysis.outcome.axons import nerve_outcome
+from neurolysis.outcome.relief import calibrate_scar_rate, relief_for_lesion
 
 CAT = load_catalog("nerve_model")
 TOLERANCE = 1.3  # model / published within [1/1.3, 1.3] (data file, [validation] header)

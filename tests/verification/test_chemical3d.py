@@ -10,8 +10,8 @@ import pytest
 from scipy.special import erf
 
 from neurolysis.chemistry import transport_coefficients
-from neurolysis.fields import NeedlePose
 from neurolysis.engines.chemical import simulate_chemical
+from neurolysis.fields import NeedlePose
 from neurolysis.physics.mesh3d import Mesh3DSpec
 from neurolysis.validation import ValidationError
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from neurolysis.cryoprobes import Cryoprobe
-from neurolysis.fields import NeedlePose
 from neurolysis.engines import cryo
 from neurolysis.engines.cryo import simulate_cryo
-from neurolysis.physics.mesh3d import Mesh3DSpec
+from neurolysis.fields import NeedlePose
 from neurolysis.physics.freezing import freezing_material, line_mesh, uniform_properties
+from neurolysis.physics.mesh3d import Mesh3DSpec
 from neurolysis.physics.phase_change import FreezingSolver, freeze_thaw_phases
 from neurolysis.validation import ValidationError
 

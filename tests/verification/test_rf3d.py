@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from neurolysis.anatomy.scene import Scene
-from neurolysis.fields import NeedlePose
-from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.engines.rf.engine2d import simulate_rf
 from neurolysis.engines.rf.engine3d import simulate_rf3d
+from neurolysis.engines.rf.settings import RFSettings
+from neurolysis.fields import NeedlePose
 from neurolysis.physics.fem3d import Potential3D, StiffnessPattern, TetGeometry
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, build_cross_section, extrude

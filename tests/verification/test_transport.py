@@ -9,14 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from neurolysis.chemistry import dose_response, transport_coefficients
-from neurolysis.physics.transport import (
-    ExposureAccumulator,
-    TransportOperators,
-    TransportSolver,
-    bolus_field,
-    bolus_radius_m,
-    run_transport,
-)
+from neurolysis.physics.transport import ExposureAccumulator, TransportOperators, TransportSolver, bolus_field, bolus_radius_m, run_transport
 
 GAUSS_X = np.array([-np.sqrt(3 / 5), 0.0, np.sqrt(3 / 5)])
 GAUSS_W = np.array([5 / 9, 8 / 9, 5 / 9])

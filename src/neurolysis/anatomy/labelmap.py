@@ -30,16 +30,7 @@ from nibabel.imageglobals import logger
 
 from neurolysis.validation import ValidationError, check_toml_integers
 
-from ._build import (
-    MM,
-    build_placements,
-    check_tissue,
-    critical_from_spec,
-    listed,
-    nerve_from_spec,
-    paint_nerve_regions,
-    resolve_targets,
-)
+from ._build import MM, build_placements, check_tissue, critical_from_spec, listed, nerve_from_spec, paint_nerve_regions, resolve_targets
 from .primitives import paint
 from .scene import CriticalStructure, Scene
 

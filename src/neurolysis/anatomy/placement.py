@@ -105,14 +105,14 @@ def recommended_pose(
             dirs = [t, -t]
         sides = [_perp(np.asarray(side, float), t)] if side is not None else ring
         if any(s is None for s in sides):
-            raise ValidationError(f"placement.side = {list(side)}: must not be parallel to the nerve")
+            raise ValidationError(f"placement.side = {[float(v) for v in side]}: must not be parallel to the nerve")
         offset = nerve.radius_m + needle_radius_m
         candidates = [NeedlePose(c + offset * s + 0.5 * tip_length_m * d, d) for d in dirs for s in sides]
     else:
         if toward is not None:
             d = _perp(toward, t)
             if d is None:
-                raise ValidationError(f"placement.toward = {list(toward)}: must not be parallel to the nerve for a perpendicular approach")
+                raise ValidationError(f"placement.toward = {[float(v) for v in toward]}: must not be parallel to the nerve for a perpendicular approach")
             dirs = [d]
         else:
             dirs = [-s for s in ring]

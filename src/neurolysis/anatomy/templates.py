@@ -18,15 +18,7 @@ import numpy as np
 
 from neurolysis.validation import ValidationError, check_choice
 
-from ._build import (
-    MM,
-    build_placements,
-    check_tissue,
-    critical_from_spec,
-    nerve_from_spec,
-    paint_nerve_regions,
-    resolve_targets,
-)
+from ._build import MM, build_placements, check_tissue, critical_from_spec, nerve_from_spec, paint_nerve_regions, resolve_targets
 from .primitives import in_box, paint, shape_from_spec
 from .scene import APPROACHES, Scene
 

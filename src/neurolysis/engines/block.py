@@ -24,13 +24,7 @@ import numpy as np
 from scipy.optimize import brentq, fsolve
 
 from neurolysis._catalog import load_catalog
-from neurolysis.chemistry import (
-    HOUR_S,
-    MINUTE_S,
-    anaesthetic,
-    anaesthetics,
-    max_dose_check,
-)
+from neurolysis.chemistry import HOUR_S, MINUTE_S, anaesthetic, anaesthetics, max_dose_check
 from neurolysis.validation import ValidationError, check_range
 
 

@@ -2,35 +2,33 @@
 
 Each of ``injections`` injections, ``interval_h`` apart at the same needle pose:
 
-1. the bolus (:func:`~neurolysis.physics.transport.bolus_field`): the volume V fills the
-   accessible fraction phi of a sphere around the needle tip, r_b = (3 V / (4 pi phi))^(1/3),
-   c = c_inj inside (amount V c_inj exactly); it is *added* to what is left of the
-   previous injections (``ExposureAccumulator.restart``);
+1. the bolus (:mod:`neurolysis.physics.bolus`): the volume V fills the accessible fraction
+   phi_e of the elements nearest the tip that it can enter (not the ``[spread]
+   barrier_tissues``: bone, dense fascia, vessel lumen, ...) and that connect to the tip through
+   filled elements -- a sphere r_b = (3 V / (4 pi phi))^(1/3) in homogeneous tissue, grown
+   along the compartment where barriers bound it; c = c_inj there (amount V c_inj exactly);
+   it is *added* to what is left of the previous injections (``ExposureAccumulator.restart``);
 2. transport for ``interval_h`` (the last injection too: the observation window),
 
        phi dc/dt = div(D_eff grad c) - k phi c,
 
    on the needle-aligned tet mesh of the RF engine (:mod:`neurolysis.physics.mesh3d`), P1,
    lumped capacity m_i = sum_e phi_e V_e / 4, nodal clearance k_i = sum_e phi_e k_e V_e / 4 / m_i,
-   zero-flux far boundary; steps growing geometrically, dt_n = dt_0 g^n: short while the
-   fast (solvent) term acts in the first seconds; backward Euler below 10 s (damps the
-   discontinuous bolus), Crank-Nicolson after; while the dose can still grow
-   (max rate(c) / min k > 1e-3) dt <= 0.25 / max k (CN decay error < 0.1 %/step), then
-   uncapped (the agent is cleared, t1/2 = ln 2 / k ~ 15 min in muscle). Both schemes
-   conserve S = sum m_i c_i up to the clearance exactly:
-   S_{n+1} - S_n = -dt_n sum_i m_i k_i (theta c_{n+1} + (1 - theta) c_n)_i (checked per
-   run, ``mass_balance``);
+   zero-flux far boundary; a vessel lumen ("blood") has a washout k ~ 10 /s (a sink). Steps
+   grow geometrically, dt_n = dt_0 g^n; each is a Strang split (``PositiveTransportSolver``):
+   exact clearance for dt/2, backward Euler diffusion on the stiffness made an M-matrix
+   (discrete upwinding of the obtuse-angle entries), exact clearance for dt/2: c >= 0 and
+   c <= max c0 for any step (discrete maximum principle), and S = sum m_i c_i loses exactly
+   the cleared amount (checked per run, ``mass_balance``). While the dose can still grow
+   (max rate(c) / min k > 1e-3) dt <= 0.25 / max k of the tissues the bolus fills, then uncapped;
 3. the axon lethal index  Lambda = int rate(c) dt  (``chemistry.dose_response``) accumulates
    at every node over all injections (trapezoid per step); an axon dies where Lambda >= 1.
 
 Tissue per element: ``scene.region_tissue[scene.label_at(centroid)]`` or ``tissue``.
-Coefficients from ``chemistry.transport_coefficients``; tissues without transport data use
-the stand-ins of :data:`TRANSPORT_STAND_IN` (named in the warnings). The nerve sheath:
-elements of tissue "nerve" that share a node with a non-nerve element take the
-"perineurium" coefficients (D x 0.02, UNVERIFIED), i.e. the barrier is one element thick
-(resistance thickness/D_sheath is therefore mesh-dependent -- documented limitation).
-The needle itself is not a hole in the mesh: its metal elements carry the surrounding
-tissue (its 0.7 mm diameter is small against the ~8 mm bolus).
+Coefficients from ``chemistry.transport_coefficients`` (stand-ins :data:`TRANSPORT_STAND_IN`,
+named in the warnings). Sheath: nerve elements sharing a node with a non-nerve element take
+the "perineurium" coefficients (one element thick: mesh-dependent, documented). The needle
+is not a hole in the mesh (its 0.7 mm is small against the bolus).
 
 Model and measured accuracy: docs/models/chemical.md ("3D engine").
 """
@@ -48,33 +46,16 @@ from neurolysis import devices as catalog
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.scene import Scene
-from neurolysis.chemistry import (
-    WEIGHT_RANGE_KG,
-    check_neurolytic_injection,
-    dose_response,
-    systemic_exposure,
-    transport_coefficients,
-)
+from neurolysis.chemistry import WEIGHT_RANGE_KG, check_neurolytic_injection, dose_response, systemic_exposure, transport_coefficients
 from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at
 from neurolysis.fields import FieldSample, NeedlePose, unharmed
+from neurolysis.physics.bolus import face_adjacency, fill_bolus, nodal_bolus
 from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
 from neurolysis.physics.linear import JacobiCGSolver
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
-from neurolysis.physics.transport import (
-    ML_TO_M3,
-    ExposureAccumulator,
-    TransportOperators,
-    TransportSolver,
-    bolus_field,
-    bolus_radius_m,
-)
-from neurolysis.validation import (
-    ValidationError,
-    check_choice,
-    check_number,
-    check_range,
-)
+from neurolysis.physics.transport import ML_TO_M3, ExposureAccumulator, PositiveTransportSolver, TransportOperators, bolus_radius_m
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
 HOUR_S = 3600.0
 
@@ -88,10 +69,8 @@ NEEDLE_GAUGE = 22
 FIRST_STEP_S = 0.25
 STEP_GROWTH = 1.4
 MAX_STEP_S = 1800.0
-BE_UNTIL_STEP_S = 10.0
-"""Backward Euler for steps shorter than this (damps the discontinuous bolus), Crank-Nicolson after."""
 CLEARANCE_STEP = 0.25
-"""While the dose can still grow, dt <= CLEARANCE_STEP / max k (CN decay error < 0.1 % per step)."""
+"""While the dose can still grow, dt <= CLEARANCE_STEP / max k of the filled tissues (c changes by < ~25 % per step: trapezoid dose)."""
 IDLE_DOSE = 1e-3
 """The dose is taken as settled when max rate(c) / min k < IDLE_DOSE (what is left can add < ~1e-3)."""
 
@@ -104,6 +83,8 @@ fraction of the diffusion time r_b^2 / a (a = D_eff / phi)."""
 
 TRANSPORT_STAND_IN = {k: v for k, v in load_catalog("agents")["transport_stand_in"].items() if k != "sources"}
 """Tissues without transport data and the tissue whose coefficients they use (``data/agents.toml [transport_stand_in]``, with sources)."""
+BARRIER_TISSUES = frozenset(load_catalog("agents")["spread"]["barrier_tissues"])
+"""Tissues the bolus does not fill (bone, dense fascia, vessel lumen, ...; ``data/agents.toml [spread]``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,7 +128,8 @@ class ChemicalResult:
     injections: int
     interval_h: float
     rate_ml_per_min: float
-    bolus_radius_mm: float
+    bolus_radius_mm: float  # the equivalent sphere (3 V / (4 pi phi_tip))^(1/3)
+    bolus_reach_mm: float  # farthest filled element centroid from the tip
     spread_level_pct: float
     spread_volume_ml: tuple[float, ...]  # per injection: volume where c exceeded spread_level_pct
     lethal_volume_ml: tuple[float, ...]  # cumulative: volume with Lambda >= 1 after each injection
@@ -238,24 +220,10 @@ def check_injections(agent: str, concentration_pct: float, volume_ml: float, inj
 
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
 def simulate_chemical(
-    agent: str,
-    concentration_pct: float,
-    volume_ml: float,
-    injections: int,
-    interval_h: float,
-    rate_ml_per_min: float,
-    pose: NeedlePose,
-    scene: Scene | None = None,
-    *,
-    tissue: str = "muscle",
-    mesh: Mesh3DSpec = DEFAULT_CHEMICAL_MESH,
-    weight_kg: float = 70.0,
-    sex: str = "male",
-    first_step_s: float = FIRST_STEP_S,
-    step_growth: float = STEP_GROWTH,
-    max_step_s: float = MAX_STEP_S,
-    solver_rtol: float = 1e-8,
-    progress: Callable[[float], None] | None = None,
+    agent: str, concentration_pct: float, volume_ml: float, injections: int, interval_h: float, rate_ml_per_min: float,
+    pose: NeedlePose, scene: Scene | None = None, *, tissue: str = "muscle", mesh: Mesh3DSpec = DEFAULT_CHEMICAL_MESH,
+    weight_kg: float = 70.0, sex: str = "male", first_step_s: float = FIRST_STEP_S, step_growth: float = STEP_GROWTH,
+    max_step_s: float = MAX_STEP_S, solver_rtol: float = 1e-8, progress: Callable[[float], None] | None = None,
 ) -> ChemicalResult:
     """Simulate ``injections`` boluses of ``volume_ml`` of ``agent`` at ``concentration_pct``, ``interval_h`` apart.
 
@@ -306,19 +274,18 @@ def simulate_chemical(
     ops = TransportOperators(stiffness, capacity, clearance)
     node_volume = geo.node_weights(np.ones(len(tissue_of)))
 
-    # ---- bolus (centred on the needle apex = frame origin)
-    tip_id = transport_tissue[int(np.argmin(np.linalg.norm(m.centroids, axis=1)))]
-    tip_tissue = transport_coefficients(agent, tip_id)
+    # ---- bolus: fills the reachable non-barrier elements nearest the needle apex (frame origin)
+    distance_e = np.linalg.norm(m.centroids, axis=1)
+    fillable = ~np.isin(tissue_of, list(BARRIER_TISSUES))
+    fill = fill_bolus(distance_e, phi_e * geo.volume, fillable, face_adjacency(m.tets), v_ml * ML_TO_M3)
+    bolus = nodal_bolus(m.tets, fill, phi_e * geo.volume, capacity, c_inj)
+    tip_tissue = transport_coefficients(agent, transport_tissue[fill.start_element])
     phi_tip = tip_tissue.volume_fraction
     r_b = bolus_radius_m(v_ml, phi_tip)
-    distance = np.linalg.norm(m.nodes, axis=1)
-    bolus = bolus_field(distance, capacity, v_ml, c_inj, phi_tip)
-    tip_node = int(np.argmin(distance))
+    tip_node = int(np.argmin(np.linalg.norm(m.nodes, axis=1)))
 
-    # ---- time stepping: one shared Jacobi-CG (the systems are mass-dominated: the diffusion
-    # length of the longest step, sqrt(D_eff dt / phi) ~ 1 mm, is about one element, so
-    # diagonal-preconditioned CG needs < ~120 cheap iterations; AMG V-cycles cost more),
-    # one operator set per distinct step
+    # ---- time stepping: one shared Jacobi-CG (mass-dominated systems: the longest step diffuses
+    # ~1 mm, one element; AMG V-cycles cost more), one operator set per distinct step
     cg = JacobiCGSolver(rtol=solver_rtol, max_iterations=4000)
     last = {}
 
@@ -330,9 +297,9 @@ def simulate_chemical(
 
         return solve
 
-    solvers: dict[tuple, TransportSolver] = {}
+    solvers: dict[float, PositiveTransportSolver] = {}
     rate_fn = law.rate_per_s
-    k_min, k_max = float(clearance.min()), float(clearance.max())
+    k_min, k_max = float(clearance.min()), float(k_e[fillable].max())
     active_cap = min(max_step_s, CLEARANCE_STEP / k_max) if k_max > 0 else max_step_s
     c = np.zeros(m.n_nodes)
     acc = ExposureAccumulator(c, {"lethal": rate_fn})
@@ -356,13 +323,11 @@ def simulate_chemical(
                 dt = interval_s - t
             dt_next *= step_growth
             key = round(float(dt), 6)
-            theta = 1.0 if key < BE_UNTIL_STEP_S else 0.5
-            solver = solvers.get((key, theta))
+            solver = solvers.get(key)
             if solver is None:
-                solver = solvers[(key, theta)] = TransportSolver(ops, key, theta, factory)
-            c_old = c
-            c = solver.step(c)
-            cleared += key * (theta * ops.clearance_rate(c) + (1 - theta) * ops.clearance_rate(c_old))
+                solver = solvers[key] = PositiveTransportSolver(ops, key, factory)
+            c, removed = solver.step(c)
+            cleared += removed
             acc.advance(c, key)
             np.maximum(peak, c, out=peak)
             t += key
@@ -401,14 +366,17 @@ def simulate_chemical(
         warnings.append("no transport data for " + ", ".join(f"{t} (uses {TRANSPORT_STAND_IN[t]})" for t in stand_ins) + " [UNVERIFIED]")
     if systemic.over_threshold:
         warnings.append(f"total phenol {systemic.phenol_mg:.0f} mg reaches the ~{systemic.phenol_toxic_mg:.0f} mg toxic level")
-    if r_b > mesh.fine_margin_m:
-        warnings.append(f"bolus radius {r_b * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
+    if fill.reach_m > mesh.fine_margin_m:
+        warnings.append(f"bolus reach {fill.reach_m * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
+    if fill.overflow:
+        warnings.append(f"the injected volume does not fit the space it can reach in the mesh (x{fill.overflow:.2f}): concentration raised to conserve the amount; increase mesh.domain_m")
 
     mesh_info = {
         **mesh.as_dict(),
         "nodes": int(m.n_nodes),
         "elements": int(len(m.tets)),
         "sheath_elements": int(sheath.sum()),
+        "m_matrix_upwinding": max(s.upwinding for s in solvers.values()),
         "time_steps_per_injection": n_steps,
         "first_step_s": float(first_step_s),
         "step_growth": float(step_growth),
@@ -431,6 +399,7 @@ def simulate_chemical(
         interval_h=interval_s / HOUR_S,
         rate_ml_per_min=rate,
         bolus_radius_mm=r_b * 1e3,
+        bolus_reach_mm=fill.reach_m * 1e3,
         spread_level_pct=spread_level,
         spread_volume_ml=tuple(spread),
         lethal_volume_ml=tuple(lethal_vol),
@@ -455,6 +424,7 @@ def mesh_for_bolus(agent: str, volume_ml: float, pose: NeedlePose, scene: Scene 
     r_b ~ 20-30 mm) otherwise spread into coarse cells. Celiac 50 % ethanol 10 mL: fine
     margin 12 -> 27.5 mm, 3.0 -> 8.7 s, lethal volume 53.6 -> 56.0 mL (4 %)."""
     tip = tissue_at(scene, pose.tip_m, tissue)[0]
+    tip = tissue if tip in BARRIER_TISSUES else tip  # a tip on bone: the bolus fills the soft tissue beside it
     phi = transport_coefficients(agent, TRANSPORT_STAND_IN.get(tip, tip)).volume_fraction
     needed = BOLUS_FINE_MARGIN * bolus_radius_m(volume_ml, phi)
     return mesh if needed <= mesh.fine_margin_m else replace(mesh, fine_margin_m=needed)

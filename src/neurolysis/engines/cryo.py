@@ -50,21 +50,8 @@ from neurolysis.cryoprobes import Cryoprobe, check_cycles, cryoprobe
 from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
 from neurolysis.fields import BODY_TEMP_C, FieldSample, NeedlePose
 from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
-from neurolysis.physics.freezing import (
-    ConductionMesh,
-    EnthalpyCurve,
-    FreezingMaterial,
-    FreezingProperties,
-    freezing_material,
-    freezing_tissue_ids,
-    lethal_isotherms_c,
-)
-from neurolysis.physics.lesion import (
-    LesionShape,
-    level_extent,
-    measure_cold_region,
-    tissue_edges,
-)
+from neurolysis.physics.freezing import ConductionMesh, EnthalpyCurve, FreezingMaterial, FreezingProperties, freezing_material, freezing_tissue_ids, lethal_isotherms_c
+from neurolysis.physics.lesion import LesionShape, level_extent, measure_cold_region, tissue_edges
 from neurolysis.physics.linear import AMGSolver
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d

@@ -86,6 +86,33 @@ def validate_poses(poses: Sequence[NeedlePose], scene: Scene | None, bipolar: bo
     return spacing, axial
 
 
+MAX_ACTIVE_TIP_IN_BONE = 0.1
+"""A needle cannot be pushed into cortical bone: a plan whose active tip lies in bone over
+more than this fraction of its length is refused (electrodes are placed *against* bone);
+a Monte Carlo sample that lands so is drawn back along its shaft to the bone's surface."""
+
+
+def tip_in_bone(scene: Scene, pose: NeedlePose, tip_len_m: float) -> tuple[float, list[str]]:
+    """(fraction of the active tip inside bone, the bone regions it is in), from 21 points."""
+    s = np.linspace(0.0, tip_len_m, 21)
+    labels = np.asarray(scene.label_at(pose.tip_m - s[:, None] * pose.direction))
+    in_bone = np.array([scene.region_tissue[i] == "bone" for i in labels])
+    return float(in_bone.mean()), sorted({scene.region_names[i] for i in labels[in_bone]})
+
+
+def against_bone(scene: Scene, pose: NeedlePose, tip_len_m: float, step_m: float = 0.25e-3, max_back_m: float = 30e-3) -> NeedlePose | None:
+    """``pose`` drawn back along its shaft until at most MAX_ACTIVE_TIP_IN_BONE of the active
+    tip is in bone (where an operator feels bone and stops); None if it is in bone after
+    ``max_back_m``, and ``pose`` itself when it is not in bone."""
+    back = 0.0
+    while back <= max_back_m:
+        moved = pose if back == 0.0 else NeedlePose(pose.tip_m - back * pose.direction, pose.direction)
+        if tip_in_bone(scene, moved, tip_len_m)[0] <= MAX_ACTIVE_TIP_IN_BONE:
+            return moved
+        back += step_m
+    return None
+
+
 def tissue_at(scene: Scene | None, points_m: np.ndarray, default: str) -> np.ndarray:
     """Tissue id at points (n, 3) of the anatomy frame (object array): the scene's region
     tissue there, or ``default`` everywhere without a scene."""

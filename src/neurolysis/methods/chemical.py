@@ -13,22 +13,9 @@ from dataclasses import replace
 import numpy as np
 
 from neurolysis.chemistry import neurolytic_agents
-from neurolysis.engines.chemical import (
-    check_injections,
-    mesh_for_bolus,
-    simulate_chemical,
-)
+from neurolysis.engines.chemical import check_injections, mesh_for_bolus, simulate_chemical
 from neurolysis.fields import FieldSample
-from neurolysis.methods.base import (
-    RISK_MARGIN_M,
-    VIEW_HALF_WIDTH_M,
-    Context,
-    Method,
-    PhysicsResult,
-    PlanField,
-    injection_needle,
-    prefixed,
-)
+from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
 from neurolysis.outcome.axons import NerveOutcome
 from neurolysis.physics.fem3d import TetGeometry
 from neurolysis.physics.lesion import measure_lesion3d, tissue_edges

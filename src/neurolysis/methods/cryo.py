@@ -13,13 +13,7 @@ import numpy as np
 
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import Nerve
-from neurolysis.cryoprobes import (
-    all_cryoprobes,
-    check_cycles,
-    cryoprobe,
-    default_cycles,
-    minimum_lesion_length_m,
-)
+from neurolysis.cryoprobes import all_cryoprobes, check_cycles, cryoprobe, default_cycles, minimum_lesion_length_m
 from neurolysis.engines.cryo import DEFAULT_MESH, simulate_cryo
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, prefixed
 from neurolysis.outcome.axons import NerveOutcome

@@ -19,16 +19,7 @@ import numpy as np
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import FIBRE_ROLES, Nerve
 from neurolysis.fields import FieldSampler
-from neurolysis.outcome.relief import (
-    Relief,
-    axon_growth_factors,
-    methods,
-    model_parameters,
-    not_modelled,
-    regrowth_draws,
-    relief_days,
-    summarise,
-)
+from neurolysis.outcome.relief import Relief, axon_growth_factors, methods, model_parameters, not_modelled, regrowth_draws, relief_days, summarise
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 

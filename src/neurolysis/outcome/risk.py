@@ -4,7 +4,10 @@ Each ``scene.critical`` structure is sampled where it lies inside a region of in
 (box) around the needle: region structures at the points of a regular grid (spacing
 ``spacing_m``) whose ``scene.label_at`` is one of its regions; nerve structures on their
 own tube (rings at r = 0, R/2, R, 8 angles, every spacing/2 along the centerline; the
-whole nerve, since the tube is cheap). All points go to the field sampler in one call.
+whole nerve, since the tube is cheap); vessel structures (kinds with a ``wall`` table:
+artery, vein) on their wall, a shell from the lumen surface out to a wall thickness from
+data, never the lumen itself (:func:`wall_points`; blood flow is credited by the engines'
+lumen sinks). All points go to the field sampler in one call.
 Peak temperature, Omega and CEM43 are the maxima over the structure's points; the
 criteria of its kind (``data/risk.toml``, most severe first) set ``injured`` and the
 reason. ``distance_to_lesion_mm`` is the smallest distance between the structure's
@@ -105,13 +108,23 @@ def _tube_points(centerline_m: np.ndarray, radius_m: float, spacing: float) -> n
     return frame.offset_points(x, y).reshape(-1, 3)
 
 
-def _criteria(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple[bool, str]:
+def injury_verdict(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple[bool, str]:
+    """(injured, reason) of a structure of ``kind`` by the catalogued criteria, most severe first.
+
+    A criterion with ``max_lumen_diameter_mm`` (vessels) is skipped when ``values`` gives a
+    larger ``lumen_diameter_mm``; without it (unknown size) it applies: the safe side."""
     key, entry = _kind_entry(kind)
     label = entry["label"]
     no_data = "" if key == kind else f" [no thresholds for kind {kind!r}: conservative default]"
     checked: dict[str, str] = {}  # per measure, the last (lowest) threshold checked
+    lumen_mm = values.get("lumen_diameter_mm")
     for c in entry["criteria"]:
         m, thr = c["measure"], float(c["threshold"])
+        if "max_lumen_diameter_mm" in c and lumen_mm is not None and lumen_mm > float(c["max_lumen_diameter_mm"]):
+            v = values.get(m, float(lethal_any))
+            shown = ("reached" if lethal_any else "not reached") if m == "lethal" else (f"{100 * v:.0f} %" if m == "agent_fraction" else f"{v:.1f}")
+            checked[m] = f"{m.replace('_', ' ')} {shown} at the wall: not applied, lumen ~{lumen_mm:.0f} mm > {float(c['max_lumen_diameter_mm']):g} mm ({c['size_reason']})"
+            continue
         if m == "lethal":
             if lethal_any:
                 return True, f"{label}: inside the method's lethal region (its kill criterion) -> {c['meaning']}{no_data}"
@@ -124,6 +137,125 @@ def _criteria(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple
             return True, f"{label}: {what} {shown} >= {limit} -> {c['meaning']} ({c['source']}){no_data}"
         checked[m] = f"{what} {shown} < {limit}"
     return False, f"{label}: no threshold reached ({'; '.join(checked.values())}){no_data}"
+
+
+@dataclass(frozen=True, eq=False)
+class StructurePoints:
+    """Where the critical structures are sampled: ``points`` (n, 3, anatomy frame, m);
+    ``index[k]`` the rows of ``scene.critical[k]``; ``in_box[k]`` whether any lies in the box;
+    ``lumen_diameter_mm[k]`` a vessel's equivalent lumen diameter in the box (None otherwise)."""
+
+    points: np.ndarray
+    index: tuple[np.ndarray, ...]
+    in_box: tuple[bool, ...]
+    lumen_diameter_mm: tuple[float | None, ...] = ()  # vessels: equivalent lumen diameter; else None
+
+
+def structure_points(scene: Scene, lo: np.ndarray, hi: np.ndarray, spacing: float) -> StructurePoints:
+    """Grid points (``spacing``) of the box ``lo``-``hi`` labelled with a structure's regions,
+    and the whole tube of each nerve structure, for every ``scene.critical`` structure."""
+    grid = _grid(lo, hi, spacing)
+    labels = np.asarray(scene.label_at(grid))
+    if labels.shape != (grid.shape[0],):
+        raise ValueError(f"scene {scene.name!r}: label_at returned shape {labels.shape} for {grid.shape[0]} points")
+    region_index = {name: i for i, name in enumerate(scene.region_names)}
+    blocks: list[np.ndarray] = [grid]
+    index, in_box, lumen = [], [], []
+    start = grid.shape[0]
+    for s in scene.critical:
+        if s.nerve is not None:
+            try:
+                nerve = scene.nerve(s.nerve)
+            except KeyError as exc:
+                names = ", ".join(n.name for n in scene.nerves)
+                raise ValidationError(f"critical structure {s.name!r}: nerve = {s.nerve!r}: allowed values are {names}") from exc
+            pts = _tube_points(nerve.centerline_m, nerve.radius_m, spacing)
+            blocks.append(pts)
+            index.append(np.arange(start, start + pts.shape[0]))
+            in_box.append(bool(np.any(np.all((pts >= lo) & (pts <= hi), axis=1))))
+            start += pts.shape[0]
+        else:
+            unknown = [r for r in s.regions if r not in region_index]
+            if unknown or not s.regions:
+                raise ValidationError(f"critical structure {s.name!r}: regions = {list(s.regions)}: allowed values are {', '.join(scene.region_names)}")
+            ids = np.array([region_index[r] for r in s.regions])
+            inside = np.isin(labels, ids)
+            wall = _wall_entry(s.kind)
+            if wall is None:
+                idx, diameter = np.flatnonzero(inside), None
+            else:  # a vessel: its wall, a shell outside the lumen; the lumen's own points do not count
+                pts, radius = wall_points(scene, inside, ids, lo, hi, spacing, wall)
+                blocks.append(pts)
+                idx = np.arange(start, start + pts.shape[0])
+                start += pts.shape[0]
+                diameter = None if radius is None else 2e3 * radius
+            index.append(idx)
+            in_box.append(idx.size > 0)
+            lumen.append(diameter)
+            continue
+        lumen.append(None)
+    return StructurePoints(np.concatenate(blocks), tuple(index), tuple(in_box), tuple(lumen))
+
+
+def _wall_entry(kind: str) -> Mapping | None:
+    """The ``[wall]`` table of ``kind`` in ``data/risk.toml`` (vessels), else None."""
+    return _kind_entry(kind)[1].get("wall")
+
+
+def lumen_radius_m(n_lumen: int, n_faces: int, spacing: float) -> float:
+    """Equivalent lumen radius (m) from the grid: r = 2 V / A (exact for a cylinder's side),
+    V = n_lumen h^3, A = n_faces h^2 / 1.5 (a staircase has 1.5x the area of a smooth
+    surface with isotropic normals); a one-point-thick line of lumen gives r = 0.75 h."""
+    return 2.0 * n_lumen * spacing**3 / (n_faces * spacing**2 / 1.5)
+
+
+def wall_thickness_m(radius_m: float, wall: Mapping) -> float:
+    """Wall thickness (m): ``wall_to_radius`` x lumen radius, clipped to [min, max] (data/risk.toml)."""
+    t = float(wall["wall_to_radius"]) * radius_m
+    return float(np.clip(t, float(wall["thickness_min_mm"]) * 1e-3, float(wall["thickness_max_mm"]) * 1e-3))
+
+
+def wall_points(scene: Scene, inside: np.ndarray, ids: np.ndarray, lo, hi, spacing: float, wall: Mapping) -> tuple[np.ndarray, float | None]:
+    """Points of a vessel's wall, and its lumen radius (m; None without a lumen in the box).
+
+    Where a grid line leaves the lumen (grid points ``inside``) the lumen surface is found by
+    bisection with ``scene.label_at`` (to spacing/64); from its outer side, points at
+    ``wall.depths`` x the wall thickness outward along that grid line. Points in the lumen
+    (any region ``ids``) or outside the box are dropped."""
+    counts = np.floor((hi - lo) / spacing + 1e-9).astype(int) + 1
+    mask = inside.reshape(counts)
+    starts, steps = [], []
+    n_faces = 0
+    for axis in range(3):
+        first, second = [slice(None)] * 3, [slice(None)] * 3
+        first[axis], second[axis] = slice(0, -1), slice(1, None)
+        m0, m1 = mask[tuple(first)], mask[tuple(second)]
+        for sign, pair in ((1, m0 & ~m1), (-1, m1 & ~m0)):
+            ijk = np.argwhere(pair)
+            if sign < 0:
+                ijk[:, axis] += 1  # the lumen point is the second of the pair
+            n_faces += len(ijk)
+            starts.append(lo + spacing * ijk)
+            step = np.zeros(3)
+            step[axis] = sign * spacing
+            steps.append(np.tile(step, (len(ijk), 1)))
+    if not n_faces:
+        return np.zeros((0, 3)), None
+    p_in, d = np.concatenate(starts), np.concatenate(steps)
+    a, b = np.zeros(len(p_in)), np.ones(len(p_in))  # fraction of the step: a in the lumen, b out
+    for _ in range(6):
+        mid = 0.5 * (a + b)
+        lumen = np.isin(np.asarray(scene.label_at(p_in + mid[:, None] * d)), ids)
+        a, b = np.where(lumen, mid, a), np.where(lumen, b, mid)
+    radius = lumen_radius_m(int(inside.sum()), n_faces, spacing)
+    thickness = wall_thickness_m(radius, wall)
+    unit = d / spacing
+    surface = p_in + b[:, None] * d
+    depths = np.asarray(wall["depths"], float) * thickness
+    pts = (surface[None, :, :] + depths[:, None, None] * unit[None, :, :]).reshape(-1, 3)
+    keep = np.all((pts >= lo) & (pts <= hi), axis=1)
+    pts = pts[keep]
+    return pts[~np.isin(np.asarray(scene.label_at(pts)), ids)], radius
 
 
 def assess_risk(
@@ -145,31 +277,8 @@ def assess_risk(
     cat = load_catalog("risk")
     body_c = float(cat["body_temp_c"])
 
-    grid = _grid(lo, hi, spacing)
-    labels = np.asarray(scene.label_at(grid))
-    if labels.shape != (grid.shape[0],):
-        raise ValueError(f"scene {scene.name!r}: label_at returned shape {labels.shape} for {grid.shape[0]} points")
-    region_index = {name: i for i, name in enumerate(scene.region_names)}
-
-    blocks: list[np.ndarray] = [grid]
-    tube_slices: dict[int, slice] = {}
-    start = grid.shape[0]
-    for k, s in enumerate(scene.critical):
-        if s.nerve is not None:
-            try:
-                nerve = scene.nerve(s.nerve)
-            except KeyError as exc:
-                names = ", ".join(n.name for n in scene.nerves)
-                raise ValidationError(f"critical structure {s.name!r}: nerve = {s.nerve!r}: allowed values are {names}") from exc
-            pts = _tube_points(nerve.centerline_m, nerve.radius_m, spacing)
-            blocks.append(pts)
-            tube_slices[k] = slice(start, start + pts.shape[0])
-            start += pts.shape[0]
-        else:
-            unknown = [r for r in s.regions if r not in region_index]
-            if unknown or not s.regions:
-                raise ValidationError(f"critical structure {s.name!r}: regions = {list(s.regions)}: allowed values are {', '.join(scene.region_names)}")
-    points = np.concatenate(blocks)
+    where = structure_points(scene, lo, hi, spacing)
+    points = where.points
     sample = sampler(points)
     fields = {}
     for name in ("peak_temp_c", "omega", "cem43_min", "lethal"):
@@ -203,19 +312,12 @@ def assess_risk(
             box_gap_mm = 0.0
 
     out = []
-    for k, s in enumerate(scene.critical):
-        if k in tube_slices:
-            idx = np.arange(points.shape[0])[tube_slices[k]]
-            in_box = bool(np.any(np.all((points[idx] >= lo) & (points[idx] <= hi), axis=1)))
-        else:
-            wanted = np.array([region_index[r] for r in s.regions])
-            idx = np.flatnonzero(np.isin(labels, wanted))
-            in_box = idx.size > 0
-        out.append(_structure(s, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi))
+    for k, structure in enumerate(scene.critical):
+        out.append(_structure(structure, where.index[k], points, fields, tree, box_gap_mm, where.in_box[k], body_c, lo, hi, where.lumen_diameter_mm[k]))
     return tuple(out)
 
 
-def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi) -> StructureRisk:
+def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi, lumen_mm) -> StructureRisk:
     consequence = _kind_entry(s.kind)[1]["consequence"]
     if idx.size == 0:
         box = " to ".join("[" + ", ".join(f"{v * 1e3:.0f}" for v in b) + "]" for b in (lo, hi))
@@ -226,7 +328,7 @@ def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_b
     cem = float(fields["cem43_min"][idx].max())
     lethal = fields["lethal"][idx]
     agent = float(fields["agent_fraction"][idx].max())
-    injured, reason = _criteria(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent})
+    injured, reason = injury_verdict(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent, "lumen_diameter_mm": lumen_mm})
     distance = None
     if tree is not None:
         distance = 0.0 if lethal.any() else float(tree.query(points[idx], k=1)[0].min() * 1e3)

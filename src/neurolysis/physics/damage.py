@@ -105,3 +105,84 @@ class DamageAccumulator:
         self.cem43_min += 0.5 * dt_s * (self._cem_rate + cem_rate)
         np.maximum(self.max_temp_c, temp_c, out=self.max_temp_c)
         self._rate, self._cem_rate = rate, cem_rate
+
+
+# ------------------------------------------------------------------ visible coagulation
+
+
+@dataclass(frozen=True)
+class CoagulationCriterion:
+    """Where a medium visibly coagulates (``data/coagulation.toml``): peak temperature >= threshold
+    (C), or Omega of the medium's own Arrhenius set >= threshold. ``proxy`` names the medium
+    whose data stand in when the tissue has none."""
+
+    medium: str
+    kind: str
+    threshold: float
+    arrhenius: ArrheniusParameters | None = None
+    proxy: str | None = None
+    source: str = ""
+    tag: str = ""
+
+    @property
+    def rule(self) -> str:
+        return f"peak >= {self.threshold:g} C" if self.kind == "peak_temperature" else f"Omega >= {self.threshold:.3g} ({self.arrhenius.name})"
+
+    @property
+    def medium_label(self) -> str:
+        return f"{self.medium} as {self.proxy}" if self.proxy else self.medium
+
+    @property
+    def label(self) -> str:
+        return f"coagulation ({self.medium_label}: {self.rule})"
+
+
+def coagulation_criterion(tissue_id: str) -> CoagulationCriterion:
+    """The visible-coagulation criterion of a tissue, or the catalogued proxy's when it has none."""
+    cat = load_catalog("coagulation")
+    proxy = None if tissue_id in cat["medium"] else str(cat["default"]["proxy"])
+    e = cat["medium"][proxy or tissue_id]
+    if e["kind"] == "arrhenius":
+        params = ArrheniusParameters(f"coagulation-{proxy or tissue_id}", float(e["frequency_factor_per_s"]), float(e["activation_energy_j_mol"]), e["source"])
+        return CoagulationCriterion(tissue_id, "arrhenius", float(e["omega"]), params, proxy, e["source"], e["tag"])
+    return CoagulationCriterion(tissue_id, "peak_temperature", float(e["threshold_c"]), None, proxy, e["source"], e["tag"])
+
+
+class CoagulationTracker:
+    """The visible-coagulation field at every node, by the criterion of the tissue around it.
+
+    ``node_tissues`` maps a tissue id to the mask of nodes that touch it. With one criterion
+    the field is the raw one (peak temperature or the medium's Omega) at its own threshold;
+    with several (anatomy) it is the largest ratio value / threshold over the tissues a node
+    touches, at threshold 1 (a node coagulates if any tissue around it does; within one
+    tissue the edge is the same, the ratio being linear in the field).
+    """
+
+    def __init__(self, node_tissues: dict[str, np.ndarray], temp_c: np.ndarray):
+        self.criteria = {tid: coagulation_criterion(tid) for tid in node_tissues}
+        self.masks = node_tissues
+        self.omega = {tid: np.zeros_like(temp_c, dtype=float) for tid, c in self.criteria.items() if c.kind == "arrhenius"}
+        self._rate = {tid: self.criteria[tid].arrhenius.rate(temp_c) for tid in self.omega}
+
+    def advance(self, temp_c: np.ndarray, dt_s: float) -> None:
+        """Add a step of length ``dt_s`` ending at ``temp_c`` (trapezoid rule, as DamageAccumulator)."""
+        for tid, omega in self.omega.items():
+            rate = self.criteria[tid].arrhenius.rate(temp_c)
+            omega += 0.5 * dt_s * (self._rate[tid] + rate)
+            self._rate[tid] = rate
+
+    def field(self, max_temp_c: np.ndarray) -> tuple[np.ndarray, float, str]:
+        """(nodal field, threshold, criterion label) for the lesion measurer."""
+        def raw(tid):
+            return self.omega.get(tid, max_temp_c)
+
+        media = ", ".join(c.medium_label for c in self.criteria.values())
+        if len({c.rule for c in self.criteria.values()}) == 1:
+            tid, c = next(iter(self.criteria.items()))
+            return raw(tid), c.threshold, f"coagulation ({media}: {c.rule})"
+        index = np.zeros_like(max_temp_c, dtype=float)
+        for tid, c in self.criteria.items():
+            mask = self.masks[tid]
+            index[mask] = np.maximum(index[mask], raw(tid)[mask] / c.threshold)
+        rules = "; ".join(f"{c.medium_label}: {c.rule}" for c in self.criteria.values())
+        return index, 1.0, f"coagulation (field / own threshold >= 1; {rules})"

@@ -31,12 +31,7 @@ from functools import cached_property
 import numpy as np
 from scipy.spatial import Delaunay
 
-from neurolysis.physics.mesh import (
-    NeedleGeometry,
-    Region,
-    graded_points,
-    uniform_points,
-)
+from neurolysis.physics.mesh import NeedleGeometry, Region, graded_points, uniform_points
 from neurolysis.validation import ValidationError
 
 MERGE_TOLERANCE_M = 1e-9

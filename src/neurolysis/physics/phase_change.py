@@ -32,16 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from neurolysis.physics.freezing import (
-    ConductionMesh,
-    FreezingProperties,
-    FreezingState,
-    HeatBoundary,
-    StepReport,
-    frozen_array,
-    probe_boundary,
-    time_below,
-)
+from neurolysis.physics.freezing import ConductionMesh, FreezingProperties, FreezingState, HeatBoundary, StepReport, frozen_array, probe_boundary, time_below
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 _SLOPE_FLOOR = 1e-9

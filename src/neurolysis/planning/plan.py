@@ -16,28 +16,11 @@ from dataclasses import asdict, dataclass, field, fields, make_dataclass, replac
 from pathlib import Path
 
 from neurolysis.anatomy.scene import APPROACHES
-from neurolysis.anatomy.templates import (
-    load_template,
-    template_names,
-    template_procedure_defaults,
-)
+from neurolysis.anatomy.templates import load_template, template_names, template_procedure_defaults
 from neurolysis.chemistry import WEIGHT_RANGE_KG
-from neurolysis.methods import (
-    METHODS,
-    check_plan,
-    check_procedure,
-    field_comment,
-    method_names,
-    procedure_fields,
-)
-from neurolysis.validation import (
-    ValidationError,
-    check_choice,
-    check_number,
-    check_range,
-    check_toml_integers,
-    shown,
-)
+from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
+from neurolysis.outcome.uncertainty import check_uncertainty
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range, check_toml_integers, shown
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
 OFFSET_LIMIT_MM = 50.0
@@ -174,6 +157,32 @@ class SimulationSpec:
         check_range("simulation.mesh_refinement", self.mesh_refinement, 0.5, 2.5)
 
 
+@dataclass(frozen=True)
+class UncertaintySpec:
+    """The Monte Carlo cohort over needle placement (``neurolysis.outcome.uncertainty``):
+    ``samples`` poses (left out: no cohort; ``simulate --monte-carlo N`` sets it), drawn with ``seed``
+    (default: ``simulation.seed``) from the target's published accuracy scaled by the
+    ``operator`` preset, unless ``offset_sd_mm`` (one SD or [x, y, z], mm), ``angle_sd_deg``
+    or ``gross_miss_fraction`` are given (``data/uncertainty.toml`` says where each comes from).
+    ``full_solves``: that many samples are solved in full (slow) and compared with the shortcut."""
+
+    samples: int | None = None
+    seed: int | None = None
+    operator: str = "experienced"
+    offset_sd_mm: float | tuple[float, float, float] | None = None
+    angle_sd_deg: float | None = None
+    gross_miss_fraction: float | None = None
+    full_solves: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.full_solves, bool) or not isinstance(self.full_solves, int):
+            raise ValidationError(f"uncertainty.full_solves = {self.full_solves!r}: must be a whole number in [0, 1000]")
+        check_range("uncertainty.full_solves", self.full_solves, 0, 1000)
+        if isinstance(self.offset_sd_mm, list):
+            object.__setattr__(self, "offset_sd_mm", tuple(self.offset_sd_mm))
+        check_uncertainty(self.samples, self.seed, self.operator, self.offset_sd_mm, self.angle_sd_deg, self.gross_miss_fraction)
+
+
 _SECTIONS = {
     "anatomy": AnatomySpec,
     "target": TargetSpec,
@@ -181,6 +190,7 @@ _SECTIONS = {
     "placement": PlacementSpec,
     "patient": PatientSpec,
     "simulation": SimulationSpec,
+    "uncertainty": UncertaintySpec,
 }
 
 
@@ -194,6 +204,7 @@ class Plan:
     placement: PlacementSpec = field(default_factory=PlacementSpec)
     patient: PatientSpec = field(default_factory=PatientSpec)
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
+    uncertainty: UncertaintySpec = field(default_factory=UncertaintySpec)
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -330,6 +341,8 @@ _COMMENTS = {
     ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
     ("simulation", "n_axons"): "axons modelled in the target nerve",
     ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
+    ("uncertainty", "samples"): "Monte Carlo over needle placement (or simulate --monte-carlo N)",
+    ("uncertainty", "operator"): "experienced | in-training (placement spread from data/uncertainty.toml)",
 }
 
 

@@ -19,12 +19,14 @@ from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.labelmap import load_label_map
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.anatomy.templates import load_template
+from neurolysis.engines.poses import MAX_ACTIVE_TIP_IN_BONE, tip_in_bone
 from neurolysis.fields import NeedlePose
 from neurolysis.methods import METHODS
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import assess
 from neurolysis.outcome.axons import NerveOutcome, check_axon_count
 from neurolysis.outcome.risk import StructureRisk
+from neurolysis.outcome.uncertainty import Cohort, placement_cohort, placement_spread
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -80,6 +82,7 @@ class Outcome:
     critical: tuple[StructureRisk, ...]
     warnings: tuple[str, ...]
     wall_time_s: float
+    uncertainty: Cohort | None = None
 
     @property
     def section(self) -> str:
@@ -102,23 +105,15 @@ class Outcome:
             },
             self.section: self.physics.section,
             "wall_time_s": self.wall_time_s,
-        }
-
-
-MAX_ACTIVE_TIP_IN_BONE = 0.1
-"""A needle cannot be pushed into cortical bone: a plan whose active tip lies in bone over
-more than this fraction of its length is refused (electrodes are placed *against* bone)."""
+        } | ({"uncertainty": self.uncertainty.to_dict()} if self.uncertainty is not None else {})
 
 
 def _check_tip_not_in_bone(scene: Scene, pose: NeedlePose, tip_len_m: float) -> None:
-    s = np.linspace(0.0, tip_len_m, 21)
-    labels = np.asarray(scene.label_at(pose.tip_m - s[:, None] * pose.direction))
-    in_bone = np.array([scene.region_tissue[i] == "bone" for i in labels])
-    if in_bone.mean() > MAX_ACTIVE_TIP_IN_BONE:
-        regions = sorted({scene.region_names[i] for i in labels[in_bone]})
+    fraction, regions = tip_in_bone(scene, pose, tip_len_m)
+    if fraction > MAX_ACTIVE_TIP_IN_BONE:
         tip = ", ".join(f"{v:.1f}" for v in pose.tip_m * 1e3)
         raise ValidationError(
-            f"placement: {100 * in_bone.mean():.0f} % of the active tip (tip at [{tip}] mm) lies inside bone ({', '.join(regions)}); "
+            f"placement: {100 * fraction:.0f} % of the active tip (tip at [{tip}] mm) lies inside bone ({', '.join(regions)}); "
             f"allowed is at most {100 * MAX_ACTIVE_TIP_IN_BONE:.0f} %: move it with placement.offset_mm"
         )
 
@@ -152,7 +147,24 @@ def solve(ctx: Context) -> Outcome:
         extra, more = method.read_outcome(ctx, physics, found.stages)
         physics = replace(physics, section=physics.section | extra)
         warnings = (*warnings, *more)
-    return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started)
+    cohort = None
+    u = ctx.plan.uncertainty
+    if u.samples is not None:
+        spread = placement_spread(ctx.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg, gross_miss_fraction=u.gross_miss_fraction)
+        seed = ctx.plan.simulation.seed if u.seed is None else u.seed
+        length = method.needle_length_m(ctx.settings) if method.needle_length_m is not None else None
+
+        def full_solve(pose: NeedlePose):
+            at = replace(ctx, pose=pose, settings=method.settings_for(ctx.plan, ctx.scene, pose), progress=None)
+            done = assess(at, method.solve(at))
+            return done.target, done.critical
+
+        cohort = placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves)
+        if cohort.inexact.mean() > 0.5:
+            warnings = (*warnings, f"placement Monte Carlo: for {100 * cohort.inexact.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
+                                   "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "
+                                   "set [uncertainty] full_solves = N to solve N samples in full and see the agreement")  # fmt: skip
+    return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort)
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:

@@ -52,7 +52,8 @@ def plot_outcome(outcome, path: str) -> None:
     )
     n_regions = len(scene.region_names)
     cmap = ListedColormap(plt.get_cmap("tab20")(np.arange(n_regions) % 20))
-    fig, axes = plt.subplots(2, 2, figsize=(12, 11))
+    cohort = outcome.uncertainty
+    fig, axes = plt.subplots(2, 3 if cohort is not None else 2, figsize=(18 if cohort is not None else 12, 11))
     used = set()
     for ax, (title, u, v, normal) in zip(axes.flat[:3], planes, strict=True):
         pts = _plane_points(centre, u, v, s, s).reshape(-1, 3)
@@ -98,6 +99,8 @@ def plot_outcome(outcome, path: str) -> None:
     ]
     axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
     _axon_map(axes[1, 1], outcome)
+    if cohort is not None:
+        _cohort_panels(axes[0, 2], axes[1, 2], cohort, outcome.target.pain_block_fraction)
     t = outcome.target
     fig.suptitle(
         f"{outcome.plan.procedure.method} at {outcome.nerve.name} ({scene.name}, {outcome.plan.placement.approach}): "
@@ -107,6 +110,25 @@ def plot_outcome(outcome, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _cohort_panels(relief_ax, killed_ax, cohort, block_fraction: float) -> None:
+    """Histograms of relief and of pain fibres killed over the placement cohort, with P(block)."""
+    u = cohort.to_dict()
+    lo, hi = u["p_block_95ci"]
+    title = f"{u['samples']} needle placements: P(block) {100 * u['p_block']:.0f} % (95 % CI {100 * lo:.0f}-{100 * hi:.0f} %)"
+    if cohort.relief_months is not None:
+        relief_ax.hist(cohort.relief_months, bins=30, color="steelblue")
+        relief_ax.set_xlabel("relief (months; failed block = 0)")
+    else:
+        relief_ax.text(0.5, 0.5, "relief not modelled for this method", ha="center", va="center", transform=relief_ax.transAxes)
+    relief_ax.set_ylabel("samples")
+    relief_ax.set_title(title, fontsize=10)
+    killed_ax.hist(100 * cohort.pain_killed, bins=np.linspace(0, 100, 41), color="darkorange")
+    killed_ax.axvline(100 * block_fraction, color="black", ls="--", lw=1, label="block threshold")
+    killed_ax.set_xlabel("pain fibres killed (%)")
+    killed_ax.set_ylabel("samples")
+    killed_ax.legend(fontsize=8)
 
 
 def _densify(line: np.ndarray, step_m: float) -> np.ndarray:

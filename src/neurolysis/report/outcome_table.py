@@ -121,6 +121,27 @@ def _method_table(d: dict) -> Table | None:
     return None
 
 
+def _uncertainty_table(u: dict) -> Table:
+    """The Monte Carlo cohort over needle placement, one row per figure."""
+    table = Table("placement uncertainty (cohort)", "value")
+    placement = u["placement"]
+    if placement is not None:
+        sd = placement["offset_sd_mm"]
+        table.add_row("spread", f"tip SD {'/'.join(f'{v:.2g}' for v in sd)} mm, tilt SD {placement['angle_sd_deg']:g}°, "
+                                f"{100 * placement['gross_miss_fraction']:.0f} % gross misses ({placement['operator']})")  # fmt: skip
+    table.add_row("samples (seed)", f"{u['samples']} ({u['seed']})")
+    lo, hi = u["p_block_95ci"]
+    table.add_row("P(pain block)", f"{100 * u['p_block']:.1f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f} %)")
+    r = u["relief_months"]
+    table.add_row("relief over the cohort (failed = 0)", "not modelled" if r is None else f"{_fmt_range(r, 'months')}, mean {r['mean']:.1f}")
+    table.add_row("P(motor deficit)", f"{100 * u['p_motor_deficit']:.1f} %")
+    for c in u["critical"]:
+        table.add_row(f"P(injury) {c['name']}", f"{100 * c['p_injury']:.1f} %")
+    table.add_row("samples where the shortcut is inexact", f"{100 * u['inexact_fraction']:.0f} % (tissue around the moved lesion differs)")
+    table.add_row("samples stopped on bone", f"{100 * u['bone_contact_fraction']:.0f} % (tip drawn back to the bone's surface)")
+    return table
+
+
 def print_outcome(outcome) -> None:
     """Print the outcome of ``simulate`` as tables."""
     console = Console()
@@ -144,6 +165,8 @@ def print_outcome(outcome) -> None:
         table.add_row(c["name"], c["kind"], *(cell(c) for _, cell in columns), distance, injured)
     console.print(table)
     console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
+    if "uncertainty" in d:
+        console.print(_uncertainty_table(d["uncertainty"]))
     t = d["target"]
     if t.get("motor_deficit") and t.get("motor_deficit_note"):
         console.print(f"[bold yellow]{t['motor_deficit_note']}[/bold yellow]")

@@ -16,15 +16,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from neurolysis.engines.rf.generator import (
-    NeedleMaterials,
-    RFLesionResult,
-    run_generator,
-    time_steps,
-)
+from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator, time_steps
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.physics.bioheat import HeatProblem
-from neurolysis.physics.damage import DamageAccumulator, catalog_thresholds
+from neurolysis.physics.damage import CoagulationTracker, DamageAccumulator, catalog_thresholds
 from neurolysis.physics.electric import UnitPotential
 from neurolysis.physics.fem import TWO_PI, element_geometry, unit_stiffness_entries
 from neurolysis.physics.lesion import measure_lesion
@@ -141,6 +136,7 @@ def simulate_rf(
     start_c = s.start_temp_c
     tissue_nodes = needle_mesh.tissue_nodes
     thresholds = catalog_thresholds()
+    coagulation = CoagulationTracker({tissue.id: np.ones(mesh.p.shape[1], bool)}, np.full(mesh.p.shape[1], start_c))
 
     mean_temp_accumulator = np.zeros(mesh.p.shape[1])
     probes = _probe_points(needle_mesh)
@@ -153,6 +149,7 @@ def simulate_rf(
     def observe(i: int, t_now: float, dt: float, temp: np.ndarray, damage: DamageAccumulator) -> None:
         """Time-mean and probe temperatures, and the lesion size every GROWTH_INTERVAL_S."""
         np.add(mean_temp_accumulator, temp * dt, out=mean_temp_accumulator)
+        coagulation.advance(temp, dt)
         probe_temp = (temp[probe_nodes] * probe_weights).sum(axis=1)
         np.maximum(probe_peak, probe_temp, out=probe_peak)
         np.add(probe_sum, probe_temp * dt, out=probe_sum)
@@ -168,6 +165,7 @@ def simulate_rf(
     lesion = measure_lesion(needle_mesh, damage.omega, thresholds.omega, "arrhenius")
     iso = measure_lesion(needle_mesh, damage.max_temp_c, thresholds.isotherm_c, "isotherm50")
     cem = measure_lesion(needle_mesh, damage.cem43_min, thresholds.cem43_min, "cem43")
+    coag = measure_lesion(needle_mesh, *coagulation.field(damage.max_temp_c))
     warnings = run.warnings((lesion, iso, cem))
     pulsed = None
     if s.mode == "pulsed":
@@ -193,6 +191,7 @@ def simulate_rf(
         lesion=lesion,
         isotherm50=iso,
         cem43=cem,
+        coagulation=coag,
         growth=LesionGrowth(*(tuple(float(x) for x in column) for column in zip(*growth, strict=True))),
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,

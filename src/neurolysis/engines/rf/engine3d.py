@@ -32,14 +32,10 @@ from threadpoolctl import threadpool_limits
 from neurolysis import devices as catalog
 from neurolysis.anatomy.scene import Scene
 from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
-from neurolysis.engines.rf.generator import (
-    NeedleMaterials,
-    RFLesionResult,
-    run_generator,
-)
+from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.fields import FieldSample, NeedlePose
-from neurolysis.physics.damage import catalog_thresholds
+from neurolysis.physics.damage import CoagulationTracker, catalog_thresholds
 from neurolysis.physics.fem3d import Heat3D, Potential3D, StiffnessPattern, TetGeometry
 from neurolysis.physics.lesion import measure_lesion3d, tissue_edges
 from neurolysis.physics.mesh import NeedleGeometry, Region
@@ -157,11 +153,13 @@ def simulate_rf3d(
     electric = Potential3D(geo, pattern, model.is_tissue, electrodes)
     heat = Heat3D(geo, pattern, m.outer_nodes)
     edges = tissue_edges(m)
+    coagulation = _coagulation_tracker(m, tissue_of, s.start_temp_c)
     setup_s = time.perf_counter() - started
     run = run_generator(
         s, model, electric, heat,
         current_a=lambda sigma, phi: electric.terminal_power_w(), node_weights=geo.node_weights,
         thermocouples=m.thermocouple_nodes, tissue_nodes=m.tissue_nodes, progress=progress,
+        observe=lambda i, t, dt, temp, damage: coagulation.advance(temp, dt),
     )  # fmt: skip
     solve_s = time.perf_counter() - started - setup_s
 
@@ -170,6 +168,8 @@ def simulate_rf3d(
     lesion = measure_lesion3d(m, damage.omega, thresholds.omega, "arrhenius", edges, geo.volume)
     iso = measure_lesion3d(m, damage.max_temp_c, thresholds.isotherm_c, "isotherm50", edges, geo.volume)
     cem = measure_lesion3d(m, damage.cem43_min, thresholds.cem43_min, "cem43", edges, geo.volume)
+    coag_field, coag_threshold, coag_label = coagulation.field(damage.max_temp_c)
+    coag = measure_lesion3d(m, coag_field, coag_threshold, coag_label, edges, geo.volume)
     joined = _joined(m, damage.omega, geometry) if bipolar else None
     warnings = run.warnings((lesion, iso, cem))
     solvers = [electric.solver, *heat.solvers.values()]
@@ -192,12 +192,24 @@ def simulate_rf3d(
         lesion=lesion,
         isotherm50=iso,
         cem43=cem,
+        coagulation=coag,
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,
         joined=joined,
         warnings=tuple(warnings),
         fields=FieldState3D(m, frame, run.temp_c, damage.omega, damage.cem43_min, damage.max_temp_c, run.phi.copy(), s.start_temp_c),
     )
+
+
+def _coagulation_tracker(m: NeedleMesh3D, tissue_of: np.ndarray, start_c: float) -> CoagulationTracker:
+    """Visible coagulation by the criterion of each tissue, on the nodes of its elements."""
+    is_tissue = m.region == Region.TISSUE
+    masks = {}
+    for tid in sorted(set(tissue_of[is_tissue])):
+        mask = np.zeros(m.n_nodes, bool)
+        mask[m.tets[is_tissue & (tissue_of == tid)].ravel()] = True
+        masks[tid] = mask
+    return CoagulationTracker(masks, np.full(m.n_nodes, start_c))
 
 
 def _joined(m: NeedleMesh3D, omega: np.ndarray, geometry: NeedleGeometry, n: int = 401) -> bool:

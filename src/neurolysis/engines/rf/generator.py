@@ -38,6 +38,15 @@ from neurolysis.tissue import Tissue
 WATER_NUSSELT_LAMINAR = 4.36
 """Fully developed laminar flow, constant wall heat flux (Incropera, Fundamentals of Heat
 and Mass Transfer, 6th ed., eq. 8.53): h = Nu k_water / D of the coolant channel."""
+FLOWING_TISSUES = ("blood",)
+"""Tissues that are flowing blood in a vessel lumen: a convective heat sink (below)."""
+VESSEL_FLOW_RATE_PER_S = 10.0
+"""Rate (1/s) at which flow replaces the blood in a meshed vessel segment: velocity ~0.1-0.2
+m/s over the ~10-20 mm of vessel inside the fine mesh (the same washout rate as the chemical
+engine's lumen, docs/models/chemical.md 6.2; an assumption). Times rho c of blood it is the
+lumen's exchange coefficient (~4e7 W/m^3/K, ~10^4 x muscle perfusion): the lumen is held
+near body temperature, the constant-wall-temperature model of a large vessel (dos Santos,
+Haemmerich et al., BioMed Eng OnLine 2008;7:21 [READ, abstract]); docs/models/rf3d.md."""
 PULSE_SUBSTEPS = 5
 """Pulsed RF: implicit steps per pulse; the off time is stepped geometrically from there."""
 PULSED_REFRESH_S = 1.0
@@ -146,6 +155,9 @@ class NeedleMaterials:
         for tissue, idx in self.groups:
             self.heat_capacity[idx] = tissue.volumetric_heat_capacity_j_m3_k
             self.perfusion[idx] = tissue.perfusion_w_m3_k
+        # vessel lumens (in vivo): flowing blood, a heat sink that coagulation does not stop
+        self.flowing = self.is_tissue & np.isin(tissue_of, FLOWING_TISSUES) & (not settings.ex_vivo)
+        self.perfusion[self.flowing] = self.heat_capacity[self.flowing] * VESSEL_FLOW_RATE_PER_S
         self.coolant_exchange = 0.0
         self.coolant_inlet_c = None
         self.coolant_capacity_w_k = 0.0
@@ -176,6 +188,7 @@ class NeedleMaterials:
     def exchange(self, omega_e: np.ndarray, blood_c: float, coolant_c: float | None):
         """(perfusion part, coolant part, reference temperature) per element."""
         perf = perfusion_exchange(self.perfusion, omega_e)
+        perf[self.flowing] = self.perfusion[self.flowing]
         cool = np.where(self.is_lumen, self.coolant_exchange, 0.0)
         ref = np.where(self.is_lumen, coolant_c if coolant_c is not None else blood_c, blood_c)
         return perf, cool, ref
@@ -327,6 +340,8 @@ class RFLesionResult:
     lesion: LesionShape
     isotherm50: LesionShape
     cem43: LesionShape
+    coagulation: LesionShape
+    """visible coagulation of the medium (data/coagulation.toml): the edge ex vivo studies measure"""
     max_tissue_temp_c: float
     tip_temp_c_final: float
     mean_power_w: float
@@ -343,6 +358,7 @@ class RFLesionResult:
             "lesion": self.lesion.as_dict(),
             "isotherm50": self.isotherm50.as_dict(),
             "cem43": self.cem43.as_dict(),
+            "coagulation": self.coagulation.as_dict(),
             "max_tissue_temp_c": self.max_tissue_temp_c,
             "tip_temp_c_final": self.tip_temp_c_final,
             "mean_power_w": self.mean_power_w,

@@ -16,12 +16,7 @@ from neurolysis.fields import BODY_TEMP_C
 from neurolysis.physics.damage import arrhenius, arrhenius_sets
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.tissue import load_tissue, tissue_ids
-from neurolysis.validation import (
-    ValidationError,
-    check_choice,
-    check_number,
-    check_range,
-)
+from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
 
 def _setting(default, help: str, flag: str | None = None):

@@ -1,0 +1,446 @@
+"""Placement uncertainty: the outcome over a Monte Carlo cohort of needle poses around the planned one.
+
+Each sample moves the needle by a tip offset (Gaussian, SD per axis), a tilt about the tip
+(2D Gaussian, SD in degrees) and, for a share of needles, a gross misplacement (a distance
+drawn uniformly in a range, in a random direction); ``data/uncertainty.toml`` holds the
+published accuracies per target and the operator presets. Every sample is one patient: the
+target nerve's killed fractions, pain block, motor deficit, one draw of relief (a failed
+block relieves nothing), and the injury flag of every critical structure.
+
+**Shortcut.** The method's fields are solved once, at the planned pose, and tabulated in the
+planned needle's frame: the lethal region on a 0.1 mm grid, peak temperature / Omega /
+CEM43 / agent on the risk model's grid. A sample reads them through its own needle frame
+(rigid motion). This is exact where the tissue around the needle is the same at the moved
+pose (homogeneous tissue, and rigid motion of the whole anatomy); it is not near tissue
+boundaries (bone, a vessel, fat against muscle) whose position relative to the needle
+changes. There the engine flags the sample (``inexact``: the tissue under the moved
+lethal region differs from the planned one at more than 5 % of its points) and reports the
+share; the tabulated fields are used all the same. ``bench/monte_carlo.py`` checks the
+shortcut against full re-simulation of sampled poses.
+
+Surgery (the surgeon sees the nerve) and the nerve block (a lumped model that does not
+depend on the needle-to-nerve distance) have no placement spread here: their cohort is the
+planned outcome for every sample, said so in the section.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.centreline import nerve_frame
+from neurolysis.engines.poses import NeedleFrame, against_bone, pose_frame, tissue_at
+from neurolysis.fields import BODY_TEMP_C, NeedlePose
+from neurolysis.methods.base import Context, PhysicsResult
+from neurolysis.outcome.axons import axon_population
+from neurolysis.outcome.relief import RegrowthDraws, axon_growth_factors, model_parameters, regrowth_draws, relief_days
+from neurolysis.outcome.risk import injury_verdict, structure_points
+from neurolysis.validation import ValidationError, check_choice, check_range
+
+FIELDS = ("peak_temp_c", "omega", "cem43_min", "agent_fraction")
+Z975 = 1.959963984540054  # standard normal 97.5th percentile (95 % interval)
+
+
+def operators() -> tuple[str, ...]:
+    """The operator presets (``data/uncertainty.toml [operator]``)."""
+    return tuple(load_catalog("uncertainty")["operator"])
+
+
+@dataclass(frozen=True)
+class PlacementSpread:
+    """How far a needle lands from the plan: tip offset SD per anatomy axis (m), tilt SD
+    (degrees), share of gross misplacements and their distance range (m); ``sources`` says
+    where each number comes from."""
+
+    offset_sd_m: tuple[float, float, float]
+    angle_sd_deg: float
+    gross_miss_fraction: float
+    gross_miss_m: tuple[float, float]
+    operator: str
+    sources: Mapping[str, str]
+
+    def as_dict(self) -> dict:
+        return {
+            "operator": self.operator,
+            "offset_sd_mm": [round(1e3 * v, 6) for v in self.offset_sd_m],
+            "angle_sd_deg": self.angle_sd_deg,
+            "gross_miss_fraction": self.gross_miss_fraction,
+            "gross_miss_mm": [1e3 * v for v in self.gross_miss_m],
+            "sources": dict(self.sources),
+        }
+
+
+def placement_spread(target: str, operator: str = "experienced", *, offset_sd_mm=None, angle_sd_deg=None, gross_miss_fraction=None) -> PlacementSpread:
+    """The spread for ``target`` (a nerve name; ``[default]`` where no study measured it),
+    scaled by the ``operator`` preset; explicit values replace the catalogued ones (unscaled)."""
+    cat = load_catalog("uncertainty")
+    check_choice("uncertainty.operator", operator, operators())
+    entry = dict(cat["default"]) | dict(cat["target"].get(target, {}))
+    sources = dict(cat["default"]["sources"]) | dict(cat["target"].get(target, {}).get("sources", {}))
+    preset = cat["operator"][operator]
+    sources["operator"] = preset["source"]
+    if offset_sd_mm is None:
+        offset = (float(entry["offset_sd_mm"]) * preset["offset_factor"],) * 3
+    else:
+        offset = tuple(offset_sd_mm) if isinstance(offset_sd_mm, list | tuple) else (offset_sd_mm,) * 3
+        sources["offset_sd_mm"] = "given in the plan"
+    angle = float(entry["angle_sd_deg"]) * preset["angle_factor"] if angle_sd_deg is None else float(angle_sd_deg)
+    gross = min(1.0, float(entry["gross_miss_fraction"]) * preset["gross_miss_factor"]) if gross_miss_fraction is None else float(gross_miss_fraction)
+    lo, hi = entry["gross_miss_mm"]
+    return PlacementSpread(tuple(1e-3 * float(v) for v in offset), angle, gross, (1e-3 * lo, 1e-3 * hi), operator, sources)
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector ``a`` to unit vector ``b`` (Rodrigues)."""
+    v = np.cross(a, b)
+    c = float(a @ b)
+    s = float(np.linalg.norm(v))
+    if s < 1e-15:
+        return np.eye(3)
+    k = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]]) / s
+    return np.eye(3) + s * k + (1.0 - c) * k @ k
+
+
+def draw_poses(pose: NeedlePose, spread: PlacementSpread, n: int, seed: int) -> list[NeedlePose]:
+    """``n`` seeded needle poses around ``pose``: offset, tilt about the tip, gross misses."""
+    rng = np.random.default_rng([int(seed), 3])
+    offsets = rng.standard_normal((n, 3)) * np.asarray(spread.offset_sd_m)
+    gross = rng.random(n) < spread.gross_miss_fraction
+    away = rng.standard_normal((n, 3))
+    away /= np.linalg.norm(away, axis=1)[:, None]
+    offsets += (gross * rng.uniform(*spread.gross_miss_m, n))[:, None] * away
+    d = pose.direction
+    helper = np.eye(3)[int(np.argmin(abs(d)))]
+    e1 = np.cross(d, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    tilt = np.radians(spread.angle_sd_deg) * rng.standard_normal((n, 2))
+    angle = np.hypot(tilt[:, 0], tilt[:, 1])
+    axis = tilt[:, :1] * e1 + tilt[:, 1:] * e2
+    unit = np.divide(axis, angle[:, None], out=np.zeros_like(axis), where=angle[:, None] > 0)
+    directions = np.cos(angle)[:, None] * d + np.sin(angle)[:, None] * unit
+    return [NeedlePose(pose.tip_m + o, v) for o, v in zip(offsets, directions, strict=True)]
+
+
+class _Grid:
+    """Values tabulated at the nodes of a regular grid of the planned needle's frame, padded by
+    one node of the undisturbed value so that a clipped index reads "outside"."""
+
+    def __init__(self, lo: np.ndarray, spacing: float, shape: tuple[int, int, int], values: dict[str, np.ndarray], outside: dict[str, float]):
+        self.lo, self.spacing, self.shape = lo - spacing, spacing, tuple(n + 2 for n in shape)
+        self.values = {}
+        for name, table in values.items():
+            padded = np.full(self.shape, outside[name], dtype=table.dtype)
+            padded[1:-1, 1:-1, 1:-1] = table.reshape(shape)
+            self.values[name] = padded.ravel()
+
+    def index(self, frame: NeedleFrame, points_m: np.ndarray) -> np.ndarray:
+        """Flat index of the nearest node to each point (n, 3, anatomy frame) read in ``frame``."""
+        scaled = np.asarray(points_m, float) @ (frame.rotation / self.spacing)
+        scaled += 0.5 - (frame.origin_m @ frame.rotation + self.lo) / self.spacing  # + 0.5: truncation rounds to nearest
+        ijk = scaled.astype(np.int64)
+        np.clip(ijk, 0, np.array(self.shape) - 1, out=ijk)  # off the grid: the padding
+        return (ijk[:, 0] * self.shape[1] + ijk[:, 1]) * self.shape[2] + ijk[:, 2]
+
+    def node_local(self, flat: np.ndarray) -> np.ndarray:
+        """Local coordinates of flat node indices."""
+        return self.lo + np.column_stack(np.unravel_index(flat, self.shape)) * self.spacing
+
+
+def _tabulate(physics: PhysicsResult, frame: NeedleFrame, lo: np.ndarray, hi: np.ndarray, spacing: float, names) -> _Grid:
+    axes = [np.arange(lo[i], hi[i] + 0.5 * spacing, spacing) for i in range(3)]
+    local = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    sample = physics.sample(frame.to_world(local))
+    values, outside = {}, {}
+    for name in names:
+        arr = getattr(sample, name)
+        values[name] = np.zeros(len(local)) if arr is None else np.nan_to_num(np.asarray(arr, float))
+        outside[name] = BODY_TEMP_C if name == "peak_temp_c" else 0.0
+    return _Grid(lo, spacing, tuple(len(a) for a in axes), values, outside)
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """Per-sample results (arrays of length ``samples``) and the spread they were drawn with."""
+
+    poses: tuple[NeedlePose, ...]
+    pain_killed: np.ndarray
+    motor_killed: np.ndarray | None
+    pain_block: np.ndarray
+    motor_deficit: np.ndarray
+    relief_months: np.ndarray | None
+    injured: np.ndarray  # (samples, structures)
+    inexact: np.ndarray
+    spread: PlacementSpread | None
+    seed: int
+    structures: tuple[str, ...]
+    note: str
+    wall_time_s: float
+    bone_contact: np.ndarray | None = None  # samples drawn back to the bone's surface
+    checks: tuple = ()  # (|killed error|, block agrees, injuries agree) of the samples solved in full
+
+    def to_dict(self) -> dict:
+        n = len(self.pain_block)
+        p = float(self.pain_block.mean())
+        out = {
+            "samples": n,
+            "seed": self.seed,
+            "placement": None if self.spread is None else self.spread.as_dict(),
+            "p_block": round(p, 4),
+            "p_block_95ci": [round(v, 4) for v in wilson_interval(int(self.pain_block.sum()), n)],
+            "relief_months": None,
+            "p_motor_deficit": round(float(self.motor_deficit.mean()), 4),
+            "critical": [{"name": name, "p_injury": round(float(self.injured[:, k].mean()), 4)} for k, name in enumerate(self.structures)],
+            "pain_fibres_killed_fraction": _spread_dict(self.pain_killed),
+            "inexact_fraction": round(float(self.inexact.mean()), 4),
+            "verification": {
+                "full_solves": len(self.checks),
+                "pain_killed_abs_error_max": round(max((c[0] for c in self.checks), default=0.0), 4),
+                "block_agreement": round(float(np.mean([c[1] for c in self.checks])), 4) if self.checks else None,
+                "injury_agreement": round(float(np.mean([c[2] for c in self.checks])), 4) if self.checks else None,
+                "note": "the first full_solves samples were solved in full (their results are used) and compared with the shortcut's reading of them",
+            },
+            "bone_contact_fraction": round(float(self.bone_contact.mean()), 4) if self.bone_contact is not None else 0.0,
+            "method": self.note,
+            "wall_time_s": self.wall_time_s,
+        }
+        if self.relief_months is not None:
+            out["relief_months"] = _spread_dict(self.relief_months) | {"mean": round(float(self.relief_months.mean()), 3)}
+        return out
+
+
+def _spread_dict(values: np.ndarray) -> dict:
+    p10, med, p90 = np.percentile(values, [10, 50, 90])
+    return {"median": round(float(med), 3), "p10": round(float(p10), 3), "p90": round(float(p90), 3)}
+
+
+def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95 % by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> NeedleFrame:
+    """The planned frame carried by the rigid motion that takes ``pose0`` to ``pose``."""
+    q = _rotation_between(pose0.direction, pose.direction)
+    return NeedleFrame(pose.tip_m.copy(), q @ planned.rotation)
+
+
+SPATIAL_METHODS = ("rf", "cooled-rf", "pulsed-rf", "chemical", "cryo")
+"""Methods whose fields sit in the needle's frame and move with it."""
+MAX_LETHAL_NODES = 8_000_000
+"""The fine lethal grid is coarsened beyond this many nodes (a large bolus)."""
+
+
+def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, samples: int, seed: int, spread: PlacementSpread,
+                     needle_length_m: float | None = None, full_solve: Callable | None = None, full_solves: int = 0) -> Cohort:  # fmt: skip
+    """The outcome of ``samples`` needle poses drawn with ``spread`` around ``ctx.pose``.
+
+    ``target``/``critical`` are the planned outcome (used as they are for methods without a
+    needle frame: surgery, the block). With ``needle_length_m`` (the active length checked
+    against bone), a pose whose tip lands in bone is drawn back along its shaft to the bone's
+    surface, as the operator would stop on bone (``bone_contact`` samples). The first
+    ``full_solves`` samples are solved in full with ``full_solve(pose) -> (target, critical)``
+    instead of the shortcut, and their agreement with the shortcut is reported
+    (``verification``)."""
+    started = time.perf_counter()
+    method = ctx.plan.procedure.method
+    names = tuple(s.name for s in ctx.scene.critical)
+    if method not in SPATIAL_METHODS:
+        note = f"{method}: placement spread does not apply (surgery sees the nerve; the block model does not depend on the needle-to-nerve distance); every sample is the planned outcome"
+        ones = np.ones(samples, bool)
+        relief = None if target.relief.median is None else np.full(samples, target.relief.median if target.pain_block else 0.0)
+        motor = None if target.motor_fibres_killed_fraction is None else np.full(samples, target.motor_fibres_killed_fraction)
+        injured = np.tile(np.array([r.injured for r in critical], bool), (samples, 1))
+        return Cohort((ctx.pose,) * samples, np.full(samples, target.pain_fibres_killed_fraction), motor, ones * target.pain_block,
+                      ones * target.motor_deficit, relief, injured, ~ones, None, seed, names, note, time.perf_counter() - started)  # fmt: skip
+    limits = load_catalog("uncertainty")["limits"]
+    poses = draw_poses(ctx.pose, spread, samples, seed)
+    bone_contact = np.zeros(samples, bool)
+    if needle_length_m:
+        for i, pose in enumerate(poses):
+            stopped = against_bone(ctx.scene, pose, needle_length_m)
+            if stopped is not None and stopped is not pose:
+                poses[i], bone_contact[i] = stopped, True
+    frame0 = pose_frame([ctx.pose])
+    frames = [_moved_frame(frame0, ctx.pose, p) for p in poses]
+    margin = physics.risk_margin_m
+    fields = _tabulate(physics, frame0, np.full(3, -margin), np.full(3, margin), physics.risk_spacing_m, (*FIELDS, "lethal"))
+    lethal_grid = _lethal_grid(physics, frame0, fields, float(limits["lethal_grid_mm"]) * 1e-3)
+    nerve = _NerveCohort(ctx, lethal_grid, seed, samples)
+    displacement = max(float(np.linalg.norm(p.tip_m - ctx.pose.tip_m)) for p in poses)
+    risk = _RiskCohort(ctx, fields, frame0, displacement)
+    inexact = _inexact(ctx, frame0, frames, lethal_grid, float(limits["inexact_tissue_fraction"]))
+    pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
+    injured = np.zeros((samples, len(names)), bool)
+    checks = []
+    for i, frame in enumerate(frames):
+        pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample(frame, i)
+        injured[i] = risk.sample(frame)
+        if i < full_solves and full_solve is not None:
+            full, full_critical = full_solve(poses[i])
+            checks.append((abs(full.pain_fibres_killed_fraction - pain[i]), full.pain_block == bool(block[i]), [r.injured for r in full_critical] == list(injured[i])))
+            pain[i], block[i], deficit[i] = full.pain_fibres_killed_fraction, full.pain_block, full.motor_deficit
+            motor[i] = full.motor_fibres_killed_fraction or 0.0
+            relief[i] = nerve.relief_of(full, i) if full.pain_block else 0.0
+            injured[i] = [r.injured for r in full_critical]
+        if ctx.progress is not None:
+            ctx.progress((i + 1) / samples)
+    note = ("rigid move of the fields solved once at the planned pose (exact in homogeneous tissue; samples whose lesion overlies other "
+            "tissues are counted in inexact_fraction; a tip landing in bone is drawn back to its surface, bone_contact_fraction); one regrowth draw per sample; failed blocks count as zero relief")  # fmt: skip
+    return Cohort(tuple(poses), pain, motor if nerve.has_motor else None, block.astype(bool), deficit.astype(bool),
+                  relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started, bone_contact, tuple(checks))  # fmt: skip
+
+
+def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spacing: float) -> _Grid | None:
+    """The lethal region on a fine grid over its extent (from the coarse table, +1 mm)."""
+    lethal = np.flatnonzero(fields.values["lethal"] > 0.5)
+    if not lethal.size:
+        return None
+    local = fields.node_local(lethal)
+    lo, hi = local.min(axis=0) - fields.spacing - 1e-3, local.max(axis=0) + fields.spacing + 1e-3
+    spacing = max(spacing, float(np.prod(hi - lo) / MAX_LETHAL_NODES) ** (1 / 3))
+    grid = _tabulate(physics, frame0, lo, hi, spacing, ("lethal",))
+    grid.values["lethal"] = grid.values["lethal"] > 0.5
+    return grid
+
+
+class _NerveCohort:
+    """The target nerve's axons, read through each sample's frame from the lethal grid."""
+
+    def __init__(self, ctx: Context, lethal: _Grid | None, seed: int, samples: int):
+        cat = model_parameters()
+        sim = ctx.plan.simulation
+        self.nerve = ctx.nerve
+        self.lethal = lethal
+        pop = axon_population(ctx.nerve, sim.n_axons, sim.seed)
+        self.frame = nerve_frame(ctx.nerve.centerline_m, cat["population"]["default_step_mm"] * 1e-3)
+        self.paths = self.frame.offset_points(pop.x_m, pop.y_m)
+        roles = pop.role
+        self.pain, self.motor = roles == "pain", roles == "motor"
+        self.has_motor = any(f.role == "motor" and f.fraction > 0 for f in ctx.nerve.fibres)
+        self.f_block = float(cat["block"]["pain_block_fraction"])
+        self.motor_threshold = float(cat["block"]["motor_deficit_fraction"])
+        self.injury = cat["method"][ctx.plan.procedure.method]["injury"]
+        self.relief_modelled = self.injury != "none"
+        self.vigour = axon_growth_factors(sim.n_axons, sim.seed)
+        self.draws = regrowth_draws(seed, samples) if self.relief_modelled else None
+        self.days_per_month = float(cat["regrowth"]["days_per_month"])
+        if lethal is not None:
+            # rows whose centreline point lies within a nerve radius of the lethal region can kill
+            r = int(math.ceil(ctx.nerve.radius_m / lethal.spacing)) + 1
+            offsets = np.arange(-r, r + 1) ** 2
+            ball = (offsets[:, None, None] + offsets[None, :, None] + offsets[None, None, :]) <= r * r
+            self.near = binary_dilation(lethal.values["lethal"].reshape(lethal.shape), structure=ball).ravel()
+
+    def relief_of(self, full, i: int) -> float:
+        """Relief (months) of a sample solved in full: its own relief median (the full solve
+        draws its own regrowth; the one-draw cohort value is not recomputed for it)."""
+        return float(full.relief.median or 0.0)
+
+    def sample(self, frame: NeedleFrame, i: int) -> tuple[float, float, float, float, float]:
+        """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""
+        n = self.paths.shape[1]
+        killed = np.zeros(n, bool)
+        lethal_len = intact_len = np.zeros(n)
+        if self.lethal is not None:
+            rows = np.flatnonzero(self.near[self.lethal.index(frame, self.frame.points_m)])
+            if rows.size:
+                flat = self.lethal.index(frame, self.paths[rows].reshape(-1, 3))
+                hit = self.lethal.values["lethal"][flat].reshape(rows.size, n)
+                killed = hit.any(axis=0)
+                ds = self.frame.ds_m
+                lethal_len = hit.sum(axis=0) * ds
+                first = self.frame.s_m[rows[np.argmax(hit, axis=0)]]
+                intact_len = np.where(killed, self.frame.length_m - (first - 0.5 * ds) - lethal_len + self.nerve.end_organ_m, 0.0)
+        pain = float(killed[self.pain].mean()) if self.pain.any() else 0.0
+        motor = float(killed[self.motor].mean()) if self.motor.any() else 0.0
+        block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12
+        relief = 0.0
+        if block:
+            d = self.draws
+            one = RegrowthDraws(d.delay_days[i : i + 1], d.scar_rate_m_per_day[i : i + 1], d.tube_rate_m_per_day[i : i + 1])
+            sel = killed & self.pain
+            days = relief_days(lethal_len[sel], intact_len[sel], int(self.pain.sum()), one, self.injury, self.f_block, self.vigour[sel])
+            relief = float(days[0]) / self.days_per_month
+        deficit = self.has_motor and motor >= self.motor_threshold
+        return pain, motor, float(block), float(deficit), relief
+
+
+class _RiskCohort:
+    """Each critical structure's points, read through each sample's frame from the field grid.
+    Points that no sample can bring into the disturbed part of the fields are dropped (they
+    stay at body temperature with no dose)."""
+
+    def __init__(self, ctx: Context, fields: _Grid, frame0: NeedleFrame, displacement: float):
+        disturbed = np.zeros(len(fields.values["lethal"]), bool)
+        for name, table in fields.values.items():
+            disturbed |= table > (BODY_TEMP_C + 0.05 if name == "peak_temp_c" else 1e-9)
+        self.fields = fields
+        self.kinds = [s.kind for s in ctx.scene.critical]
+        self.points = [np.zeros((0, 3))] * len(self.kinds)
+        if not disturbed.any():
+            return
+        local = fields.node_local(np.flatnonzero(disturbed))
+        centre = frame0.to_world(0.5 * (local.min(axis=0) + local.max(axis=0)))[0]
+        reach = 0.5 * float(np.linalg.norm(local.max(axis=0) - local.min(axis=0))) + displacement + fields.spacing
+        lo, hi = (np.asarray(b, float) for b in ctx.scene.bounds_m)
+        where = structure_points(ctx.scene, np.maximum(centre - reach, lo), np.minimum(centre + reach, hi), fields.spacing)
+        self.points = [where.points[idx][np.linalg.norm(where.points[idx] - centre, axis=1) <= reach] for idx in where.index]
+        self.lumen_mm = list(where.lumen_diameter_mm) or [None] * len(self.kinds)
+
+    def sample(self, frame: NeedleFrame) -> np.ndarray:
+        out = np.zeros(len(self.points), bool)
+        for k, pts in enumerate(self.points):
+            if not len(pts):
+                continue
+            flat = self.fields.index(frame, pts)
+            values = {name: float(self.fields.values[name][flat].max()) for name in FIELDS}
+            if self.lumen_mm[k] is not None:
+                values["lumen_diameter_mm"] = self.lumen_mm[k]
+            lethal_any = bool(self.fields.values["lethal"][flat].max() > 0.5)
+            out[k] = injury_verdict(self.kinds[k], lethal_any, values)[0]
+        return out
+
+
+def _inexact(ctx: Context, frame0: NeedleFrame, frames, lethal: _Grid | None, threshold: float) -> np.ndarray:
+    """Per sample: does the tissue under the moved lethal region differ from the planned one
+    at more than ``threshold`` of its points (up to 2000 points of the region)?"""
+    if lethal is None:
+        return np.zeros(len(frames), bool)
+    nodes = np.flatnonzero(lethal.values["lethal"])
+    local = lethal.node_local(nodes[np.random.default_rng(0).permutation(len(nodes))[:2000]])
+    planned = tissue_at(ctx.scene, frame0.to_world(local), "muscle")
+    return np.array([np.mean(tissue_at(ctx.scene, f.to_world(local), "muscle") != planned) > threshold for f in frames])
+
+
+def check_uncertainty(samples, seed, operator, offset_sd_mm, angle_sd_deg, gross_miss_fraction) -> None:
+    """One-line errors for bad ``[uncertainty]`` input, before any solve."""
+    limits = load_catalog("uncertainty")["limits"]
+    if samples is not None:
+        if isinstance(samples, bool) or not isinstance(samples, int):
+            raise ValidationError(f"uncertainty.samples = {samples!r}: must be a whole number in [1, {limits['max_samples']}]")
+        check_range("uncertainty.samples", samples, 1, int(limits["max_samples"]))
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1):
+        raise ValidationError(f"uncertainty.seed = {seed!r}: must be a whole number in [0, {2**32 - 1}]")
+    check_choice("uncertainty.operator", operator, operators())
+    if offset_sd_mm is not None:
+        values = offset_sd_mm if isinstance(offset_sd_mm, list | tuple) else [offset_sd_mm]
+        if len(values) not in (1, 3):
+            raise ValidationError(f"uncertainty.offset_sd_mm = {offset_sd_mm!r}: must be a number or three numbers [x, y, z] (mm)")
+        for i, v in enumerate(values):
+            check_range(f"uncertainty.offset_sd_mm{'' if len(values) == 1 else f'[{i}]'}", v, 0.0, float(limits["max_offset_sd_mm"]), unit="mm")
+    if angle_sd_deg is not None:
+        check_range("uncertainty.angle_sd_deg", angle_sd_deg, 0.0, float(limits["max_angle_sd_deg"]), unit="deg")
+    if gross_miss_fraction is not None:
+        check_range("uncertainty.gross_miss_fraction", gross_miss_fraction, 0.0, 1.0)

@@ -1,0 +1,161 @@
+"""Placement Monte Carlo: the rigid-move reading against exact moved fields, reproducibility,
+the spread drawn as specified, and bad [uncertainty] input refused in one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurolysis import load_plan, new_plan, plan_toml, prepare
+from neurolysis.cli import main
+from neurolysis.engines.poses import pose_frame
+from neurolysis.fields import BODY_TEMP_C, FieldSample
+from neurolysis.methods.base import PhysicsResult
+from neurolysis.outcome.assess import assess
+from neurolysis.outcome.axons import nerve_outcome
+from neurolysis.outcome.uncertainty import _moved_frame, draw_poses, placement_cohort, placement_spread, wilson_interval
+from neurolysis.validation import ValidationError
+
+RADIUS_M = 3e-3
+
+
+def _sphere_physics(pose) -> PhysicsResult:
+    """An analytic 'lesion': a lethal sphere of 3 mm around the point 2 mm behind the tip,
+    peak temperature falling off linearly from 90 C (a stand-in for an engine's fields)."""
+    centre = pose.tip_m - 2e-3 * pose.direction
+
+    def sample(points_m):
+        r = np.linalg.norm(np.asarray(points_m, float).reshape(-1, 3) - centre, axis=1)
+        peak = np.maximum(BODY_TEMP_C, 90.0 - 6e3 * r)
+        return FieldSample(peak, np.where(r <= RADIUS_M, 2.0, 0.0), np.zeros(len(r)), r <= RADIUS_M)
+
+    return PhysicsResult(sample, {}, {}, (), 10e-3, "sphere", risk_margin_m=12e-3, risk_spacing_m=0.5e-3)
+
+
+@pytest.fixture(scope="module")
+def lumbar(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mc") / "plan.toml"
+    path.write_text(plan_toml(new_plan("lumbar-medial-branch")))
+    ctx = prepare(load_plan(path, ["uncertainty.samples=40"]))
+    physics = _sphere_physics(ctx.pose)
+    return ctx, physics, assess(ctx, physics)
+
+
+def test_rigid_move_reading_matches_exact_moved_fields(lumbar):
+    """Each sample's killed fraction equals the nerve outcome of the exactly moved sphere
+    (to the grid: 0.2 mm nearest-node reading of the lethal region)."""
+    ctx, physics, found = lumbar
+    spread = placement_spread(ctx.nerve.name, offset_sd_mm=1.5, angle_sd_deg=10.0)
+    cohort = placement_cohort(ctx, physics, found.target, found.critical, 40, 7, spread)
+    frame0 = pose_frame([ctx.pose])
+    errors = []
+    for i in range(0, 40, 4):
+        moved = _moved_frame(frame0, ctx.pose, cohort.poses[i])
+        exact = nerve_outcome(ctx.nerve, lambda p, m=moved: physics.sample(frame0.to_world(m.to_local(p))), "rf", seed=0)
+        errors.append(abs(exact.pain_fibres_killed_fraction - cohort.pain_killed[i]))
+    assert max(errors) <= 0.05, errors
+    assert cohort.pain_killed.min() < cohort.pain_killed.max()  # the spread moves the lesion on and off the nerve
+
+
+def test_zero_spread_reproduces_the_planned_outcome(lumbar):
+    ctx, physics, found = lumbar
+    spread = placement_spread(ctx.nerve.name, offset_sd_mm=0.0, angle_sd_deg=0.0, gross_miss_fraction=0.0)
+    cohort = placement_cohort(ctx, physics, found.target, found.critical, 5, 0, spread)
+    assert np.allclose(cohort.pain_killed, found.target.pain_fibres_killed_fraction, atol=0.02)
+    assert np.all(cohort.pain_block == found.target.pain_block)
+    assert np.all(cohort.injured == np.array([r.injured for r in found.critical]))
+
+
+def test_same_seed_same_numbers_and_another_seed_differs(lumbar):
+    ctx, physics, found = lumbar
+    spread = placement_spread(ctx.nerve.name)
+    a = placement_cohort(ctx, physics, found.target, found.critical, 30, 3, spread).to_dict()
+    b = placement_cohort(ctx, physics, found.target, found.critical, 30, 3, spread).to_dict()
+    c = placement_cohort(ctx, physics, found.target, found.critical, 30, 4, spread).to_dict()
+    strip = lambda d: {k: v for k, v in d.items() if k != "wall_time_s"}  # noqa: E731
+    assert strip(a) == strip(b)
+    assert strip(a) != strip(c)
+
+
+def test_poses_follow_the_specified_spread(lumbar):
+    ctx = lumbar[0]
+    spread = placement_spread(ctx.nerve.name, offset_sd_mm=[1.0, 2.0, 0.5], angle_sd_deg=6.0, gross_miss_fraction=0.0)
+    poses = draw_poses(ctx.pose, spread, 4000, 1)
+    offsets = np.array([p.tip_m - ctx.pose.tip_m for p in poses]) * 1e3
+    assert np.allclose(offsets.std(axis=0), [1.0, 2.0, 0.5], rtol=0.05)
+    tilt = np.degrees(np.arccos(np.clip([p.direction @ ctx.pose.direction for p in poses], -1, 1)))
+    assert np.sqrt(np.mean(tilt**2)) == pytest.approx(6.0 * np.sqrt(2), rel=0.05)  # 2D Gaussian: rms = sd sqrt(2)
+    gross = placement_spread(ctx.nerve.name, offset_sd_mm=0.0, angle_sd_deg=0.0, gross_miss_fraction=0.25)
+    far = np.array([np.linalg.norm(p.tip_m - ctx.pose.tip_m) for p in draw_poses(ctx.pose, gross, 4000, 2)]) * 1e3
+    assert np.mean(far > 0) == pytest.approx(0.25, abs=0.03)
+    assert far[far > 0].min() >= 3.0 and far.max() <= 10.0
+
+
+def test_operator_preset_scales_the_published_spread():
+    experienced = placement_spread("superomedial genicular nerve")
+    trainee = placement_spread("superomedial genicular nerve", "in-training")
+    assert experienced.offset_sd_m[0] == pytest.approx(2.74e-3)
+    assert trainee.offset_sd_m[0] == pytest.approx(1.5 * 2.74e-3)
+    assert trainee.gross_miss_fraction == pytest.approx(2 * experienced.gross_miss_fraction)
+    assert "UNVERIFIED" in trainee.sources["operator"]
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(92, 100)
+    assert lo == pytest.approx(0.8500, abs=1e-3) and hi == pytest.approx(0.9589, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("uncertainty.samples=0", "uncertainty.samples = 0: allowed range is [1, 100000]"),
+        ("uncertainty.samples=10000000", "uncertainty.samples = 10000000: allowed range is [1, 100000]"),
+        ("uncertainty.offset_sd_mm=-1", "uncertainty.offset_sd_mm = -1 mm: allowed range is [0, 20] mm"),
+        ("uncertainty.angle_sd_deg=nan", "uncertainty.angle_sd_deg = nan: must be a finite number"),
+        ("uncertainty.operator=\"novice\"", "uncertainty.operator = 'novice': allowed values are 'experienced', 'in-training'"),
+        ("uncertainty.gross_miss_fraction=1.5", "uncertainty.gross_miss_fraction = 1.5: allowed range is [0, 1]"),
+        ("uncertainty.samples=2.5", "uncertainty.samples = 2.5: must be a whole number in [1, 100000]"),
+    ],
+)
+def test_bad_uncertainty_input_is_one_line_exit_2(tmp_path, capsys, override, message):
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    assert main(["simulate", str(path), "--check", "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err == f"neurolysis: error: {message}\n"
+    with pytest.raises(ValidationError):
+        load_plan(path, [override])
+
+
+def test_monte_carlo_option_adds_the_uncertainty_section(tmp_path, capsys):
+    """Surgery has no placement spread: every sample is the planned outcome, and it says so."""
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    assert main(["simulate", str(path), "--json", "--quiet", "--monte-carlo", "20"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    u = d["uncertainty"]
+    assert set(u) >= {"samples", "seed", "p_block", "p_block_95ci", "relief_months", "p_motor_deficit", "critical", "inexact_fraction", "method"}
+    assert u["samples"] == 20 and u["p_block"] == float(d["target"]["pain_block"])
+    assert set(u["relief_months"]) == {"median", "p10", "p90", "mean"}
+    assert [c["name"] for c in u["critical"]] == [c["name"] for c in d["critical"]]
+    assert "does not apply" in u["method"]
+
+
+def test_full_solves_replace_and_check_the_shortcut(lumbar):
+    """Samples solved in full use the full result and report their agreement with the shortcut
+    (here the 'full solve' is the analytic sphere at the sample's pose: exact)."""
+    from dataclasses import replace
+
+    ctx, physics, found = lumbar
+
+    def full_solve(pose):
+        at = replace(ctx, pose=pose)
+        done = assess(at, _sphere_physics(pose))
+        return done.target, done.critical
+
+    spread = placement_spread(ctx.nerve.name, offset_sd_mm=1.5, angle_sd_deg=10.0)
+    cohort = placement_cohort(ctx, physics, found.target, found.critical, 12, 5, spread, None, full_solve, 4)
+    v = cohort.to_dict()["verification"]
+    assert v["full_solves"] == 4
+    assert v["pain_killed_abs_error_max"] <= 0.05 and v["block_agreement"] == 1.0

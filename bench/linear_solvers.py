@@ -34,7 +34,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -42,27 +41,18 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyamg  # noqa: E402
-import scipy  # noqa: E402
 from pyamg.krylov import cg as pyamg_cg  # noqa: E402
 from pyamg.krylov import fgmres  # noqa: E402
 from scipy.sparse.linalg import LinearOperator, gmres  # noqa: E402
 
-from neurolysis.physics.linear import AMGSolver, JacobiCGSolver, LaggedFactorSolver, krylov_cg  # noqa: E402
+from neurolysis.physics.linear import AMGSolver, JacobiCGSolver, LaggedFactorSolver, krylov_cg, right_gmres  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rf_lesion import machine as rf_lesion_machine  # noqa: E402
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, SciPy {scipy.__version__}, pyamg {pyamg.__version__}"
-    )
+    return f"{rf_lesion_machine()}, pyamg {pyamg.__version__}"
 
 
 # ------------------------------------------------------ the former hand-written loops
@@ -132,31 +122,10 @@ class HandWrittenAMG(AMGSolver):
         return x
 
     def _gmres(self, operator, b):
-        beta = float(np.linalg.norm(b))
-        if beta == 0.0:
-            return np.zeros_like(b), 0, True
-        m = self.max_iterations
-        basis, directions = [b / beta], []
-        hess = np.zeros((m + 1, m))
-        g = np.zeros(m + 1)
-        g[0] = beta
-        y = np.zeros(0)
-        for j in range(m):
-            z = self._precond @ basis[j]
-            directions.append(z)
-            w = operator(z)
-            for i in range(j + 1):
-                hess[i, j] = float(w @ basis[i])
-                w -= hess[i, j] * basis[i]
-            hess[j + 1, j] = float(np.linalg.norm(w))
-            y, *_ = np.linalg.lstsq(hess[: j + 2, : j + 1], g[: j + 2], rcond=None)
-            residual = float(np.linalg.norm(hess[: j + 2, : j + 1] @ y - g[: j + 2]))
-            if residual <= self.rtol * beta or hess[j + 1, j] <= 1e-14 * beta:
-                self.iterations += j + 1
-                return np.array(directions).T @ y, j + 1, True
-            basis.append(w / hess[j + 1, j])
-        self.iterations += m
-        return np.array(directions).T @ y, m, False
+        # the former loop is the one kept in physics/linear.py (right_gmres): the same code
+        x, iterations, converged = right_gmres(operator, b, None, lambda r: self._precond @ r, self.rtol, self.max_iterations)
+        self.iterations += iterations
+        return x, iterations, converged
 
     def _pcg(self, matrix, b, guess):
         x, it, converged = _reference_pcg(matrix, b, guess, lambda r: self._precond @ r, self.rtol, self.max_iterations)

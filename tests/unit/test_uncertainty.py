@@ -13,7 +13,8 @@ from neurolysis.fields import BODY_TEMP_C, FieldSample
 from neurolysis.methods.base import PhysicsResult
 from neurolysis.outcome.assess import assess
 from neurolysis.outcome.axons import nerve_outcome
-from neurolysis.outcome.uncertainty import _moved_frame, draw_poses, placement_cohort, placement_spread, wilson_interval
+from neurolysis.outcome.spread import draw_poses, placement_spread
+from neurolysis.outcome.uncertainty import _moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
 
 RADIUS_M = 3e-3
@@ -159,3 +160,28 @@ def test_full_solves_replace_and_check_the_shortcut(lumbar):
     v = cohort.to_dict()["verification"]
     assert v["full_solves"] == 4
     assert v["pain_killed_abs_error_max"] <= 0.05 and v["block_agreement"] == 1.0
+
+
+def test_property_spread_solves_each_stratum_and_moves_the_outcome(lumbar):
+    """Each stratum's factors come from stratified log-normal quantiles and are solved once;
+    a larger "conductivity" makes the analytic sphere larger (radius x factor^4), so strata differ in killed fraction."""
+    from neurolysis.outcome.spread import PropertySpread
+
+    ctx, physics, found = lumbar
+    solved = []
+
+    def property_solve(factors):
+        solved.append(factors)
+        grow = factors["electrical_conductivity_s_m"]
+        base = _sphere_physics(ctx.pose)
+        return PhysicsResult(lambda p: base.sample(ctx.pose.tip_m + (np.asarray(p) - ctx.pose.tip_m) / grow**4), {}, {}, (), 10e-3, "sphere",
+                             risk_margin_m=12e-3, risk_spacing_m=0.5e-3)  # fmt: skip
+
+    spread = PropertySpread(0.5, 0.3, 4, 0)
+    factors = sorted(f["electrical_conductivity_s_m"] for f in spread.factors)
+    assert factors == pytest.approx(np.exp(0.5 * np.array([-1.1503, -0.3186, 0.3186, 1.1503])), rel=1e-3)
+    still = placement_spread(ctx.nerve.name, offset_sd_mm=0.0, angle_sd_deg=0.0, gross_miss_fraction=0.0)
+    cohort = placement_cohort(ctx, physics, found.target, found.critical, 40, 0, still, None, None, 0, property_solve, spread)
+    assert len(solved) == 4
+    assert cohort.to_dict()["property_spread"]["strata"] == 4
+    assert len(set(np.round(cohort.pain_killed, 3))) > 1  # the strata give different lesions at the same pose

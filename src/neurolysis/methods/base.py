@@ -53,7 +53,8 @@ class PlanField:
 @dataclass(frozen=True)
 class Context:
     """What a solver gets: the plan, its scene, target nerve and needle pose, and the method's
-    settings as ``prepare`` resolved them (``RFSettings`` for RF, else the fields with defaults)."""
+    settings as ``prepare`` resolved them (``RFSettings`` for RF, else the fields with defaults);
+    ``tissue_factors``: a property spread to apply to every tissue (RF methods read it)."""
 
     plan: Plan
     scene: Scene
@@ -61,6 +62,7 @@ class Context:
     pose: NeedlePose
     settings: RFSettings | Mapping[str, Any]
     progress: Callable[[float], None] | None = None
+    tissue_factors: Mapping[str, float] | None = None
 
     def refined(self, mesh):
         """The mesh spec divided by the plan's ``simulation.mesh_refinement``."""

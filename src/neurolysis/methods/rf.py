@@ -61,7 +61,7 @@ def shown_defaults(method: str) -> dict:
 
 def _solve(ctx: Context) -> PhysicsResult:
     settings = ctx.settings
-    result = simulate_rf3d(settings, [ctx.pose], ctx.scene, progress=ctx.progress, mesh=ctx.refined(DEFAULT_MESH))
+    result = simulate_rf3d(settings, [ctx.pose], ctx.scene, progress=ctx.progress, mesh=ctx.refined(DEFAULT_MESH), tissue_factors=ctx.tissue_factors)
     rf = result.to_dict()
     return PhysicsResult(
         sample=result.sample,

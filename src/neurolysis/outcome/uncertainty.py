@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,91 +41,10 @@ from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.axons import axon_population
 from neurolysis.outcome.relief import RegrowthDraws, axon_growth_factors, model_parameters, regrowth_draws, relief_days
 from neurolysis.outcome.risk import injury_verdict, structure_points
-from neurolysis.validation import ValidationError, check_choice, check_range
+from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
 
 FIELDS = ("peak_temp_c", "omega", "cem43_min", "agent_fraction")
 Z975 = 1.959963984540054  # standard normal 97.5th percentile (95 % interval)
-
-
-def operators() -> tuple[str, ...]:
-    """The operator presets (``data/uncertainty.toml [operator]``)."""
-    return tuple(load_catalog("uncertainty")["operator"])
-
-
-@dataclass(frozen=True)
-class PlacementSpread:
-    """How far a needle lands from the plan: tip offset SD per anatomy axis (m), tilt SD
-    (degrees), share of gross misplacements and their distance range (m); ``sources`` says
-    where each number comes from."""
-
-    offset_sd_m: tuple[float, float, float]
-    angle_sd_deg: float
-    gross_miss_fraction: float
-    gross_miss_m: tuple[float, float]
-    operator: str
-    sources: Mapping[str, str]
-
-    def as_dict(self) -> dict:
-        return {
-            "operator": self.operator,
-            "offset_sd_mm": [round(1e3 * v, 6) for v in self.offset_sd_m],
-            "angle_sd_deg": self.angle_sd_deg,
-            "gross_miss_fraction": self.gross_miss_fraction,
-            "gross_miss_mm": [1e3 * v for v in self.gross_miss_m],
-            "sources": dict(self.sources),
-        }
-
-
-def placement_spread(target: str, operator: str = "experienced", *, offset_sd_mm=None, angle_sd_deg=None, gross_miss_fraction=None) -> PlacementSpread:
-    """The spread for ``target`` (a nerve name; ``[default]`` where no study measured it),
-    scaled by the ``operator`` preset; explicit values replace the catalogued ones (unscaled)."""
-    cat = load_catalog("uncertainty")
-    check_choice("uncertainty.operator", operator, operators())
-    entry = dict(cat["default"]) | dict(cat["target"].get(target, {}))
-    sources = dict(cat["default"]["sources"]) | dict(cat["target"].get(target, {}).get("sources", {}))
-    preset = cat["operator"][operator]
-    sources["operator"] = preset["source"]
-    if offset_sd_mm is None:
-        offset = (float(entry["offset_sd_mm"]) * preset["offset_factor"],) * 3
-    else:
-        offset = tuple(offset_sd_mm) if isinstance(offset_sd_mm, list | tuple) else (offset_sd_mm,) * 3
-        sources["offset_sd_mm"] = "given in the plan"
-    angle = float(entry["angle_sd_deg"]) * preset["angle_factor"] if angle_sd_deg is None else float(angle_sd_deg)
-    gross = min(1.0, float(entry["gross_miss_fraction"]) * preset["gross_miss_factor"]) if gross_miss_fraction is None else float(gross_miss_fraction)
-    lo, hi = entry["gross_miss_mm"]
-    return PlacementSpread(tuple(1e-3 * float(v) for v in offset), angle, gross, (1e-3 * lo, 1e-3 * hi), operator, sources)
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit vector ``a`` to unit vector ``b`` (Rodrigues)."""
-    v = np.cross(a, b)
-    c = float(a @ b)
-    s = float(np.linalg.norm(v))
-    if s < 1e-15:
-        return np.eye(3)
-    k = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]]) / s
-    return np.eye(3) + s * k + (1.0 - c) * k @ k
-
-
-def draw_poses(pose: NeedlePose, spread: PlacementSpread, n: int, seed: int) -> list[NeedlePose]:
-    """``n`` seeded needle poses around ``pose``: offset, tilt about the tip, gross misses."""
-    rng = np.random.default_rng([int(seed), 3])
-    offsets = rng.standard_normal((n, 3)) * np.asarray(spread.offset_sd_m)
-    gross = rng.random(n) < spread.gross_miss_fraction
-    away = rng.standard_normal((n, 3))
-    away /= np.linalg.norm(away, axis=1)[:, None]
-    offsets += (gross * rng.uniform(*spread.gross_miss_m, n))[:, None] * away
-    d = pose.direction
-    helper = np.eye(3)[int(np.argmin(abs(d)))]
-    e1 = np.cross(d, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(d, e1)
-    tilt = np.radians(spread.angle_sd_deg) * rng.standard_normal((n, 2))
-    angle = np.hypot(tilt[:, 0], tilt[:, 1])
-    axis = tilt[:, :1] * e1 + tilt[:, 1:] * e2
-    unit = np.divide(axis, angle[:, None], out=np.zeros_like(axis), where=angle[:, None] > 0)
-    directions = np.cos(angle)[:, None] * d + np.sin(angle)[:, None] * unit
-    return [NeedlePose(pose.tip_m + o, v) for o, v in zip(offsets, directions, strict=True)]
 
 
 class _Grid:
@@ -184,6 +103,7 @@ class Cohort:
     wall_time_s: float
     bone_contact: np.ndarray | None = None  # samples drawn back to the bone's surface
     checks: tuple = ()  # (|killed error|, block agrees, injuries agree) of the samples solved in full
+    properties: PropertySpread | None = None
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -199,6 +119,7 @@ class Cohort:
             "critical": [{"name": name, "p_injury": round(float(self.injured[:, k].mean()), 4)} for k, name in enumerate(self.structures)],
             "pain_fibres_killed_fraction": _spread_dict(self.pain_killed),
             "inexact_fraction": round(float(self.inexact.mean()), 4),
+            "property_spread": None if self.properties is None else self.properties.as_dict(),
             "verification": {
                 "full_solves": len(self.checks),
                 "pain_killed_abs_error_max": round(max((c[0] for c in self.checks), default=0.0), 4),
@@ -232,7 +153,7 @@ def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, flo
 
 def _moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> NeedleFrame:
     """The planned frame carried by the rigid motion that takes ``pose0`` to ``pose``."""
-    q = _rotation_between(pose0.direction, pose.direction)
+    q = rotation_between(pose0.direction, pose.direction)
     return NeedleFrame(pose.tip_m.copy(), q @ planned.rotation)
 
 
@@ -243,7 +164,8 @@ MAX_LETHAL_NODES = 8_000_000
 
 
 def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, samples: int, seed: int, spread: PlacementSpread,
-                     needle_length_m: float | None = None, full_solve: Callable | None = None, full_solves: int = 0) -> Cohort:  # fmt: skip
+                     needle_length_m: float | None = None, full_solve: Callable | None = None, full_solves: int = 0,
+                     property_solve: Callable | None = None, properties: PropertySpread | None = None) -> Cohort:  # fmt: skip
     """The outcome of ``samples`` needle poses drawn with ``spread`` around ``ctx.pose``.
 
     ``target``/``critical`` are the planned outcome (used as they are for methods without a
@@ -252,7 +174,9 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     surface, as the operator would stop on bone (``bone_contact`` samples). The first
     ``full_solves`` samples are solved in full with ``full_solve(pose) -> (target, critical)``
     instead of the shortcut, and their agreement with the shortcut is reported
-    (``verification``)."""
+    (``verification``). With ``properties`` (a tissue-property spread) and
+    ``property_solve(factors) -> PhysicsResult``, the fields are solved at each stratum of the
+    spread and every sample reads the fields of its own stratum."""
     started = time.perf_counter()
     method = ctx.plan.procedure.method
     names = tuple(s.name for s in ctx.scene.critical)
@@ -274,17 +198,25 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                 poses[i], bone_contact[i] = stopped, True
     frame0 = pose_frame([ctx.pose])
     frames = [_moved_frame(frame0, ctx.pose, p) for p in poses]
-    margin = physics.risk_margin_m
-    fields = _tabulate(physics, frame0, np.full(3, -margin), np.full(3, margin), physics.risk_spacing_m, (*FIELDS, "lethal"))
-    lethal_grid = _lethal_grid(physics, frame0, fields, float(limits["lethal_grid_mm"]) * 1e-3)
-    nerve = _NerveCohort(ctx, lethal_grid, seed, samples)
+    stratum = np.zeros(samples, int)
+    solved = [physics]
+    if properties is not None and property_solve is not None:
+        solved = [property_solve(f) for f in properties.factors]
+        stratum = np.random.default_rng([int(seed), 4]).permutation(np.arange(samples) % len(solved))
     displacement = max(float(np.linalg.norm(p.tip_m - ctx.pose.tip_m)) for p in poses)
-    risk = _RiskCohort(ctx, fields, frame0, displacement)
-    inexact = _inexact(ctx, frame0, frames, lethal_grid, float(limits["inexact_tissue_fraction"]))
+    readers, inexact = [], np.zeros(samples, bool)
+    for k, fields_of in enumerate(solved):
+        margin = fields_of.risk_margin_m
+        fields = _tabulate(fields_of, frame0, np.full(3, -margin), np.full(3, margin), fields_of.risk_spacing_m, (*FIELDS, "lethal"))
+        lethal_grid = _lethal_grid(fields_of, frame0, fields, float(limits["lethal_grid_mm"]) * 1e-3)
+        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples), _RiskCohort(ctx, fields, frame0, displacement)))
+        mine = np.flatnonzero(stratum == k)
+        inexact[mine] = _inexact(ctx, frame0, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
     checks = []
     for i, frame in enumerate(frames):
+        nerve, risk = readers[stratum[i]]
         pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample(frame, i)
         injured[i] = risk.sample(frame)
         if i < full_solves and full_solve is not None:
@@ -298,8 +230,10 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
             ctx.progress((i + 1) / samples)
     note = ("rigid move of the fields solved once at the planned pose (exact in homogeneous tissue; samples whose lesion overlies other "
             "tissues are counted in inexact_fraction; a tip landing in bone is drawn back to its surface, bone_contact_fraction); one regrowth draw per sample; failed blocks count as zero relief")  # fmt: skip
+    nerve = readers[0][0]
     return Cohort(tuple(poses), pain, motor if nerve.has_motor else None, block.astype(bool), deficit.astype(bool),
-                  relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started, bone_contact, tuple(checks))  # fmt: skip
+                  relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started,
+                  bone_contact, tuple(checks), properties if len(solved) > 1 else None)  # fmt: skip
 
 
 def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spacing: float) -> _Grid | None:
@@ -422,25 +356,3 @@ def _inexact(ctx: Context, frame0: NeedleFrame, frames, lethal: _Grid | None, th
     local = lethal.node_local(nodes[np.random.default_rng(0).permutation(len(nodes))[:2000]])
     planned = tissue_at(ctx.scene, frame0.to_world(local), "muscle")
     return np.array([np.mean(tissue_at(ctx.scene, f.to_world(local), "muscle") != planned) > threshold for f in frames])
-
-
-def check_uncertainty(samples, seed, operator, offset_sd_mm, angle_sd_deg, gross_miss_fraction) -> None:
-    """One-line errors for bad ``[uncertainty]`` input, before any solve."""
-    limits = load_catalog("uncertainty")["limits"]
-    if samples is not None:
-        if isinstance(samples, bool) or not isinstance(samples, int):
-            raise ValidationError(f"uncertainty.samples = {samples!r}: must be a whole number in [1, {limits['max_samples']}]")
-        check_range("uncertainty.samples", samples, 1, int(limits["max_samples"]))
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1):
-        raise ValidationError(f"uncertainty.seed = {seed!r}: must be a whole number in [0, {2**32 - 1}]")
-    check_choice("uncertainty.operator", operator, operators())
-    if offset_sd_mm is not None:
-        values = offset_sd_mm if isinstance(offset_sd_mm, list | tuple) else [offset_sd_mm]
-        if len(values) not in (1, 3):
-            raise ValidationError(f"uncertainty.offset_sd_mm = {offset_sd_mm!r}: must be a number or three numbers [x, y, z] (mm)")
-        for i, v in enumerate(values):
-            check_range(f"uncertainty.offset_sd_mm{'' if len(values) == 1 else f'[{i}]'}", v, 0.0, float(limits["max_offset_sd_mm"]), unit="mm")
-    if angle_sd_deg is not None:
-        check_range("uncertainty.angle_sd_deg", angle_sd_deg, 0.0, float(limits["max_angle_sd_deg"]), unit="deg")
-    if gross_miss_fraction is not None:
-        check_range("uncertainty.gross_miss_fraction", gross_miss_fraction, 0.0, 1.0)

@@ -19,7 +19,7 @@ from neurolysis.anatomy.scene import APPROACHES
 from neurolysis.anatomy.templates import load_template, template_names, template_procedure_defaults
 from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
-from neurolysis.outcome.uncertainty import check_uncertainty
+from neurolysis.outcome.spread import check_uncertainty
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range, check_toml_integers, shown
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
@@ -164,7 +164,9 @@ class UncertaintySpec:
     (default: ``simulation.seed``) from the target's published accuracy scaled by the
     ``operator`` preset, unless ``offset_sd_mm`` (one SD or [x, y, z], mm), ``angle_sd_deg``
     or ``gross_miss_fraction`` are given (``data/uncertainty.toml`` says where each comes from).
-    ``full_solves``: that many samples are solved in full (slow) and compared with the shortcut."""
+    ``full_solves``: that many samples are solved in full (slow) and compared with the shortcut.
+    ``conductivity_sd_ln``, ``perfusion_sd_ln``: SD of the log of factors on every tissue's
+    electrical conductivity and perfusion (RF methods), solved at ``property_solves`` strata."""
 
     samples: int | None = None
     seed: int | None = None
@@ -173,11 +175,18 @@ class UncertaintySpec:
     angle_sd_deg: float | None = None
     gross_miss_fraction: float | None = None
     full_solves: int = 0
+    conductivity_sd_ln: float = 0.0
+    perfusion_sd_ln: float = 0.0
+    property_solves: int = 4
 
     def __post_init__(self) -> None:
-        if isinstance(self.full_solves, bool) or not isinstance(self.full_solves, int):
-            raise ValidationError(f"uncertainty.full_solves = {self.full_solves!r}: must be a whole number in [0, 1000]")
-        check_range("uncertainty.full_solves", self.full_solves, 0, 1000)
+        for name, high in (("full_solves", 1000), ("property_solves", 16)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError(f"uncertainty.{name} = {value!r}: must be a whole number in [{int(name == 'property_solves')}, {high}]")
+            check_range(f"uncertainty.{name}", value, int(name == "property_solves"), high)
+        check_range("uncertainty.conductivity_sd_ln", self.conductivity_sd_ln, 0.0, 1.0)
+        check_range("uncertainty.perfusion_sd_ln", self.perfusion_sd_ln, 0.0, 1.0)
         if isinstance(self.offset_sd_mm, list):
             object.__setattr__(self, "offset_sd_mm", tuple(self.offset_sd_mm))
         check_uncertainty(self.samples, self.seed, self.operator, self.offset_sd_mm, self.angle_sd_deg, self.gross_miss_fraction)

@@ -26,7 +26,8 @@ from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import assess
 from neurolysis.outcome.axons import NerveOutcome, check_axon_count
 from neurolysis.outcome.risk import StructureRisk
-from neurolysis.outcome.uncertainty import Cohort, placement_cohort, placement_spread
+from neurolysis.outcome.spread import PropertySpread, placement_spread
+from neurolysis.outcome.uncertainty import Cohort, placement_cohort
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -159,7 +160,11 @@ def solve(ctx: Context) -> Outcome:
             done = assess(at, method.solve(at))
             return done.target, done.critical
 
-        cohort = placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves)
+        properties, property_solve = None, None
+        if (u.conductivity_sd_ln > 0 or u.perfusion_sd_ln > 0) and method.section == "rf":
+            properties = PropertySpread(u.conductivity_sd_ln, u.perfusion_sd_ln, u.property_solves, seed)
+            property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))  # noqa: E731
+        cohort = placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves, property_solve, properties)
         if cohort.inexact.mean() > 0.5:
             warnings = (*warnings, f"placement Monte Carlo: for {100 * cohort.inexact.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
                                    "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "

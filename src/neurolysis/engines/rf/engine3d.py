@@ -23,7 +23,7 @@ measured accuracy: docs/models/rf3d.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,12 +105,14 @@ class RF3DResult(RFLesionResult):
         return self._dict_head() | middle | self._dict_tail()
 
 
-def _tissues(settings: RFSettings, mesh: NeedleMesh3D, frame: NeedleFrame, scene: Scene | None) -> tuple[np.ndarray, dict[str, Tissue]]:
+def _tissues(settings: RFSettings, mesh: NeedleMesh3D, frame: NeedleFrame, scene: Scene | None, factors: Mapping[str, float] | None) -> tuple[np.ndarray, dict[str, Tissue]]:
     is_tissue = mesh.region == Region.TISSUE
     tissue_of = np.full(len(mesh.region), settings.tissue, dtype=object)
     tissue_of[is_tissue] = tissue_at(scene, frame.to_world(mesh.centroids[is_tissue]), settings.tissue)
     ids = set(tissue_of[is_tissue])
     tissues = {tid: load_tissue(tid) for tid in ids}
+    if factors:
+        tissues = {tid: t.scaled(**factors) for tid, t in tissues.items()}
     if settings.ex_vivo:
         tissues = {tid: t.ex_vivo() for tid, t in tissues.items()}
     return tissue_of, tissues
@@ -126,12 +128,15 @@ def simulate_rf3d(
     progress: Callable[[float], None] | None = None,
     mesh: Mesh3DSpec = DEFAULT_MESH,
     dt_s: float | None = None,
+    tissue_factors: Mapping[str, float] | None = None,
 ) -> RF3DResult:
     """Simulate an RF lesion from one needle (monopolar) or two parallel needles (bipolar).
 
     ``poses`` are in the anatomy frame of ``scene`` (metres); without a scene the tissue
     is homogeneous ``settings.tissue``. ``mesh`` sets the resolution (:class:`Mesh3DSpec`);
     ``dt_s`` the time step (default :data:`DEFAULT_DT_S`, replacing ``settings.dt_s``).
+    ``tissue_factors`` multiply named properties of every tissue (``Tissue.scaled``, e.g.
+    ``{"electrical_conductivity_s_m": 1.2}``: the property spread of the placement cohort).
     ``progress(fraction)`` is called after every step.
     """
     started = time.perf_counter()
@@ -142,7 +147,7 @@ def simulate_rf3d(
     spec = Mesh3DSpec(mesh.h_fine_m, mesh.sectors, mesh.fine_margin_m, s.domain_mm * 1e-3, mesh.growth, mesh.edge_levels) if mesh.domain_m != s.domain_mm * 1e-3 else mesh
     m = build_needle_mesh3d(geometry, spec, spacing, axial)
     frame = pose_frame(poses)
-    tissue_of, tissues = _tissues(s, m, frame, scene)
+    tissue_of, tissues = _tissues(s, m, frame, scene, tissue_factors)
     geo = TetGeometry(m.nodes, m.tets)
     pattern = StiffnessPattern(geo, m.n_nodes)
     model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m)

@@ -7,7 +7,7 @@
    with the cohort's rigid-move reading: pain and motor fibres killed, pain block, injury
    flags; the error in P(block) over the K samples, and which samples were flagged inexact.
 
-    OPENBLAS_NUM_THREADS=1 python bench/monte_carlo.py [--samples 1000] [--verify 20] [--template lumbar-medial-branch] [--method rf]
+    OPENBLAS_NUM_THREADS=1 python bench/monte_carlo.py [--samples 1000] [--verify 20] [--template lumbar-medial-branch] [--method rf] [--anchors K]
 
 Targets (issue 10): 1000 samples <= 60 s on the 2-core machine, <= 4 GiB. Results go to
 bench/results/monte_carlo_<template>_<method>.json and docs/benchmarks.md.
@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--method", default="rf")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--verify", type=int, default=20)
+    parser.add_argument("--anchors", type=int, default=0, help="[uncertainty] anchors: poses solved besides the plan")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
 
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     print(f"one full plan solve: {solve_s:.1f} s")
 
     started = time.perf_counter()
-    out = simulate(_plan(args.template, args.method, [f"uncertainty.samples={args.samples}"]))
+    out = simulate(_plan(args.template, args.method, [f"uncertainty.samples={args.samples}", f"uncertainty.anchors={args.anchors}"]))
     total_s = time.perf_counter() - started
     cohort = out.uncertainty
     u = cohort.to_dict()
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
               "plan_and_cohort_s": total_s, "cohort_s": cohort.wall_time_s, "peak_memory_gib": memory, "uncertainty": u,
               "planned": {"pain_block": planned.target.pain_block, "relief_months": planned.target.relief_months},
               "verification": summary, "verified": rows}  # fmt: skip
-    (RESULTS / f"monte_carlo_{args.template}_{args.method}.json").write_text(json.dumps(result, indent=1, default=float))
+    suffix = f"_anchors{args.anchors}" if args.anchors else ""
+    (RESULTS / f"monte_carlo_{args.template}_{args.method}{suffix}.json").write_text(json.dumps(result, indent=1, default=float))
     return 0
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.cluster.vq import kmeans2
 from scipy.ndimage import binary_dilation
 
 from neurolysis._catalog import load_catalog
@@ -104,6 +105,7 @@ class Cohort:
     bone_contact: np.ndarray | None = None  # samples drawn back to the bone's surface
     checks: tuple = ()  # (|killed error|, block agrees, injuries agree) of the samples solved in full
     properties: PropertySpread | None = None
+    anchors: int = 0  # poses solved in full besides the plan, each sample moved from the nearest
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -120,6 +122,7 @@ class Cohort:
             "pain_fibres_killed_fraction": _spread_dict(self.pain_killed),
             "inexact_fraction": round(float(self.inexact.mean()), 4),
             "property_spread": None if self.properties is None else self.properties.as_dict(),
+            "anchors": self.anchors,
             "verification": {
                 "full_solves": len(self.checks),
                 "pain_killed_abs_error_max": round(max((c[0] for c in self.checks), default=0.0), 4),
@@ -165,7 +168,8 @@ MAX_LETHAL_NODES = 8_000_000
 
 def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, samples: int, seed: int, spread: PlacementSpread,
                      needle_length_m: float | None = None, full_solve: Callable | None = None, full_solves: int = 0,
-                     property_solve: Callable | None = None, properties: PropertySpread | None = None) -> Cohort:  # fmt: skip
+                     property_solve: Callable | None = None, properties: PropertySpread | None = None,
+                     anchor_solve: Callable | None = None, anchors: int = 0) -> Cohort:  # fmt: skip
     """The outcome of ``samples`` needle poses drawn with ``spread`` around ``ctx.pose``.
 
     ``target``/``critical`` are the planned outcome (used as they are for methods without a
@@ -176,7 +180,11 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     instead of the shortcut, and their agreement with the shortcut is reported
     (``verification``). With ``properties`` (a tissue-property spread) and
     ``property_solve(factors) -> PhysicsResult``, the fields are solved at each stratum of the
-    spread and every sample reads the fields of its own stratum."""
+    spread and every sample reads the fields of its own stratum. Else, with ``anchors`` and
+    ``anchor_solve(pose) -> PhysicsResult``, the fields are also solved at that many anchor
+    poses (samples nearest the centres of a k-means of the needles' active segments) and each
+    sample is moved from the nearest solved pose (both ends of the active segment): a shorter
+    rigid move where the tissue is not uniform."""
     started = time.perf_counter()
     method = ctx.plan.procedure.method
     names = tuple(s.name for s in ctx.scene.critical)
@@ -196,27 +204,36 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
             stopped = against_bone(ctx.scene, pose, needle_length_m)
             if stopped is not None and stopped is not pose:
                 poses[i], bone_contact[i] = stopped, True
-    frame0 = pose_frame([ctx.pose])
-    frames = [_moved_frame(frame0, ctx.pose, p) for p in poses]
-    stratum = np.zeros(samples, int)
-    solved = [physics]
+    # sources of fields: the planned solve; or one per property stratum; or the plan plus anchor poses
+    sources, source_of = [(ctx.pose, physics)], np.zeros(samples, int)
     if properties is not None and property_solve is not None:
-        solved = [property_solve(f) for f in properties.factors]
-        stratum = np.random.default_rng([int(seed), 4]).permutation(np.arange(samples) % len(solved))
-    displacement = max(float(np.linalg.norm(p.tip_m - ctx.pose.tip_m)) for p in poses)
+        sources = [(ctx.pose, property_solve(f)) for f in properties.factors]
+        source_of = np.random.default_rng([int(seed), 4]).permutation(np.arange(samples) % len(sources))
+    elif anchors and anchor_solve is not None:
+        reach = needle_length_m or physics.active_length_m or 10e-3
+        features = _needle_features(poses, reach)
+        chosen = _anchor_poses(features, anchors, seed)
+        sources += [(poses[i], anchor_solve(poses[i])) for i in chosen]
+        solved = _needle_features([pose for pose, _ in sources], reach)
+        source_of = np.argmin(np.linalg.norm(features[:, None, :] - solved[None, :, :], axis=2), axis=1)
+    frames = [None] * samples
     readers, inexact = [], np.zeros(samples, bool)
-    for k, fields_of in enumerate(solved):
-        margin = fields_of.risk_margin_m
-        fields = _tabulate(fields_of, frame0, np.full(3, -margin), np.full(3, margin), fields_of.risk_spacing_m, (*FIELDS, "lethal"))
-        lethal_grid = _lethal_grid(fields_of, frame0, fields, float(limits["lethal_grid_mm"]) * 1e-3)
-        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples), _RiskCohort(ctx, fields, frame0, displacement)))
-        mine = np.flatnonzero(stratum == k)
-        inexact[mine] = _inexact(ctx, frame0, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
+    for k, (pose_k, physics_k) in enumerate(sources):
+        frame_k = pose_frame([pose_k])
+        mine = np.flatnonzero(source_of == k)
+        for i in mine:
+            frames[i] = _moved_frame(frame_k, pose_k, poses[i])
+        displacement = max((float(np.linalg.norm(poses[i].tip_m - pose_k.tip_m)) for i in mine), default=0.0)
+        margin = physics_k.risk_margin_m
+        fields = _tabulate(physics_k, frame_k, np.full(3, -margin), np.full(3, margin), physics_k.risk_spacing_m, (*FIELDS, "lethal"))
+        lethal_grid = _lethal_grid(physics_k, frame_k, fields, float(limits["lethal_grid_mm"]) * 1e-3)
+        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples), _RiskCohort(ctx, fields, frame_k, displacement)))
+        inexact[mine] = _inexact(ctx, frame_k, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
     checks = []
     for i, frame in enumerate(frames):
-        nerve, risk = readers[stratum[i]]
+        nerve, risk = readers[source_of[i]]
         pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample(frame, i)
         injured[i] = risk.sample(frame)
         if i < full_solves and full_solve is not None:
@@ -233,7 +250,20 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     nerve = readers[0][0]
     return Cohort(tuple(poses), pain, motor if nerve.has_motor else None, block.astype(bool), deficit.astype(bool),
                   relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started,
-                  bone_contact, tuple(checks), properties if len(solved) > 1 else None)  # fmt: skip
+                  bone_contact, tuple(checks), properties if properties is not None and property_solve is not None else None,
+                  len(sources) - 1 if properties is None or property_solve is None else 0)  # fmt: skip
+
+
+def _needle_features(poses, length_m: float) -> np.ndarray:
+    """Each pose as (tip, end of the active length) (m, 6 numbers): two poses are close when
+    both ends of their active tips are (a tilt moves the far end)."""
+    return np.array([np.concatenate([p.tip_m, p.tip_m - length_m * p.direction]) for p in poses])
+
+
+def _anchor_poses(features: np.ndarray, anchors: int, seed: int) -> list[int]:
+    """Indices of the samples nearest the centres of a seeded k-means of the needle features."""
+    centres, _ = kmeans2(features, min(anchors, len(features)), seed=np.random.default_rng([int(seed), 6]), minit="++")
+    return sorted({int(np.argmin(np.linalg.norm(features - c, axis=1))) for c in centres})
 
 
 def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spacing: float) -> _Grid | None:

@@ -149,27 +149,37 @@ def solve(ctx: Context) -> Outcome:
         physics = replace(physics, section=physics.section | extra)
         warnings = (*warnings, *more)
     cohort = None
-    u = ctx.plan.uncertainty
-    if u.samples is not None:
-        spread = placement_spread(ctx.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg, gross_miss_fraction=u.gross_miss_fraction)
-        seed = ctx.plan.simulation.seed if u.seed is None else u.seed
-        length = method.needle_length_m(ctx.settings) if method.needle_length_m is not None else None
-
-        def full_solve(pose: NeedlePose):
-            at = replace(ctx, pose=pose, settings=method.settings_for(ctx.plan, ctx.scene, pose), progress=None)
-            done = assess(at, method.solve(at))
-            return done.target, done.critical
-
-        properties, property_solve = None, None
-        if (u.conductivity_sd_ln > 0 or u.perfusion_sd_ln > 0) and method.section == "rf":
-            properties = PropertySpread(u.conductivity_sd_ln, u.perfusion_sd_ln, u.property_solves, seed)
-            property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))  # noqa: E731
-        cohort = placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves, property_solve, properties)
+    if ctx.plan.uncertainty.samples is not None:
+        cohort = _placement_cohort(ctx, method, physics, found)
         if cohort.inexact.mean() > 0.5:
             warnings = (*warnings, f"placement Monte Carlo: for {100 * cohort.inexact.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
                                    "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "
-                                   "set [uncertainty] full_solves = N to solve N samples in full and see the agreement")  # fmt: skip
+                                   "set [uncertainty] anchors = K to solve K more poses and move each sample from the nearest, "
+                                   "and full_solves = N to see the agreement with N full solves")  # fmt: skip
     return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort)
+
+
+def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Cohort:
+    """The ``[uncertainty]`` cohort of a solved plan, with the re-solves it may ask for
+    (samples solved in full, property strata, anchor poses) done by the plan's own method."""
+    u = ctx.plan.uncertainty
+    spread = placement_spread(ctx.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg, gross_miss_fraction=u.gross_miss_fraction)
+    seed = ctx.plan.simulation.seed if u.seed is None else u.seed
+    length = method.needle_length_m(ctx.settings) if method.needle_length_m is not None else None
+
+    def at(pose: NeedlePose) -> Context:
+        return replace(ctx, pose=pose, settings=method.settings_for(ctx.plan, ctx.scene, pose), progress=None)
+
+    def full_solve(pose: NeedlePose):
+        done = assess(at(pose), method.solve(at(pose)))
+        return done.target, done.critical
+
+    properties, property_solve = None, None
+    if (u.conductivity_sd_ln > 0 or u.perfusion_sd_ln > 0) and method.section == "rf":
+        properties = PropertySpread(u.conductivity_sd_ln, u.perfusion_sd_ln, u.property_solves, seed)
+        property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))  # noqa: E731
+    return placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves,
+                            property_solve, properties, lambda pose: method.solve(at(pose)), u.anchors)  # fmt: skip
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:

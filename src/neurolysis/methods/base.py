@@ -95,7 +95,9 @@ class PhysicsResult:
     undisturbed); ``view_half_width_m``: half-width of the figure slices;
     ``stage_samplers``: the fields after each earlier stage (injections before the last),
     whose nerve outcomes the method reads; ``reversible_relief``: a temporary conduction
-    block's duration (a nerve block destroys nothing, so relief does not come from regrowth).
+    block's duration (a nerve block destroys nothing, so relief does not come from regrowth);
+    ``moves_with_needle``: the fields sit in the needle's frame, so a placement cohort can move
+    them with it (False for surgery and the block).
     """
 
     sample: FieldSampler
@@ -111,6 +113,7 @@ class PhysicsResult:
     view_half_width_m: float = VIEW_HALF_WIDTH_M
     stage_samplers: tuple[FieldSampler, ...] = ()
     reversible_relief: Relief | None = None
+    moves_with_needle: bool = True
 
 
 OutcomeReader = Callable[[Context, PhysicsResult, Sequence["NerveOutcome"]], tuple[dict, tuple[str, ...]]]

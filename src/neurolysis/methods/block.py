@@ -106,7 +106,8 @@ def _solve(ctx: Context) -> PhysicsResult:
     }
     warnings = (over_limit_warning(section),) if b.over_limit else ()
     no_lesion = LesionShape("no lesion: a nerve block destroys nothing", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0).as_dict()
-    return PhysicsResult(unharmed, no_lesion, section, warnings, injection_needle(v), "no lesion (reversible block)", reversible_relief=_block_relief(b.sensory_h))
+    return PhysicsResult(unharmed, no_lesion, section, warnings, injection_needle(v), "no lesion (reversible block)",
+                         reversible_relief=_block_relief(b.sensory_h), moves_with_needle=False)
 
 
 METHODS = (

@@ -27,7 +27,7 @@ def _solve(ctx: Context) -> PhysicsResult:
     warnings = []
     if cut.clipped:
         warnings.append(f"the {segment_mm:g} mm segment ran past an end of {ctx.nerve.name!r}: {1e3 * cut.removed_length_m:.1f} mm removed")
-    return PhysicsResult(cut.sample, cut.lesion().as_dict(), cut.to_dict(), tuple(warnings), 0.0, "excised segment", engine=cut)
+    return PhysicsResult(cut.sample, cut.lesion().as_dict(), cut.to_dict(), tuple(warnings), 0.0, "excised segment", engine=cut, moves_with_needle=False)
 
 
 METHODS = (Method("surgical", "surgical", FIELDS, "surgical neurectomy", _check, _solve),)

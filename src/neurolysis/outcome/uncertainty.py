@@ -160,8 +160,6 @@ def _moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> N
     return NeedleFrame(pose.tip_m.copy(), q @ planned.rotation)
 
 
-SPATIAL_METHODS = ("rf", "cooled-rf", "pulsed-rf", "chemical", "cryo")
-"""Methods whose fields sit in the needle's frame and move with it."""
 MAX_LETHAL_NODES = 8_000_000
 """The fine lethal grid is coarsened beyond this many nodes (a large bolus)."""
 
@@ -188,8 +186,8 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     started = time.perf_counter()
     method = ctx.plan.procedure.method
     names = tuple(s.name for s in ctx.scene.critical)
-    if method not in SPATIAL_METHODS:
-        note = f"{method}: placement spread does not apply (surgery sees the nerve; the block model does not depend on the needle-to-nerve distance); every sample is the planned outcome"
+    if not physics.moves_with_needle:
+        note = f"{method}: placement spread does not apply (its result does not move with the needle: surgery sees the nerve; the block model does not depend on the needle-to-nerve distance); every sample is the planned outcome"
         ones = np.ones(samples, bool)
         relief = None if target.relief.median is None else np.full(samples, target.relief.median if target.pain_block else 0.0)
         motor = None if target.motor_fibres_killed_fraction is None else np.full(samples, target.motor_fibres_killed_fraction)
@@ -241,7 +239,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
             checks.append((abs(full.pain_fibres_killed_fraction - pain[i]), full.pain_block == bool(block[i]), [r.injured for r in full_critical] == list(injured[i])))
             pain[i], block[i], deficit[i] = full.pain_fibres_killed_fraction, full.pain_block, full.motor_deficit
             motor[i] = full.motor_fibres_killed_fraction or 0.0
-            relief[i] = nerve.relief_of(full, i) if full.pain_block else 0.0
+            relief[i] = float(full.relief.median or 0.0) if full.pain_block else 0.0  # the full solve's own relief median
             injured[i] = [r.injured for r in full_critical]
         if ctx.progress is not None:
             ctx.progress((i + 1) / samples)
@@ -306,11 +304,6 @@ class _NerveCohort:
             offsets = np.arange(-r, r + 1) ** 2
             ball = (offsets[:, None, None] + offsets[None, :, None] + offsets[None, None, :]) <= r * r
             self.near = binary_dilation(lethal.values["lethal"].reshape(lethal.shape), structure=ball).ravel()
-
-    def relief_of(self, full, i: int) -> float:
-        """Relief (months) of a sample solved in full: its own relief median (the full solve
-        draws its own regrowth; the one-draw cohort value is not recomputed for it)."""
-        return float(full.relief.median or 0.0)
 
     def sample(self, frame: NeedleFrame, i: int) -> tuple[float, float, float, float, float]:
         """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""

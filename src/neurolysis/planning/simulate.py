@@ -171,7 +171,8 @@ def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Co
         return replace(ctx, pose=pose, settings=method.settings_for(ctx.plan, ctx.scene, pose), progress=None)
 
     def full_solve(pose: NeedlePose):
-        done = assess(at(pose), method.solve(at(pose)))
+        placed = at(pose)
+        done = assess(placed, method.solve(placed))
         return done.target, done.critical
 
     properties, property_solve = None, None

@@ -1,7 +1,7 @@
 """Simulated plans of the issue-5 methods against published relief (held out, nothing tuned).
 
 Runs every ``[plan_validation]`` case of ``data/nerve_model.toml`` through
-``neurolysis.literature.plan_relief`` (the same function as
+``neurolysis.relief_validation.plan_relief`` (the same function as
 ``tests/validation/test_method_plans.py``): the method's default plan at the template,
 simulated end to end, its relief median judged by the case's rule. Results go to
 ``bench/results/method_validation.json`` and docs/validation.md section 6.2.
@@ -21,7 +21,7 @@ import sys  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from neurolysis.literature import plan_relief, plan_relief_cases  # noqa: E402
+from neurolysis.relief_validation import plan_relief, plan_relief_cases  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "method_validation.json"
 

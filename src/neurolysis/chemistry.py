@@ -6,9 +6,13 @@ lethal index reaches one,
     Lambda = integral rate(C(t)) dt >= 1,
     rate(C) = ((C - C_s)+ / (C_ref - C_s))^m / t_ref  +  (C - C_f)+ / K_f     (1/s)
 
-a slow cytotoxic term (days at 1-2 % ethanol) plus a fast solvent/denaturing term
-(seconds at 10-100 % ethanol, > 2 % phenol). Parameters are solved from published
-anchors at load time (:func:`dose_response`), so the data file holds only the anchors.
+with C the *local aqueous* concentration: a slow cytotoxic term (days at 1-2 % ethanol)
+plus a fast solvent/denaturing term (seconds above C_f). Where the dose also reaches
+(C - C_d)+ / K_f integrated to 1 the endoneurial tubes are destroyed (Sunderland >= 3).
+Both agents cross cell membranes, so an injected bolus is diluted at once into the tissue
+water (capacity theta > phi, :func:`transport_coefficients`). Parameters are solved from
+published anchors at load time (:func:`dose_response`; ethanol K_f through the model of
+Taylor's topical experiment, :func:`topical_exposure`), so the data file holds only anchors.
 
 Local anaesthetics (``data/anaesthetics.toml``): the catalog, the maximum dose and its
 check; the block model itself is :mod:`neurolysis.engines.block`.
@@ -25,7 +29,7 @@ from types import MappingProxyType
 import numpy as np
 
 from neurolysis._catalog import catalog_records, load_catalog
-from neurolysis.physics.transport import effective_diffusivity
+from neurolysis.physics.transport import ExposureAccumulator, TransportSolver, cylinder_operators, effective_diffusivity
 from neurolysis.tissue import load_tissue
 from neurolysis.validation import check_choice, check_range
 
@@ -53,6 +57,8 @@ class NeurolyticAgent:
     diffusivity_water_37c_m2_s: float
     vehicle_diffusion_factor: float
     partition_tissue_blood: float
+    cell_uptake: bool  # permeant: capacity = tissue water theta, not phi
+    perineurium_factor: float  # replaces the perineurium's diffusion_factor for this agent
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
 
@@ -78,17 +84,20 @@ def check_neurolytic_injection(agent_id: str, concentration_pct: float, volume_m
 
 @dataclass(frozen=True)
 class TransportCoefficients:
-    """Per-tissue coefficients of phi dc/dt = div(D_eff grad c) - k phi c."""
+    """Per-tissue coefficients of theta dc/dt = div(D_eff grad c) - k theta c (c: aqueous concentration)."""
 
-    diffusivity_m2_s: float  # D_eff (tissue-averaged conductance)
-    volume_fraction: float  # phi (capacity and bolus fill fraction)
+    diffusivity_m2_s: float  # D_eff (tissue-averaged conductance, extracellular path)
+    volume_fraction: float  # phi (the fraction the injectate fills)
     clearance_per_s: float  # k
+    capacity_fraction: float  # theta: water fraction for a permeant agent, else phi
 
 
 def transport_coefficients(agent_id: str, tissue: str) -> TransportCoefficients:
-    """D_eff = phi D_water v f / lambda^2, phi, and flow-limited k = w_b / partition (or the table's ``clearance_per_s``: a vessel lumen).
+    """D_eff = phi D_water v f / lambda^2, phi, flow-limited k = w_b / partition (or the table's ``clearance_per_s``: a vessel lumen)
+    and the capacity theta (``water_fraction`` for an agent with ``cell_uptake``, else phi).
 
-    w_b = perfusion_w_m3_k / (rho_b c_b) with the blood values of ``tissues.toml``.
+    w_b = perfusion_w_m3_k / (rho_b c_b) with the blood values of ``tissues.toml``; in the
+    perineurium f is the agent's ``perineurium_factor``.
     """
     agent = neurolytic_agent(agent_id)
     table = load_catalog("agents")["transport_tissue"]
@@ -96,10 +105,11 @@ def transport_coefficients(agent_id: str, tissue: str) -> TransportCoefficients:
     t = table[tissue]
     blood = load_tissue("blood")
     perfusion_per_s = load_tissue(t["perfusion_tissue"]).perfusion_w_m3_k / (blood.density_kg_m3 * blood.heat_capacity_j_kg_k)
-    d_eff = effective_diffusivity(agent.diffusivity_water_37c_m2_s * agent.vehicle_diffusion_factor,
-                                  float(t["volume_fraction"]), float(t["tortuosity"]), float(t.get("diffusion_factor", 1.0)))
+    factor = agent.perineurium_factor if tissue == "perineurium" else float(t.get("diffusion_factor", 1.0))
+    d_eff = effective_diffusivity(agent.diffusivity_water_37c_m2_s * agent.vehicle_diffusion_factor, float(t["volume_fraction"]), float(t["tortuosity"]), factor)
     clearance = float(t["clearance_per_s"]) if "clearance_per_s" in t else perfusion_per_s / agent.partition_tissue_blood
-    return TransportCoefficients(d_eff, float(t["volume_fraction"]), clearance)
+    phi = float(t["volume_fraction"])
+    return TransportCoefficients(d_eff, phi, clearance, max(phi, float(t["water_fraction"])) if agent.cell_uptake else phi)
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,7 @@ class ConcentrationTimeLaw:
     """Axon lethal-index rate (1/s) as a function of concentration (in % of the agent's unit).
 
     rate(C) = ((C - C_s)+ / (C_ref - C_s))^m / t_ref + (C - C_f)+ / K_f ; either term may be
-    absent (t_ref = inf or K_f = inf).
+    absent (t_ref = inf or K_f = inf). Tubes (Sunderland >= 3): (C - C_d)+ / K_f integrated to >= 1.
     """
 
     solute: str
@@ -117,6 +127,11 @@ class ConcentrationTimeLaw:
     slow_exponent: float
     fast_threshold_pct: float
     fast_constant_pct_s: float
+    tubes_threshold_pct: float = math.inf
+
+    def tubes_rate_per_s(self, concentration_pct) -> np.ndarray:
+        """Rate of the tube-destruction index (1/s): (C - C_d)+ / K_f."""
+        return np.maximum(np.asarray(concentration_pct, float) - self.tubes_threshold_pct, 0.0) / self.fast_constant_pct_s
 
     def rate_per_s(self, concentration_pct) -> np.ndarray:
         c = np.asarray(concentration_pct, float)
@@ -139,22 +154,99 @@ def dose_response(solute: str) -> ConcentrationTimeLaw:
     """The calibrated law for ``"ethanol"`` or ``"phenol"``, solved from the anchors in agents.toml.
 
     Ethanol: C_s (Eraenkoe no-effect 0.5 %), t_ref at C_ref (2 %, 24 h), m from 1 % at 168 h:
-    m = ln(t_1 / t_ref) / ln((C_ref - C_s) / (C_1 - C_s)); C_f = 4 g/dL / 0.789 (Heaton),
-    K_f = (10 % - C_f) x 15 s (Taylor). Phenol: no slow term, C_f = 2 %, K_f = (5 - 2) x 60 s.
+    m = ln(t_1 / t_ref) / ln((C_ref - C_s) / (C_1 - C_s)); C_f = 4 g/dL / 0.789 (Heaton);
+    K_f = int (c_rim - C_f)+ dt / (1 - Lambda_slow,rim) in the topical model of Taylor's 10 % for 15 s
+    (the rim fibre reaches Lambda = 1). Phenol (anchors injected, x phi/theta of ``anchor_tissue``):
+    no slow term, C_f = 2 % x phi/theta, K_f = (5 - 2) phi/theta x 60 s, C_d = 5 % x phi/theta.
     """
     table = load_catalog("agents")["dose_response"]
-    check_choice("solute", solute, sorted(table))
+    check_choice("solute", solute, [k for k in table if k not in ("topical", "roles")])
     a = table[solute]
     if solute == "ethanol":
         c_s, c_ref, c_1 = float(a["no_effect_pct"]), float(a["reference_pct"]), float(a["second_pct"])
         t_ref, t_1 = float(a["reference_lethal_h"]) * HOUR_S, float(a["second_lethal_h"]) * HOUR_S
         m = math.log(t_1 / t_ref) / math.log((c_ref - c_s) / (c_1 - c_s))
         c_f = float(a["fast_no_effect_g_dl"]) / float(load_catalog("agents")["systemic"]["ethanol_density_g_ml"])
-        k_f = (float(a["fast_anchor_pct"]) - c_f) * float(a["fast_anchor_s"])
-        return ConcentrationTimeLaw(solute, c_s, c_ref, t_ref, m, c_f, k_f)
-    c_p = float(a["no_effect_pct"])
-    k_p = (float(a["neurolytic_pct"]) - c_p) * float(a["neurolytic_lethal_s"])
-    return ConcentrationTimeLaw(solute, c_p, c_p + 1.0, math.inf, 1.0, c_p, k_p)
+        slow = ConcentrationTimeLaw(solute, c_s, c_ref, t_ref, m, c_f, math.inf)
+        excess = lambda c: np.maximum(np.asarray(c, float) - c_f, 0.0)
+        run = topical_exposure("ethanol", float(a["fast_anchor_pct"]), float(a["fast_anchor_s"]), {"slow": slow.rate_per_s, "excess": excess})
+        k_f = run.at_rim("excess") / (1.0 - run.at_rim("slow"))
+        return ConcentrationTimeLaw(solute, c_s, c_ref, t_ref, m, c_f, k_f, float(a["tubes_threshold_pct"]))
+    co = transport_coefficients("phenol-water", a["anchor_tissue"])
+    dilution = co.volume_fraction / co.capacity_fraction
+    c_p = float(a["no_effect_pct"]) * dilution
+    k_p = (float(a["neurolytic_pct"]) * dilution - c_p) * float(a["neurolytic_lethal_s"])
+    return ConcentrationTimeLaw(solute, c_p, c_p + 1.0, math.inf, 1.0, c_p, k_p, float(a["tubes_threshold_pct"]) * dilution)
+
+
+@dataclass(frozen=True)
+class TopicalExposure:
+    """A nerve cross-section after a topical exposure and its wash-out: nodal radii and dose integrals."""
+
+    radius_m: np.ndarray
+    nerve_radius_m: float
+    rim_depth_m: float
+    doses: Mapping[str, np.ndarray]
+    peak_pct: np.ndarray
+
+    def at_rim(self, name: str) -> float:
+        """The dose ``name`` at the rim fibre (``rim_depth_m`` under the sheath)."""
+        return float(np.interp(self.nerve_radius_m - self.rim_depth_m, self.radius_m, self.doses[name]))
+
+    def killed_depth_m(self, name: str = "lethal") -> float:
+        """Depth under the sheath of the deepest node with dose >= 1 (0: none; R: the whole nerve)."""
+        inside = self.radius_m <= self.nerve_radius_m * (1 + 1e-12)
+        hit = inside & (self.doses[name] >= 1.0)
+        return float(self.nerve_radius_m - self.radius_m[hit].min()) if hit.any() else 0.0
+
+    def killed_area_fraction(self, name: str = "lethal") -> float:
+        """Share of the endoneurial cross-section with dose >= 1 (P1 nodes, area-weighted)."""
+        r = self.radius_m[self.radius_m <= self.nerve_radius_m * (1 + 1e-12)]
+        area = np.gradient(r**2)
+        return float(area[self.doses[name][: len(r)] >= 1.0].sum() / area.sum())
+
+
+def topical_exposure(agent_id: str, bath_pct: float, exposure_s: float, rates: Mapping | None = None, *, cells: int | None = None,
+                     washout_s: float | None = None, dt_s: float = 0.05) -> TopicalExposure:
+    """Taylor's topical experiment as a model (``agents.toml [dose_response.topical]``).
+
+    Endoneurium 0 <= r <= R (the agent's "nerve" coefficients), perineurium R..R+L_p ("perineurium"),
+    bath at r = R + L_p held at ``bath_pct`` for ``exposure_s`` (solved for u = bath - c), then
+    washed (c = 0 there) for ``washout_s``; theta dc/dt = div(D_eff grad c), backward Euler,
+    no clearance (seconds). ``rates``: name -> rate(c) integrated (default: the agent's lethal
+    and tubes rates).
+    """
+    top = load_catalog("agents")["dose_response"]["topical"]
+    radius, sheath = float(top["nerve_radius_m"]), float(top["perineurium_m"])
+    n = int(cells or top["cells"])
+    washout = float(top["washout_s"]) if washout_s is None else float(washout_s)
+    agent = neurolytic_agent(agent_id)
+    if rates is None:
+        law = dose_response(agent.solute)
+        rates = {"lethal": law.rate_per_s, "tubes": law.tubes_rate_per_s}
+    r = np.concatenate([np.linspace(0.0, radius, n + 1), np.linspace(radius, radius + sheath, 11)[1:]])
+    mid = 0.5 * (r[1:] + r[:-1])
+    nerve, wall = transport_coefficients(agent_id, "nerve"), transport_coefficients(agent_id, "perineurium")
+    inner = mid < radius
+    ops = cylinder_operators(r, np.where(inner, nerve.diffusivity_m2_s, wall.diffusivity_m2_s),
+                             np.where(inner, nerve.capacity_fraction, wall.capacity_fraction), [len(r) - 1])
+    bath = float(bath_pct)
+    u = np.full(len(r), bath)
+    u[-1] = 0.0
+    acc = ExposureAccumulator(bath - u, rates)
+    solver = TransportSolver(ops, dt_s)
+    for _ in range(round(exposure_s / dt_s)):
+        u = solver.step(u)
+        acc.advance(bath - u, dt_s)
+    c = bath - u
+    c[-1] = 0.0
+    acc.restart(c)
+    wash_dt = 10 * dt_s
+    solver = TransportSolver(ops, wash_dt)
+    for _ in range(round(washout / wash_dt)):
+        c = solver.step(c)
+        acc.advance(c, wash_dt)
+    return TopicalExposure(r, radius, float(top["rim_depth_m"]), {k: v.copy() for k, v in acc.doses.items()}, acc.peak.copy())
 
 
 @dataclass(frozen=True)

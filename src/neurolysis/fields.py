@@ -49,7 +49,10 @@ class FieldSample:
     lesion parameter set; pulsed RF: never). Points outside the solved domain carry the
     undisturbed state (body temperature, no damage). ``agent_fraction`` (injected methods
     only, else None) is the peak concentration reached as a fraction of the injected one
-    (0..1): how much of the agent got there.
+    (0..1): how much of the agent got there. ``tubes_destroyed`` (bool, or None) marks where
+    the dose also destroys the endoneurial tubes (Sunderland grade >= 3: an axon killed there
+    regrows through scar); None means the method's catalogued grade applies to every killed
+    axon (``data/nerve_model.toml [method]``).
     """
 
     peak_temp_c: np.ndarray
@@ -57,6 +60,7 @@ class FieldSample:
     cem43_min: np.ndarray
     lethal: np.ndarray
     agent_fraction: np.ndarray | None = None
+    tubes_destroyed: np.ndarray | None = None
 
 
 def unharmed(points_m: np.ndarray) -> FieldSample:

@@ -19,7 +19,6 @@ writes docs/validation.md and its figures), so the two never disagree.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -32,8 +31,6 @@ from neurolysis.engines.rf.engine3d import simulate_rf3d
 from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.fields import NeedlePose
 from neurolysis.physics.mesh3d import Mesh3DSpec
-from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
-from neurolysis.planning.simulate import simulate
 
 
 @dataclass(frozen=True)
@@ -325,46 +322,3 @@ def wondra_bipolar_gap(mesh=None) -> Comparison:
 
 BIPOLAR = (wondra_bipolar_gap,)
 """3D bipolar comparisons: slow, so kept out of ALL (tests/validation/test_bipolar.py)."""
-
-
-# ------------------------------------------------------------------ plans in anatomy
-
-RELIEF_TOLERANCE = 1.3
-"""Simulated plans pass when model / published median is within [1/1.3, 1.3] (data/nerve_model.toml)."""
-
-
-def plan_relief_cases() -> tuple[str, ...]:
-    """Ids of the simulated-plan relief comparisons (``data/nerve_model.toml [plan_validation]``)."""
-    return tuple(load_catalog("nerve_model")["plan_validation"])
-
-
-def plan_relief(case_id: str) -> Comparison:
-    """A method's default plan at a template, simulated in 3D, against a published relief duration.
-
-    The relief median counts only when the plan blocks pain; the verdict uses the rule of
-    the case (median ratio, band, or a lower bound). Slow: one full plan (1-15 s).
-    """
-    case = dict(load_catalog("nerve_model")["plan_validation"][case_id])
-    data = apply_overrides(tomllib.loads(plan_toml(new_plan(case["template"], method=case["method"]))), list(case["overrides"]))
-    out = simulate(plan_from_dict(data))
-    t = out.target
-    r = t.relief_months
-    median = r["median"] if t.pain_block else None
-    if median is None:
-        passed, verdict = False, "no relief predicted"
-    elif "median_months" in case:
-        ratio = median / case["median_months"]
-        passed, verdict = 1 / RELIEF_TOLERANCE <= ratio <= RELIEF_TOLERANCE, f"x{ratio:.2f} of {case['median_months']:g} months"
-    elif "band_months" in case:
-        lo, hi = case["band_months"]
-        passed, verdict = lo <= median <= hi, f"band {lo:g}-{hi:g} months"
-    else:
-        passed, verdict = median >= case["at_least_months"], f">= {case['at_least_months']:g} months"
-    model = (f"{case['method']} at {case['template']}: {t.pain_fibres_killed_fraction:.0%} of pain fibres killed, "
-             f"{t.lesioned_length_mm:.1f} mm lesioned, relief {r['median']} ({r['p10']}-{r['p90']}) months vs {verdict}")  # fmt: skip
-    values = {
-        "procedure": out.plan.as_dict()["procedure"], "relief_months": r, "lesioned_length_mm": t.lesioned_length_mm,
-        "pain_fibres_killed_fraction": t.pain_fibres_killed_fraction, "injured": [c.name for c in out.critical if c.injured],
-        "wall_time_s": out.wall_time_s,
-    }  # fmt: skip
-    return Comparison(case_id, case["claim"], case["source"], case["tag"], model, bool(passed), values=values)

@@ -214,16 +214,17 @@ def test_celiac_spread_toward_the_segmental_artery_is_flagged():
     assert "spinal-cord ischaemia" in flagged[artery].consequence
 
 
-def test_repeated_dilute_injections_strip_the_nerve_in_steps():
-    """Near the neurolytic threshold one injection is not enough and repeats accumulate
-    (issue 5: 'repeated until the nerve is fully stripped'): 5.5 % ethanol, 0.3 mL daily
-    at the L4 medial branch killed 78 % after the first and 100 % after the second."""
-    d = _outcome("chemical", "lumbar-medial-branch", "procedure.concentration_pct=5.5", "procedure.volume_ml=0.3",
+def test_repeated_dilute_injections_deepen_the_kill_in_steps():
+    """Near the neurolytic threshold one injection is not enough and repeats add to it (issue 5:
+    'repeated until the nerve is fully stripped'): 25 % ethanol, 0.5 mL daily at the L4 medial
+    branch kills 74 %, 79 %, 81 % of pain fibres (issue 10's dose response: each repeat adds
+    little, as the agent clears between injections; not yet a full strip, docs/models/chemical.md)."""
+    d = _outcome("chemical", "lumbar-medial-branch", "procedure.concentration_pct=25", "procedure.volume_ml=0.5",
                  "procedure.injections=3", "procedure.interval_h=24").to_dict()["chemical"]  # fmt: skip
     pain = [p["pain_fibres_killed_fraction"] for p in d["per_injection"]]
-    assert pain == sorted(pain) and pain[0] < 0.95
-    assert d["injections_to_full_strip"] in (2, 3)
-    assert d["tip_lethal_index"][1] > 1.5 * d["tip_lethal_index"][0]
+    assert pain == sorted(pain) and pain[0] < pain[-1] < 0.95
+    assert d["injections_to_full_strip"] is None
+    assert d["tip_lethal_index"][2] == pytest.approx(3 * d["tip_lethal_index"][0], rel=0.05)
 
 
 def test_methods_command_lists_every_method_with_fields_and_choices(capsys):

@@ -79,9 +79,10 @@ def test_default_plan_json_contract():
     assert out["target"]["pain_fibres_killed_fraction"] >= 0.95
     r = out["target"]["relief_months"]
     assert 0 < r["p10"] <= r["median"] <= r["p90"]
-    # the relief calibration's anchor (MacVicar 2013, 15 months) uses this plan's simulated
-    # lesioned length: if the RF engine or template changes, recalibrate (docs/models/nerve.md)
-    assert 13.5 <= r["median"] <= 16.5, r
+    # held out: MacVicar 2013's median of 15 months in complete responders, within x1/1.3..x1.3
+    # (docs/models/nerve.md section 3); no parameter of the recovery model was fitted to it
+    assert 15 / 1.3 <= r["median"] <= 15 * 1.3, r
+    assert out["target"]["injury_grades"]["sunderland-3"] > 0.5
     assert {"width_mm", "length_mm"} <= set(out["lesion"])
     assert out["critical"] and all(CRITICAL_KEYS <= set(c) for c in out["critical"])
     kinds = {c["kind"] for c in out["critical"]}

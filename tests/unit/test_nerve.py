@@ -15,7 +15,7 @@ from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import FibreClass, Nerve
 from neurolysis.fields import FieldSample
 from neurolysis.outcome.axons import axon_population, nerve_outcome
-from neurolysis.outcome.relief import RegrowthDraws, relief_days, relief_for_lesion
+from neurolysis.outcome.recovery_cases import relief_for_lesion
 from neurolysis.validation import ValidationError
 
 R_NERVE = 1e-3
@@ -126,12 +126,12 @@ def test_moving_lesion_away_loses_block(offset_mm, blocked):
         assert out.pain_fibres_killed_fraction == 0.0
 
 
-def test_longer_lesion_longer_relief():
+def test_longer_lesion_somewhat_longer_relief_not_proportional():
+    """Three times the lesion adds the scar crossing of the extra length, not three times the relief."""
     short = nerve_outcome(straight_nerve(), cylinder(1.5e-3, -2e-3, 2e-3), "rf", n_axons=500)
     long = nerve_outcome(straight_nerve(), cylinder(1.5e-3, -6e-3, 6e-3), "rf", n_axons=500)
-    assert long.lesioned_length_mm > short.lesioned_length_mm
-    assert long.relief.median > 1.5 * short.relief.median
-    assert long.relief.p90 > short.relief.p90
+    assert long.lesioned_length_mm > 2.5 * short.lesioned_length_mm
+    assert short.relief.median < long.relief.median < 1.5 * short.relief.median
 
 
 def test_incomplete_kill_shorter_then_no_relief():
@@ -147,7 +147,24 @@ def test_incomplete_kill_shorter_then_no_relief():
 def test_cryo_relief_shorter_than_rf_for_same_lesion():
     rf = nerve_outcome(straight_nerve(), cylinder(1.5e-3, -3e-3, 3e-3), "rf", n_axons=300)
     cryo = nerve_outcome(straight_nerve(), cylinder(1.5e-3, -3e-3, 3e-3), "cryo", n_axons=300)
-    assert cryo.pain_block and cryo.relief.median < 0.5 * rf.relief.median
+    assert cryo.pain_block and cryo.relief.median < rf.relief.median
+    assert cryo.injury_grades == {"sunderland-2": 1.0} and rf.injury_grades == {"sunderland-3": 1.0}
+
+
+def test_grade_follows_the_samplers_tube_destruction():
+    """A sampler that marks tubes destroyed only inside r < 0.5 mm: axons killed there are
+    grade 3, the rest of the killed rim grade 2, and the rim regrows sooner."""
+    def sampler(p):
+        r2 = p[:, 0] ** 2 + p[:, 1] ** 2
+        lethal = (r2 <= (1.5e-3) ** 2) & (np.abs(p[:, 2]) <= 3e-3)
+        sample = sample_from(lethal)
+        return FieldSample(sample.peak_temp_c, sample.omega, sample.cem43_min, lethal, tubes_destroyed=lethal & (r2 <= (0.5e-3) ** 2))
+
+    out = nerve_outcome(straight_nerve(), sampler, "rf", n_axons=2000)
+    core = out.injury_grades["sunderland-3"]
+    assert core == pytest.approx(0.25, abs=0.04) and out.injury_grades["sunderland-2"] == pytest.approx(1 - core)
+    all_scar = nerve_outcome(straight_nerve(), cylinder(1.5e-3, -3e-3, 3e-3), "rf", n_axons=2000)
+    assert out.relief.median < all_scar.relief.median
 
 
 def test_reproducible_with_seed():
@@ -213,22 +230,6 @@ def test_unknown_method_and_bad_fibres_raise():
         nerve_outcome(straight_nerve(bad), nothing, "rf")
 
 
-def test_relief_formula_exact():
-    """T = t_delay + (l / v_scar + d / v_tube) / g: 5 d + 10 mm / 0.1 mm/d + 20 mm / 1 mm/d = 125 d."""
-    draws = RegrowthDraws(np.array([5.0]), np.array([0.1e-3]), np.array([1e-3]))
-    assert relief_days(np.array([10e-3]), np.array([20e-3]), 1, draws, "sunderland-3", 0.8)[0] == pytest.approx(125.0)
-    assert relief_days(np.array([10e-3]), np.array([20e-3]), 1, draws, "sunderland-2", 0.8)[0] == pytest.approx(35.0)
-
-
-def test_relief_order_statistic():
-    """10 pain axons, 9 killed with T = 1..9 days (+0 delay): block (>= 8 of 10 dead) holds
-    until the 2nd regrows -> 2 days. 7 killed: never blocked -> 0."""
-    draws = RegrowthDraws(np.array([0.0]), np.array([1e-3]), np.array([1e-3]))
-    lengths = np.arange(1, 10) * 1e-3
-    assert relief_days(lengths, np.zeros(9), 10, draws, "sunderland-3", 0.8)[0] == pytest.approx(2.0)
-    assert relief_days(lengths[:7], np.zeros(7), 10, draws, "sunderland-3", 0.8)[0] == 0.0
-
-
 def test_relief_for_lesion_monotone_in_length_and_distance():
     a = relief_for_lesion(5e-3, 15e-3, "rf").median
     b = relief_for_lesion(10e-3, 15e-3, "rf").median
@@ -269,11 +270,15 @@ def test_nerve_catalog_sourced():
 
     cat = load_catalog("nerve_model")
     for name, entry in cat["method"].items():
-        assert entry["injury"] in {"sunderland-2", "sunderland-3", "sunderland-5", "none"} and entry["source"], name
-    for key in ("tube_rate_median_mm_per_day", "tube_rate_p10_mm_per_day", "tube_rate_p90_mm_per_day", "delay_min_days",
-                "delay_max_days", "scar_rate_median_mm_per_day", "scar_rate_sigma_ln", "axon_rate_sigma_ln"):
-        assert cat["regrowth"]["sources"][key], key
-    r = cat["regrowth"]
+        assert entry["injury"] == ("none" if entry["grade"] == 0 else f"sunderland-{entry['grade']}") and entry["source"], name
+    r = cat["recovery"]
+    for key, value in r.items():
+        if not isinstance(value, dict):
+            assert r["sources"].get(key), key
+    for group in ("maturation", "age", "sprouting", "recurrence"):
+        for key in r[group]:
+            if key != "sources":
+                assert r[group]["sources"][key], f"{group}.{key}"
     assert r["tube_rate_p10_mm_per_day"] < r["tube_rate_median_mm_per_day"] < r["tube_rate_p90_mm_per_day"]
     assert 0 < r["delay_min_days"] < r["delay_max_days"]
     assert set(cat["method"]) >= {"rf", "cooled-rf", "pulsed-rf"}

@@ -77,6 +77,9 @@ def test_overrides_do_not_mutate_input():
         (["placement.tip_mm=[0,0,0]"], "only used with approach = 'explicit'"),
         (["procedure.method=pulsed-rf", "procedure.set_temp_c=80"], "procedure.set_temp_c"),
         (["patient.weight_kg=-70"], "patient.weight_kg = -70"),
+        (["patient.age_years=-3"], "patient.age_years = -3"),
+        (["patient.age_years=500"], "patient.age_years = 500"),
+        (["patient.age_years='old'"], "patient.age_years"),
         (["simulation.seed=-1"], "simulation.seed"),
     ],
 )

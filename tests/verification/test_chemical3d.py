@@ -42,7 +42,7 @@ def test_mass_balance_clearance_only(twice):
     for m in twice.mass_balance:
         # amount lost over the interval equals the clearance integral sum m k c dt (backward Euler, exact)
         assert m["relative_error"] < 1e-6
-        assert m["min_concentration_pct"] > -1e-9 * 100.0  # monotone scheme: no undershoot
+        assert m["min_concentration_pct"] >= 0.0  # invariant: M-matrix step >= 0, CG round-off (~1e-25) clipped
     first = twice.mass_balance[0]
     assert first["start_pct_ml"] == pytest.approx(first["injected_pct_ml"], rel=1e-12)
     # second injection starts from the residual plus a new bolus
@@ -57,7 +57,8 @@ def test_against_radial_exact_solution():
     t = 3600.0
     res = run(ml=0.5, interval_h=t / 3600.0)
     co = transport_coefficients("ethanol", "muscle")
-    a = co.diffusivity_m2_s / co.volume_fraction
+    a = co.diffusivity_m2_s / co.capacity_fraction  # permeant agent: capacity theta, apparent diffusivity D_eff / theta
+    c0 = 100.0 * co.volume_fraction / co.capacity_fraction  # the bolus diluted at once into the tissue water (issue 10 part 2)
     radius = res.bolus_radius_mm * 1e-3
     r = np.linspace(0.0, 16e-3, 33)
     f = res.fields
@@ -66,20 +67,23 @@ def test_against_radial_exact_solution():
         d = np.asarray(direction, float) / np.linalg.norm(direction)
         local = r[:, None] * d
         numeric = f.mesh.interpolate(f.concentration_pct, local, np.nan)
-        exact = sphere_solution(r, t, radius, 100.0, a, co.clearance_per_s)
+        exact = sphere_solution(r, t, radius, c0, a, co.clearance_per_s)
         errors.append(np.abs(numeric - exact).max() / exact.max())
-    # stated tolerance: max error <= 5 % of the exact peak at 1 h (measured 3 % at h = 1 mm, 2.4 % at the default 0.75 mm)
-    assert max(errors) < 0.05, errors
+    # stated tolerance: max error <= 10 % of the exact peak at 1 h (measured 8.4 % at h = 1 mm). Was 5 % (measured 3 %) before
+    # issue 10 part 2: with the capacity theta the apparent diffusivity is 3.75x smaller, so the front at 1 h is as sharp
+    # (width ~0.7 mm ~ h) as the old 10-min case, which measured 7.9-11.6 %
+    assert max(errors) < 0.10, errors
 
 
 def test_more_concentration_volume_injections_kill_more(twice):
-    weak = run(pct=8.0, ml=0.5)
+    weak = run(pct=25.0, ml=0.5)  # was 8 %: diluted x phi/theta = 0.27 it no longer reaches C_f (issue 10 part 2)
     strong = run(pct=100.0, ml=0.5)
     small = run(pct=100.0, ml=0.25)
     assert 0 < weak.lethal_volume_ml[0] < strong.lethal_volume_ml[0]
     assert small.lethal_volume_ml[0] < strong.lethal_volume_ml[0]
     assert small.spread_volume_ml[0] < strong.spread_volume_ml[0]
-    assert twice.lethal_volume_ml[0] < twice.lethal_volume_ml[1]
+    # a second identical bolus 2 h later kills about the same region (the fast term is threshold-like; issue 10 part 2): not less
+    assert twice.lethal_volume_ml[0] <= twice.lethal_volume_ml[1]
     assert twice.tip_dose[0] < twice.tip_dose[1]
 
 
@@ -145,3 +149,12 @@ def test_bad_input_rejected_before_solve(args, monkeypatch):
     monkeypatch.setattr(chem, "build_needle_mesh3d", no_mesh)
     with pytest.raises(ValidationError):
         chem.simulate_chemical(*args, POSE)
+
+
+def test_lethal_volume_consistent_under_refinement(twice):
+    """lethal_volume_ml integrates the P1 indicator per element (issue 10 part 2): h = 1.25 -> 1.0 mm changes it by
+    < 10 % (measured 3.44 -> 3.32 mL, 3.6 %; 3.11 mL at 0.75 mm; whole node volumes gave 3.00 / 2.94 / 2.83)."""
+    coarse = run(interval_h=SHORT_H, mesh=Mesh3DSpec(h_fine_m=1.25e-3, sectors=12, fine_margin_m=12e-3, domain_m=25e-3, growth=1.3, edge_levels=1))
+    fine = run(interval_h=SHORT_H)
+    assert coarse.lethal_volume_ml[0] == pytest.approx(fine.lethal_volume_ml[0], rel=0.10)
+    assert fine.lethal_volume_ml[0] < fine.fields.node_volume_m3.sum() * 1e6

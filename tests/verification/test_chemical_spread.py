@@ -106,7 +106,7 @@ def test_default_plans_stay_nonnegative_and_conserve_mass(scene_run):
     name, _ctx, result = scene_run
     c_inj = result.concentration_pct
     for balance in result.mass_balance:
-        assert balance["min_concentration_pct"] >= -1e-6 * c_inj, name  # CG round-off (rtol 1e-8) only; was -0.56 %
+        assert balance["min_concentration_pct"] >= 0.0, name  # invariant (CG round-off clipped); was -0.56 %
         assert balance["relative_error"] < 1e-6, name
     f = result.fields
     assert f.peak_pct.max() <= c_inj * (1 + 1e-6), name  # maximum principle: nothing above the injected concentration
@@ -149,4 +149,5 @@ def test_lumen_washout_rate_does_not_matter_once_large(monkeypatch):
         r = simulate_chemical(v["agent"], v["concentration_pct"], v["volume_ml"], 1, 1.0, v["rate_ml_per_min"], ctx.pose, ctx.scene,
                               mesh=mesh_for_bolus(v["agent"], v["volume_ml"], ctx.pose, ctx.scene, mesh=COARSE))
         volumes.append(r.lethal_volume_ml[0])
-    assert volumes[0] == pytest.approx(volumes[1], rel=0.02)
+    # 5 % (measured 3.4 %; was 2 % before issue 10 part 2: the threshold-like fast term makes the lethal edge next to the lumen more sensitive)
+    assert volumes[0] == pytest.approx(volumes[1], rel=0.05)

@@ -6,14 +6,16 @@ Each of ``injections`` injections, ``interval_h`` apart at the same needle pose:
    phi_e of the elements nearest the tip that it can enter (not the ``[spread]
    barrier_tissues``: bone, dense fascia, vessel lumen, ...) and that connect to the tip through
    filled elements -- a sphere r_b = (3 V / (4 pi phi))^(1/3) in homogeneous tissue, grown
-   along the compartment where barriers bound it; c = c_inj there (amount V c_inj exactly);
+   along the compartment where barriers bound it (a nerve is not filled: the agent enters it
+   through its sheath); the amount V c_inj exactly, diluted at once into the tissue water of
+   the filled elements, c = c_inj phi / theta (a membrane-permeant agent; ``capacity_fraction``);
    it is *added* to what is left of the previous injections (``ExposureAccumulator.restart``);
 2. transport for ``interval_h`` (the last injection too: the observation window),
 
-       phi dc/dt = div(D_eff grad c) - k phi c,
+       theta dc/dt = div(D_eff grad c) - k theta c,
 
    on the needle-aligned tet mesh of the RF engine (:mod:`neurolysis.physics.mesh3d`), P1,
-   lumped capacity m_i = sum_e phi_e V_e / 4, nodal clearance k_i = sum_e phi_e k_e V_e / 4 / m_i,
+   lumped capacity m_i = sum_e theta_e V_e / 4, nodal clearance k_i = sum_e theta_e k_e V_e / 4 / m_i,
    zero-flux far boundary; a vessel lumen ("blood") has a washout k ~ 10 /s (a sink). Steps
    grow geometrically, dt_n = dt_0 g^n; each is a Strang split (``PositiveTransportSolver``):
    exact clearance for dt/2, backward Euler diffusion on the stiffness made an M-matrix
@@ -22,12 +24,17 @@ Each of ``injections`` injections, ``interval_h`` apart at the same needle pose:
    the cleared amount (checked per run, ``mass_balance``). While the dose can still grow
    (max rate(c) / min k > 1e-3) dt <= 0.25 / max k of the tissues the bolus fills, then uncapped;
 3. the axon lethal index  Lambda = int rate(c) dt  (``chemistry.dose_response``) accumulates
-   at every node over all injections (trapezoid per step); an axon dies where Lambda >= 1.
+   at every node over all injections (trapezoid per step); an axon dies where Lambda >= 1, and
+   its endoneurial tubes are destroyed (Sunderland >= 3) where also int (c - C_d)+ / K_f dt >= 1.
+   Volumes (``lethal_volume_ml``, ``spread_volume_ml``) integrate the P1 field's indicator over
+   each element on a barycentric lattice (:func:`volume_above_m3`), not whole node volumes.
 
 Tissue per element: ``scene.region_tissue[scene.label_at(centroid)]`` or ``tissue``.
 Coefficients from ``chemistry.transport_coefficients`` (stand-ins :data:`TRANSPORT_STAND_IN`,
 named in the warnings). Sheath: nerve elements sharing a node with a non-nerve element take
-the "perineurium" coefficients (one element thick: mesh-dependent, documented). The needle
+the "perineurium" coefficients, with D set so that the element (size h) has the permeance of a
+perineurium of thickness L_p in series with endoneurium, D = h / (L_p / D_p + (h - L_p) / D_n)
+(the barrier no longer grows with the element size). The needle
 is not a hole in the mesh (its 0.7 mm is small against the bolus).
 
 Model and measured accuracy: docs/models/chemical.md ("3D engine").
@@ -63,8 +70,7 @@ DEFAULT_CHEMICAL_MESH = Mesh3DSpec(h_fine_m=0.75e-3, sectors=24, fine_margin_m=1
 """Bolus-scale mesh: 0.75 mm out to 12 mm from the needle (0.5-1 mL boluses have r_b = 8.4-10.6 mm
 at phi = 0.2), then growing x1.3 to 42 mm; 24 sectors (docs/models/chemical.md, "3D engine")."""
 
-NEEDLE_GAUGE = 22
-"""Injection needle for the mesh (22 G); its tip is the bolus centre."""
+NEEDLE_GAUGE = 22  # injection needle for the mesh; its tip is the bolus centre
 
 FIRST_STEP_S = 0.25
 STEP_GROWTH = 1.4
@@ -74,12 +80,13 @@ CLEARANCE_STEP = 0.25
 IDLE_DOSE = 1e-3
 """The dose is taken as settled when max rate(c) / min k < IDLE_DOSE (what is left can add < ~1e-3)."""
 
-MAX_INJECTIONS = 20
-MAX_INTERVAL_H = 14 * 24.0
-MAX_RATE_ML_PER_MIN = 60.0
+MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN = 20, 14 * 24.0, 60.0
 INSTANT_SPREAD_FRACTION = 0.1
 """The spread is taken as instantaneous; warn when the injection lasts longer than this
 fraction of the diffusion time r_b^2 / a (a = D_eff / phi)."""
+
+SHEATH_M = float(load_catalog("agents")["dose_response"]["topical"]["perineurium_m"])
+"""Perineurium thickness L_p: the one-element sheath of the mesh gets D = h / (L_p / D_p + (h - L_p) / D_nerve), the permeance of the real layer."""
 
 TRANSPORT_STAND_IN = {k: v for k, v in load_catalog("agents")["transport_stand_in"].items() if k != "sources"}
 """Tissues without transport data and the tissue whose coefficients they use (``data/agents.toml [transport_stand_in]``, with sources)."""
@@ -98,6 +105,7 @@ class ChemicalFields:
     peak_pct: np.ndarray  # over the whole run
     dose_after: tuple[np.ndarray, ...]  # lethal index Lambda after each injection (+ its interval)
     peak_per_injection_pct: tuple[np.ndarray, ...]
+    tubes_after: tuple[np.ndarray, ...] = ()  # tube-destruction index after each injection
     _located: dict = field(default_factory=dict, compare=False, repr=False)
 
     def interpolate(self, nodal: np.ndarray, points_m: np.ndarray) -> np.ndarray:
@@ -141,8 +149,9 @@ class ChemicalResult:
     warnings: tuple[str, ...] = ()
     fields: ChemicalFields | None = field(default=None, compare=False, repr=False)
 
-    def _sample(self, dose: np.ndarray, points_m: np.ndarray) -> FieldSample:
-        return replace(unharmed(points_m), lethal=self.fields.interpolate(dose, points_m) >= 1.0)
+    def _sample(self, index: int, points_m: np.ndarray) -> FieldSample:
+        lethal = self.fields.interpolate(self._dose(index), points_m) >= 1.0
+        return replace(unharmed(points_m), lethal=lethal, tubes_destroyed=lethal & (self.fields.interpolate(self.fields.tubes_after[index], points_m) >= 1.0))
 
     def lethal_index(self, points_m: np.ndarray, injection_index: int = -1) -> np.ndarray:
         """Lambda (P1-interpolated) at points (n, 3) after injection ``injection_index`` (0-based; -1 = all)."""
@@ -156,20 +165,23 @@ class ChemicalResult:
         return doses[i]
 
     def sample(self, points_m: np.ndarray) -> FieldSample:
-        """Fields at points (n, 3) in the anatomy frame after all injections: ``lethal`` = Lambda >= 1.
+        """Fields at points (n, 3) in the anatomy frame after all injections: ``lethal`` = Lambda >= 1,
+        ``tubes_destroyed`` = lethal and the tube index >= 1 (Sunderland >= 3; else grade 2).
 
         peak_temp_c = 37, omega = cem43 = 0 (no heat); points off the mesh are unharmed.
         """
-        return self._sample(self._dose(-1), points_m)
+        return self._sample(-1, points_m)
 
     def sample_after(self, injection_index: int, points_m: np.ndarray) -> FieldSample:
         """Like :meth:`sample` after injection ``injection_index`` (0-based) and its interval."""
-        return self._sample(self._dose(injection_index), points_m)
+        self._dose(injection_index)
+        return self._sample(int(injection_index), points_m)
 
     def sampler_after(self, injection_index: int) -> Callable[[np.ndarray], FieldSample]:
         """A FieldSampler of the state after injection ``injection_index`` (0-based)."""
-        dose = self._dose(injection_index)
-        return lambda points_m: self._sample(dose, points_m)
+        self._dose(injection_index)
+        index = int(injection_index)
+        return lambda points_m: self._sample(index, points_m)
 
     def to_dict(self) -> dict:
         """JSON-ready: every field but the nodal ones (``tip_dose`` as ``tip_lethal_index``), then the disclaimer."""
@@ -261,18 +273,23 @@ def simulate_chemical(
     sheath = _sheath(m, tissue_of) if scene is not None else np.zeros(len(tissue_of), bool)
     transport_tissue = np.array([TRANSPORT_STAND_IN.get(t, t) for t in tissue_of], dtype=object)
     transport_tissue[sheath] = "perineurium"
-    d_e, phi_e, k_e = (np.empty(len(tissue_of)) for _ in range(3))
+    d_e, phi_e, k_e, theta_e = (np.empty(len(tissue_of)) for _ in range(4))
     for tid in set(transport_tissue):
         sel = transport_tissue == tid
         co = transport_coefficients(agent, tid)
-        d_e[sel], phi_e[sel], k_e[sel] = co.diffusivity_m2_s, co.volume_fraction, co.clearance_per_s
+        d_e[sel], phi_e[sel], k_e[sel], theta_e[sel] = co.diffusivity_m2_s, co.volume_fraction, co.clearance_per_s, co.capacity_fraction
+    if sheath.any():  # one element thick: give it the permeance of a perineurium of thickness L_p in series with endoneurium
+        nerve_d = transport_coefficients(agent, "nerve").diffusivity_m2_s
+        h = np.maximum(geo.volume[sheath] ** (1.0 / 3.0), SHEATH_M)
+        d_e[sheath] = h / (SHEATH_M / d_e[sheath] + (h - SHEATH_M) / nerve_d)
     stand_ins = sorted({t for t in tissue_of if t in TRANSPORT_STAND_IN})
     pattern = StiffnessPattern(geo, m.n_nodes)
     stiffness = pattern.matrix(pattern.data(d_e))
-    capacity = geo.node_weights(phi_e)
-    clearance = geo.node_weights(phi_e * k_e) / capacity
+    capacity = geo.node_weights(theta_e)
+    clearance = geo.node_weights(theta_e * k_e) / capacity
     ops = TransportOperators(stiffness, capacity, clearance)
     node_volume = geo.node_weights(np.ones(len(tissue_of)))
+    volume_above = lambda nodal, level: volume_above_m3(m.tets, geo.volume, nodal, level) / ML_TO_M3
 
     # ---- bolus: fills the reachable non-barrier elements nearest the needle apex (frame origin)
     distance_e = np.linalg.norm(m.centroids, axis=1)
@@ -302,8 +319,8 @@ def simulate_chemical(
     k_min, k_max = float(clearance.min()), float(k_e[fillable].max())
     active_cap = min(max_step_s, CLEARANCE_STEP / k_max) if k_max > 0 else max_step_s
     c = np.zeros(m.n_nodes)
-    acc = ExposureAccumulator(c, {"lethal": rate_fn})
-    dose_after, peaks, spread, lethal_vol, tip_dose, balance = [], [], [], [], [], []
+    acc = ExposureAccumulator(c, {"lethal": rate_fn, "tubes": law.tubes_rate_per_s})
+    dose_after, tubes_after, peaks, spread, lethal_vol, tip_dose, balance = [], [], [], [], [], [], []
     spread_level = law.fast_threshold_pct
     n_steps = []
     setup_s = time.perf_counter() - started
@@ -327,6 +344,7 @@ def simulate_chemical(
             if solver is None:
                 solver = solvers[key] = PositiveTransportSolver(ops, key, factory)
             c, removed = solver.step(c)
+            np.maximum(c, 0.0, out=c)  # c >= 0 exactly (the M-matrix step is >= 0 up to the CG tolerance, ~1e-25 %)
             cleared += removed
             acc.advance(c, key)
             np.maximum(peak, c, out=peak)
@@ -347,9 +365,10 @@ def simulate_chemical(
         })
         dose = acc.doses["lethal"].copy()
         dose_after.append(dose)
+        tubes_after.append(acc.doses["tubes"].copy())
         peaks.append(peak)
-        spread.append(float(node_volume[peak >= spread_level].sum()) / ML_TO_M3)
-        lethal_vol.append(float(node_volume[dose >= 1.0].sum()) / ML_TO_M3)
+        spread.append(volume_above(peak, spread_level))
+        lethal_vol.append(volume_above(dose, 1.0))
         tip_dose.append(float(dose[tip_node]))
     solve_s = time.perf_counter() - started - setup_s
 
@@ -358,7 +377,7 @@ def simulate_chemical(
     boundary[m.outer_nodes] = True
     if (dose_after[-1][boundary] >= 1.0).any() or (np.maximum.reduce(peaks)[boundary] >= spread_level).any():
         warnings.append("the lethal or spread region reaches the edge of the simulated domain: increase mesh.domain_m")
-    diffusion_s = r_b**2 * phi_tip / tip_tissue.diffusivity_m2_s
+    diffusion_s = r_b**2 * tip_tissue.capacity_fraction / tip_tissue.diffusivity_m2_s
     injection_s = v_ml / rate * 60.0
     if injection_s > INSTANT_SPREAD_FRACTION * diffusion_s:
         warnings.append(f"injection lasts {injection_s:.0f} s, not short against the diffusion time {diffusion_s:.0f} s: the instantaneous-spread assumption is weak")
@@ -374,7 +393,7 @@ def simulate_chemical(
     mesh_info = {
         **mesh.as_dict(),
         "nodes": int(m.n_nodes),
-        "elements": int(len(m.tets)),
+        "elements": len(m.tets),
         "sheath_elements": int(sheath.sum()),
         "m_matrix_upwinding": max(s.upwinding for s in solvers.values()),
         "time_steps_per_injection": n_steps,
@@ -409,12 +428,32 @@ def simulate_chemical(
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,
         warnings=tuple(warnings),
-        fields=ChemicalFields(m, frame, node_volume, c, acc.peak.copy(), tuple(dose_after), tuple(peaks)),
+        fields=ChemicalFields(m, frame, node_volume, c, acc.peak.copy(), tuple(dose_after), tuple(peaks), tuple(tubes_after)),
     )
 
 
-BOLUS_FINE_MARGIN = 1.2
-""":func:`mesh_for_bolus` makes the fine region reach 1.2 bolus radii from the tip."""
+LATTICE_ORDER = 6
+"""Barycentric lattice of :func:`volume_above_m3`: (p+1)(p+2)(p+3)/6 = 84 points per element."""
+
+
+def volume_above_m3(tets: np.ndarray, element_volume_m3: np.ndarray, nodal: np.ndarray, level: float, order: int = LATTICE_ORDER) -> float:
+    """Volume where the P1 field ``nodal`` is >= ``level``: per element, its volume x the share of the
+    lattice points (i, j, k, l) / p, i + j + k + l = p, at which the interpolant reaches ``level``.
+    Elements whose four nodes agree are counted whole; only the cut ones are sampled (error O(h / p)
+    in the cut shell, so the volume converges under mesh refinement, unlike whole node volumes)."""
+    above = nodal[tets] >= level
+    count = above.sum(axis=1)
+    total = float(element_volume_m3[count == 4].sum())
+    cut = np.flatnonzero((count > 0) & (count < 4))
+    if not len(cut):
+        return total
+    p = int(order)
+    lattice = np.array([(i, j, k, p - i - j - k) for i in range(p + 1) for j in range(p + 1 - i) for k in range(p + 1 - i - j)], float) / p
+    values = nodal[tets[cut]] @ lattice.T  # (n_cut, n_points)
+    return total + float((element_volume_m3[cut] * (values >= level).mean(axis=1)).sum())
+
+
+BOLUS_FINE_MARGIN = 1.2  # mesh_for_bolus: the fine region reaches 1.2 bolus radii from the tip
 
 
 def mesh_for_bolus(agent: str, volume_ml: float, pose: NeedlePose, scene: Scene | None = None, *, tissue: str = "muscle",

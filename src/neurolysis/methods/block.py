@@ -14,7 +14,8 @@ from neurolysis.chemistry import anaesthetics, check_block_inputs, max_dose_chec
 from neurolysis.engines.block import Spread, block_duration_min, simulate_block
 from neurolysis.fields import unharmed
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
-from neurolysis.outcome.relief import Relief, neurolytic_comparison
+from neurolysis.outcome.recovery_cases import neurolytic_comparison
+from neurolysis.outcome.relief import Relief
 from neurolysis.physics.lesion import LesionShape
 from neurolysis.validation import ValidationError, check_choice, check_range
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.axons import NerveOutcome, nerve_outcome
+from neurolysis.outcome.relief import Territory, territory_for
 from neurolysis.outcome.risk import StructureRisk, assess_risk, risk_warnings
 
 
@@ -29,13 +30,19 @@ class Assessment:
     warnings: tuple[str, ...]
 
 
+def territory_of(ctx: Context) -> Territory:
+    """The target's territory (untreated input, sprouting, disease course) and the patient's age."""
+    return territory_for(ctx.scene.name, ctx.nerve.name, ctx.plan.patient.age_years)
+
+
 def assess(ctx: Context, physics: PhysicsResult) -> Assessment:
     """Nerve outcome (per stage) and critical-structure risk of ``physics`` in ``ctx``'s anatomy."""
     sim = ctx.plan.simulation
     method = ctx.plan.procedure.method
+    territory = territory_of(ctx)
 
     def outcome(sampler) -> NerveOutcome:
-        return nerve_outcome(ctx.nerve, sampler, method, seed=sim.seed, n_axons=sim.n_axons)
+        return nerve_outcome(ctx.nerve, sampler, method, seed=sim.seed, n_axons=sim.n_axons, territory=territory)
 
     stages = [outcome(s) for s in physics.stage_samplers]
     target = outcome(physics.sample)

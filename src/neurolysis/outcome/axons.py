@@ -19,7 +19,24 @@ import numpy as np
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import FIBRE_ROLES, Nerve
 from neurolysis.fields import FieldSampler
-from neurolysis.outcome.relief import Relief, axon_growth_factors, methods, model_parameters, not_modelled, regrowth_draws, relief_days, summarise
+from neurolysis.outcome.relief import (
+    KilledPaths,
+    Relief,
+    Territory,
+    age_factor,
+    axon_growth_factors,
+    crossing_mask,
+    days_per_month,
+    disease_course,
+    method_grade,
+    methods,
+    model_parameters,
+    not_modelled,
+    reconnection_days,
+    recovery_draws,
+    relief_days,
+    summarise,
+)
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 
@@ -90,7 +107,8 @@ class AxonMap:
     ``x_mm``, ``y_mm`` position on the cross-section (frame at the proximal end), ``fibre``
     class name, ``killed``, ``died_at_mm`` arc length from the proximal end of the
     centerline where the axon's path first enters the lethal region (NaN if it survived),
-    ``lethal_length_mm`` length of its path inside the lethal region.
+    ``lethal_length_mm`` length of its path inside the lethal region, ``grade`` its
+    Sunderland injury grade (0 survived, 2 tubes intact, 3 through scar, 5 cut).
     """
 
     x_mm: np.ndarray
@@ -99,9 +117,11 @@ class AxonMap:
     killed: np.ndarray
     died_at_mm: np.ndarray
     lethal_length_mm: np.ndarray
+    grade: np.ndarray
 
     def to_dict(self) -> dict:
         return {
+            "grade": [int(g) for g in self.grade],
             "x_mm": [round(float(v), 4) for v in self.x_mm],
             "y_mm": [round(float(v), 4) for v in self.y_mm],
             "fibre": list(self.fibre),
@@ -134,6 +154,7 @@ class NerveOutcome:
     pain_block: bool
     pain_block_fraction: float
     relief: Relief
+    injury_grades: Mapping[str, float]
     motor_deficit: bool
     motor_deficit_note: str
     axons: AxonMap = field(repr=False)
@@ -160,6 +181,10 @@ class NerveOutcome:
             "relief_months": self.relief.to_dict(),
             "relief_mechanism": self.relief.mechanism,
             "relief_note": self.relief.note,
+            "relief_mean_months": r(self.relief.mean),
+            "relief_censored_at_months": self.relief.censored_at,
+            "injury_grades": {k: r(v) for k, v in self.injury_grades.items()},
+            **({"recovery": dict(self.relief.detail)} if self.relief.detail else {}),
             "motor_deficit": self.motor_deficit,
             "motor_deficit_note": self.motor_deficit_note,
             "step_mm": r(self.step_mm),
@@ -193,12 +218,59 @@ def check_axon_count(nerve: Nerve, n_axons: int, field_name: str = "simulation.n
     _check_path_points(n_axons, nerve_frame(nerve.centerline_m, step).s_m.size, field_name)
 
 
-def _lethal(sampler: FieldSampler, points: np.ndarray) -> np.ndarray:
+def _hits(sampler: FieldSampler, points: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(lethal, tubes destroyed or None) at ``points``, as bool arrays."""
     sample = sampler(points)
     lethal = np.asarray(sample.lethal)
     if lethal.shape != (points.shape[0],):
         raise ValueError(f"field sampler returned lethal of shape {lethal.shape} for {points.shape[0]} points")
-    return lethal.astype(bool)
+    scar = None if sample.tubes_destroyed is None else np.asarray(sample.tubes_destroyed, bool)
+    return lethal.astype(bool), scar
+
+
+@dataclass(frozen=True, eq=False)
+class AxonPaths:
+    """Per axon: killed, arc index where it first dies, lethal length, scar length (grade 3
+    part of the path), tube length (the rest of its path to the end organ, m) and grade."""
+
+    killed: np.ndarray
+    first: np.ndarray
+    lethal_m: np.ndarray
+    scar_m: np.ndarray
+    tube_m: np.ndarray
+    grade: np.ndarray
+
+
+def axon_paths(lethal: np.ndarray, scar: np.ndarray | None, s_m: np.ndarray, ds_m: float, length_m: float, end_organ_m: float, default_grade: int,
+               rows: np.ndarray | None = None) -> AxonPaths:  # fmt: skip
+    """Paths of the axons from (samples along the nerve x axons) hit tables (``rows``: the
+    centreline samples the tables cover, default all). A killed axon regrows from the proximal
+    edge of its first lethal cell to the end organ; the lethal cells where the tubes are
+    destroyed (``scar``; None: all of them if ``default_grade`` is 3) are its scar path.
+    Grade: 5 if the method cuts, else 3 with any scar on the path, else 2."""
+    rows = np.arange(lethal.shape[0]) if rows is None else rows
+    killed = lethal.any(axis=0)
+    first = rows[np.argmax(lethal, axis=0)]
+    lethal_m = lethal.sum(axis=0) * ds_m
+    if scar is None:
+        scar_m = lethal_m if default_grade == 3 else np.zeros_like(lethal_m)
+    else:
+        scar_m = (lethal & scar).sum(axis=0) * ds_m
+    path = np.where(killed, length_m - (s_m[first] - 0.5 * ds_m) + end_organ_m, 0.0)
+    grade = np.where(killed, 5 if default_grade == 5 else np.where(scar_m > 0, 3, 2), 0)
+    return AxonPaths(killed, first, lethal_m, scar_m, np.maximum(path - scar_m, 0.0), grade)
+
+
+def grade_fractions(paths: AxonPaths, pain: np.ndarray) -> dict[str, float]:
+    """Share of the killed pain axons at each grade."""
+    k = paths.killed & pain
+    n = max(int(k.sum()), 1)
+    return {f"sunderland-{g}": float(((paths.grade == g) & k).sum() / n) for g in (2, 3, 5) if ((paths.grade == g) & k).any()}
+
+
+def killed_pain(paths: AxonPaths, pain: np.ndarray, vigour: np.ndarray) -> KilledPaths:
+    sel = paths.killed & pain
+    return KilledPaths(paths.scar_m[sel], paths.tube_m[sel], paths.grade[sel], vigour[sel])
 
 
 def nerve_outcome(
@@ -209,11 +281,13 @@ def nerve_outcome(
     seed: int = 0,
     n_axons: int | None = None,
     step_m: float | None = None,
+    territory: Territory | None = None,
 ) -> NerveOutcome:
     """Kill axons of ``nerve`` with the sampler's lethal region and estimate relief.
 
     One sampler call on all (samples x axons) path points. ``step_m`` (default 0.1 mm)
-    is the spacing along the centerline; ``n_axons`` (default 2000) the sample of axons.
+    is the spacing along the centerline; ``n_axons`` (default 2000) the sample of axons;
+    ``territory`` the untreated input, sprouting, age and disease course (default: none, adult).
     """
     cat = model_parameters()
     check_choice("method", method, methods())
@@ -221,21 +295,21 @@ def nerve_outcome(
     n = _check_int("n_axons", cat["population"]["default_n_axons"] if n_axons is None else n_axons, 1, 100_000)
     step = check_range("step_m", cat["population"]["default_step_mm"] * 1e-3 if step_m is None else step_m, 1e-6, 5e-3, unit="m")
     end_organ = check_range(f"nerve {nerve.name!r} end_organ_m", nerve.end_organ_m, 0.0, 2.0, unit="m")
+    territory = territory or Territory()
 
     pop = axon_population(nerve, n, seed)
     frame = nerve_frame(nerve.centerline_m, step)
     k = frame.s_m.size
     _check_path_points(n, k, "n_axons")
     pts = frame.offset_points(pop.x_m, pop.y_m)
-    lethal = _lethal(sampler, pts.reshape(-1, 3)).reshape(k, n)
-
-    killed = lethal.any(axis=0)
-    first = np.argmax(lethal, axis=0)
+    lethal, scar = _hits(sampler, pts.reshape(-1, 3))
+    lethal = lethal.reshape(k, n)
+    scar = None if scar is None else scar.reshape(k, n)
+    grade = method_grade(method)
+    paths = axon_paths(lethal, scar, frame.s_m, frame.ds_m, frame.length_m, end_organ, grade)
+    killed = paths.killed
     ds = frame.ds_m
-    lethal_len = lethal.sum(axis=0) * ds
-    died_at = np.where(killed, frame.s_m[first], np.nan)
-    # from the proximal edge of the first lethal cell to the end organ, minus the lethal part
-    intact_len = np.where(killed, frame.length_m - (frame.s_m[first] - 0.5 * ds) - lethal_len + end_organ, 0.0)
+    died_at = np.where(killed, frame.s_m[paths.first], np.nan)
 
     covered = lethal.mean(axis=1)
     majority = float(cat["block"]["lesioned_majority_fraction"])
@@ -258,29 +332,24 @@ def nerve_outcome(
 
     f_block = float(cat["block"]["pain_block_fraction"])
     pain_block = bool(pain.any() and pain_frac >= f_block - 1e-12)
-    injury = cat["method"][method]["injury"]
     vigour = axon_growth_factors(n, seed)
     draws = None
-    if injury == "none":
+    if grade == 0:
         relief = not_modelled(method)
         pain_block = False
     elif not pain.any():
         relief = Relief(0.0, 0.0, 0.0, "none", "the nerve has no pain fibres")
+    elif not pain_block:
+        relief = Relief(0.0, 0.0, 0.0, "none", f"no block: {pain_frac:.0%} of pain fibres killed, below the {f_block:.0%} needed; little or no relief expected", 0.0)
     else:
-        draws = regrowth_draws(seed)
-        sel = killed & pain
-        days = relief_days(lethal_len[sel], intact_len[sel], int(pain.sum()), draws, injury, f_block, vigour[sel])
-        if pain_block:
-            note = f"{pain_frac:.0%} of pain fibres killed (block needs >= {f_block:.0%}); relief lasts until enough regrow through the {injury} lesion"
-            relief = summarise(days, "regrowth", note)
-        else:
-            note = f"no block: {pain_frac:.0%} of pain fibres killed, below the {f_block:.0%} needed; little or no relief expected"
-            relief = Relief(0.0, 0.0, 0.0, "none", note)
+        draws = recovery_draws(seed)
+        days = relief_days(killed_pain(paths, pain, vigour), int(pain.sum()), draws, territory, seed=seed)
+        relief = _relief(days, grade, pain_frac, f_block, territory, seed)
 
-    motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, killed, motor, lethal_len, intact_len, injury, draws, seed, vigour)
+    motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, paths, motor, draws, seed, vigour, territory)
 
     x_mm, y_mm = pop.x_m * 1e3, pop.y_m * 1e3
-    axon_map = AxonMap(x_mm, y_mm, tuple(pop.classes[i] for i in pop.class_index), killed, died_at * 1e3, lethal_len * 1e3)
+    axon_map = AxonMap(x_mm, y_mm, tuple(pop.classes[i] for i in pop.class_index), killed, died_at * 1e3, paths.lethal_m * 1e3, paths.grade)
     return NerveOutcome(
         nerve=nerve.name,
         method=method,
@@ -296,13 +365,37 @@ def nerve_outcome(
         pain_block=pain_block,
         pain_block_fraction=f_block,
         relief=relief,
+        injury_grades=MappingProxyType(grade_fractions(paths, pain)),
         motor_deficit=motor_deficit,
         motor_deficit_note=motor_note,
         axons=axon_map,
     )
 
 
-def _motor_deficit(nerve, motor_frac, killed, motor, lethal_len, intact_len, injury, draws, seed, vigour) -> tuple[bool, str]:
+def _relief(days: np.ndarray, grade: int, pain_frac: float, f_block: float, territory: Territory, seed: int) -> Relief:
+    """The relief summary of a block, with its recurrence (neurectomy) or disease course (cancer)."""
+    detail: dict = {}
+    if grade == 5:
+        r = model_parameters()["recovery"]["recurrence"]
+        detail["recurrence_probability"] = float(r["probability"])
+        detail["recurrence_median_months"] = float(r["median_months"])
+        note = (f"{pain_frac:.0%} of pain fibres cut; the stump is managed, so they do not reconnect: pain returns only through a neuroma or "
+                f"sprouting, in {float(r['probability']):.0%} of patients (median onset {float(r['median_months']):g} months)")  # fmt: skip
+        mechanism = "recurrence"
+    else:
+        note = f"{pain_frac:.0%} of pain fibres killed (block needs >= {f_block:.0%}); relief lasts until regrown, maturing axons restore enough input"
+        mechanism = "regrowth"
+    if territory.untreated_share:
+        note += f"; {territory.untreated_share:.0%} of the input comes from untreated nerves"
+    if territory.age_years is not None:
+        note += f"; age {territory.age_years:g} years"
+    course = disease_course(days, territory, seed)
+    if course is not None:
+        detail["disease_course"] = course
+    return summarise(days, mechanism, note, detail)
+
+
+def _motor_deficit(nerve, motor_frac, paths: AxonPaths, motor, draws, seed, vigour, territory: Territory) -> tuple[bool, str]:
     """Flag and text when motor axons die (>= the catalogued fraction)."""
     if motor_frac is None:
         return False, "no motor fibres in this nerve"
@@ -310,13 +403,14 @@ def _motor_deficit(nerve, motor_frac, killed, motor, lethal_len, intact_len, inj
     if motor_frac < threshold:
         return False, f"{motor_frac:.0%} of motor fibres killed (flag at >= {threshold:.0%})"
     recovery = ""
-    if injury != "none":
-        d = draws if draws is not None else regrowth_draws(seed)
-        sel = killed & motor
-        # time for half of the killed motor axons to regrow (block_fraction 0.5 over the killed set)
-        days = relief_days(lethal_len[sel], intact_len[sel], int(sel.sum()), d, injury, 0.5, vigour[sel])
-        months = days / float(model_parameters()["regrowth"]["days_per_month"])
-        recovery = f"; half of them regrown after ~{np.median(months):.0f} months (p10-p90 {np.percentile(months, 10):.0f}-{np.percentile(months, 90):.0f})"
+    sel = paths.killed & motor
+    if sel.any() and (paths.grade[sel] < 5).any():
+        d = draws if draws is not None else recovery_draws(seed)
+        killed = KilledPaths(paths.scar_m[sel], paths.tube_m[sel], paths.grade[sel], vigour[sel])
+        t = reconnection_days(killed, d, crossing_mask(int(sel.sum()), seed), age_factor(territory.age_years))
+        months = np.median(t, axis=1) / days_per_month()  # half of the killed motor axons reconnected (no maturation)
+        if np.isfinite(months).any():
+            recovery = f"; half of them reconnected after ~{np.median(months):.0f} months (p10-p90 {np.percentile(months, 10):.0f}-{np.percentile(months, 90):.0f}), strength recovers later as they mature"
     if nerve.kind in ("mixed", "motor", "plexus"):
         what = f"MOTOR DEFICIT: {motor_frac:.0%} of motor fibres of the {nerve.kind} nerve {nerve.name!r} killed: expect weakness of the muscles it supplies"
     else:

@@ -1,35 +1,49 @@
-"""How long relief lasts as the killed pain axons regrow (``docs/models/nerve.md``).
+"""How long relief lasts: nerve injury grade, regrowth and maturation (``docs/models/nerve.md``).
 
-A killed axon regrows from the proximal edge of its lethal stretch after a delay, through
-the coagulated stretch (length l_i) at a slow rate and through the intact endoneurial tubes
-beyond it (length d_i, up to the end organ) at the ordinary rate:
+Each killed pain axon i has an injury grade (Sunderland): 2 where its endoneurial tubes
+survive (cryo; the rim of a thermal or chemical lesion), 3 where they are destroyed too (the
+coagulated or chemically fibrosed core), 5 where the trunk is cut out (neurectomy). It
+reconnects with its end organ at
 
-    T_i = t_delay + l_i / v_scar + d_i / v_tube          [days]
+    T_i = t_W + s_i / (a v_scar) + p_i / (a v g_i)                      [days]
 
-Pain is blocked while the fraction of pain axons still dead is >= f_block (0.8); relief
-ends when enough have regrown for that to fail. No block, no relief. (t_delay, v_scar,
-v_tube) are drawn per Monte Carlo draw; v_scar's median is the one parameter calibrated
-to a published duration (MacVicar 2013, 15 months), the rest come from regrowth data.
-Parameters and sources: ``data/nerve_model.toml``.
+t_W the Wallerian delay before regrowth starts, s_i its path through scar (grade 3; crossed at
+the slow gap rate v_scar, and only by a share q_3 of the axons: the rest are blocked or
+misdirected for good), p_i the rest of its path to the end organ along tubes (at the ordinary
+rate v, axon factor g_i), a the age factor. Grade 5 axons do not reconnect (the stump is
+buried or capped); a neurectomy instead carries a recurrence probability (neuroma, sprouting)
+with its own time course.
+
+A reconnected axon matures: its share of input grows from m_0 at reconnection to 1 after
+tau_f / a (Buchthal's conduction and amplitude recovery). The target's nociceptive input is
+
+    I(t) = u + (1 - u) [n_alive + sum_i h(t - T_i)] / N_pain + S(t),
+    h(tau) = m_0 + (1 - m_0) min(tau a / tau_f, 1)  for tau >= 0,
+
+u the share carried by nerves the procedure does not treat, S(t) collateral sprouting from
+neighbours where the literature supports it. Relief ends when I(t) >= theta, the input at
+which sensation is felt again (calibrated on adult intercostal cryo sensory recovery); it is
+right-censored at the model horizon. Relief length depends on lesion length only through
+the paths (s_i, p_i): length changes whether the nerve is captured, not the rates.
+
+Uncertain rates (t_W, v, v_scar) are drawn per Monte Carlo draw. Calibration and held-out
+validation are named in ``data/nerve_model.toml``; a number is never both.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtri
 
 from neurolysis._catalog import load_catalog
-from neurolysis.anatomy.scene import Nerve
-from neurolysis.validation import check_choice, check_range
+from neurolysis.validation import check_range
 
 _Z10 = 1.2815515655446004  # standard normal 90th percentile
-TUBELESS_INJURIES = ("sunderland-3", "sunderland-5")
-"""Injuries that destroy the endoneurial tubes over the lethal stretch (coagulation, an
-excision gap): regrowth crosses it at the slow scar rate. Sunderland 2 keeps them."""
+AGE_RANGE_YEARS = (1.0, 110.0)
 
 
 def model_parameters() -> Mapping:
@@ -41,152 +55,264 @@ def methods() -> tuple[str, ...]:
     return tuple(model_parameters()["method"])
 
 
+def method_grade(method: str) -> int:
+    """The Sunderland grade of a killed axon for ``method`` where its sampler does not say (0: no injury)."""
+    return int(model_parameters()["method"][method]["grade"])
+
+
+def days_per_month() -> float:
+    return float(model_parameters()["recovery"]["days_per_month"])
+
+
+def age_factor(age_years: float | None, young_factor: float | None = None) -> float:
+    """Speed factor a of regrowth and maturation at ``age_years`` (1 for adults or unknown age).
+
+    Piecewise linear between (young_age, young_factor) and (adult_age, 1), constant outside
+    (no data beyond the calibration groups, ``[recovery.age]``); ``young_factor`` overrides
+    the catalogued value (calibration only)."""
+    if age_years is None:
+        return 1.0
+    p = model_parameters()["recovery"]["age"]
+    young, adult = float(p["young_age_years"]), float(p["adult_age_years"])
+    fy = float(p["young_factor"] if young_factor is None else young_factor)
+    w = min(1.0, max(0.0, (float(age_years) - young) / (adult - young)))
+    return fy + (1.0 - fy) * w
+
+
 @dataclass(frozen=True)
-class RegrowthDraws:
-    """Monte Carlo draws of the uncertain rates: delay (days), scar and tube rates (m/day)."""
+class Territory:
+    """What surrounds the treated nerve's target: ``untreated_share`` u of its nociceptive
+    input carried by nerves the procedure leaves alone, ``sprouting_share`` the input that
+    collateral sprouts from intact neighbours restore (0: not supported), the patient's
+    ``age_years`` (None: adult), and for a cancer indication the ``survival_median_days``."""
+
+    untreated_share: float = 0.0
+    sprouting_share: float = 0.0
+    age_years: float | None = None
+    survival_median_days: float | None = None
+    disease: str = ""
+    sources: str = ""
+
+
+def territory_for(scene_name: str, nerve_name: str, age_years: float | None = None) -> Territory:
+    """The catalogued territory of ``nerve_name`` and the disease course of ``scene_name``."""
+    cat = model_parameters()
+    t = cat.get("territory", {}).get(nerve_name, {})
+    d = cat.get("disease_course", {}).get(scene_name, {})
+    sprout = float(cat["recovery"]["sprouting"]["share"]) if t.get("collateral_sprouting", False) else 0.0
+    if age_years is not None:
+        check_range("patient.age_years", age_years, *AGE_RANGE_YEARS, unit="years")
+    return Territory(float(t.get("untreated_share", 0.0)), sprout, age_years, d.get("survival_median_days"), d.get("disease", ""),
+                     "; ".join(x for x in (t.get("source", ""), d.get("source", "")) if x))  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class KilledPaths:
+    """Killed pain axons: ``scar_m`` path through scar (grade 3, 0 for grade 2), ``tube_m`` the
+    rest of the path to the end organ, ``grade`` (2, 3 or 5), ``vigour`` axon growth factor g_i."""
+
+    scar_m: np.ndarray
+    tube_m: np.ndarray
+    grade: np.ndarray
+    vigour: np.ndarray
+
+
+@dataclass(frozen=True)
+class RecoveryDraws:
+    """Per draw: Wallerian delay (days), tube and scar rates (m/day), recurrence time (days; inf: none)."""
 
     delay_days: np.ndarray
-    scar_rate_m_per_day: np.ndarray
     tube_rate_m_per_day: np.ndarray
+    scar_rate_m_per_day: np.ndarray
+    recurrence_days: np.ndarray
+
+    def one(self, i: int) -> RecoveryDraws:
+        return RecoveryDraws(*(a[i : i + 1] for a in (self.delay_days, self.tube_rate_m_per_day, self.scar_rate_m_per_day, self.recurrence_days)))
 
 
-def regrowth_draws(seed: int, n_draws: int | None = None, *, scar_rate_median_mm_per_day: float | None = None) -> RegrowthDraws:
-    """Seeded draws: t_delay ~ U[min, max]; v_tube, v_scar lognormal (median, sigma_ln).
+def _lognormal(rng, n: int, median: float, sigma: float) -> np.ndarray:
+    return median * np.exp(sigma * rng.standard_normal(n))
 
-    v_tube's sigma_ln = ln(p90 / median) / z_0.9. ``scar_rate_median_mm_per_day``
-    overrides the catalogued (calibrated) median, for calibration only.
-    """
-    p = model_parameters()["regrowth"]
+
+def recovery_draws(seed: int, n_draws: int | None = None) -> RecoveryDraws:
+    """Seeded draws: t_W ~ U[min, max]; v, v_scar lognormal; recurrence (neurectomy) with
+    probability p_rec at a lognormal time, else never."""
+    p = model_parameters()["recovery"]
     n = int(p["n_draws"]) if n_draws is None else int(n_draws)
     rng = np.random.default_rng([int(seed), 1])
-    z = rng.standard_normal((2, n))
     delay = p["delay_min_days"] + (p["delay_max_days"] - p["delay_min_days"]) * rng.random(n)
     tube_med = float(p["tube_rate_median_mm_per_day"])
-    tube_sigma = math.log(float(p["tube_rate_p90_mm_per_day"]) / tube_med) / _Z10
-    scar_med = float(p["scar_rate_median_mm_per_day"] if scar_rate_median_mm_per_day is None else scar_rate_median_mm_per_day)
-    scar_sigma = float(p["scar_rate_sigma_ln"])
-    return RegrowthDraws(delay, 1e-3 * scar_med * np.exp(scar_sigma * z[0]), 1e-3 * tube_med * np.exp(tube_sigma * z[1]))
+    tube = _lognormal(rng, n, tube_med, math.log(float(p["tube_rate_p90_mm_per_day"]) / tube_med) / _Z10)
+    scar = _lognormal(rng, n, float(p["scar_rate_median_mm_per_day"]), float(p["scar_rate_sigma_ln"]))
+    r = p["recurrence"]
+    happens = rng.random(n) < float(r["probability"])
+    when = _lognormal(rng, n, float(r["median_months"]) * float(p["days_per_month"]), float(r["sigma_ln"]))
+    return RecoveryDraws(delay, 1e-3 * tube, 1e-3 * scar, np.where(happens, when, np.inf))
 
 
 def axon_growth_factors(n: int, seed: int | None = None) -> np.ndarray:
     """Per-axon growth factors g_i = exp(sigma z_i), z_i the n normal quantiles (i + 1/2)/n,
     in a seeded random order (stratified: the spread is exact for any n)."""
-    sigma = float(model_parameters()["regrowth"]["axon_rate_sigma_ln"])
+    sigma = float(model_parameters()["recovery"]["axon_rate_sigma_ln"])
     z = ndtri((np.arange(n) + 0.5) / n)
     if seed is not None:
         z = np.random.default_rng([int(seed), 2]).permutation(z)
     return np.exp(sigma * z)
 
 
+def crossing_mask(n: int, seed: int) -> np.ndarray:
+    """Which of n grade-3 axons cross the scar: exactly round(q_3 n), in a seeded order."""
+    q = float(model_parameters()["recovery"]["scar_crossing_share"])
+    mask = np.arange(n) < round(q * n)
+    return np.random.default_rng([int(seed), 3]).permutation(mask)
+
+
+def reconnection_days(paths: KilledPaths, draws: RecoveryDraws, crosses: np.ndarray, age: float = 1.0) -> np.ndarray:
+    """T_i per (draw, axon) (days); inf for axons that never reconnect (grade 5, blocked grade 3)."""
+    reach = (paths.grade == 2) | ((paths.grade == 3) & crosses)
+    t = (draws.delay_days[:, None] + paths.scar_m[None, :] / (age * draws.scar_rate_m_per_day[:, None])
+         + paths.tube_m[None, :] / (age * draws.tube_rate_m_per_day[:, None] * paths.vigour[None, :]))  # fmt: skip
+    return np.where(reach[None, :], t, np.inf)
+
+
+@dataclass(frozen=True)
+class InputModel:
+    """I(t) = base + weight sum_i h(t - T_i) + S(t) and the threshold theta (see the module)."""
+
+    base: float
+    weight: float
+    start: float  # m_0
+    full_days: float  # tau_f / a
+    theta: float
+    sprout_share: float = 0.0
+    sprout_onset_days: float = 0.0
+    sprout_ramp_days: float = 1.0
+
+    def at(self, t_days: np.ndarray, reconnect_days: np.ndarray) -> np.ndarray:
+        """I at times ``t_days`` for one draw's reconnection times (direct sum: for tests and plots)."""
+        t = np.asarray(t_days, float)[:, None]
+        tau = t - np.asarray(reconnect_days)[None, :]
+        h = np.where(tau >= 0, self.start + (1 - self.start) * np.clip(tau / self.full_days, 0, 1), 0.0)
+        sprout = self.sprout_share * np.clip((t[:, 0] - self.sprout_onset_days) / self.sprout_ramp_days, 0, 1)
+        return self.base + self.weight * h.sum(axis=1) + sprout
+
+    def crossing_day(self, reconnect_days: np.ndarray, horizon_days: float) -> float:
+        """First t with I(t) >= theta (``horizon_days`` if none before it). I is piecewise linear
+        and non-decreasing, with jumps at the T_i: evaluate it at every breakpoint, then solve
+        on the segment before the first one that reaches theta."""
+        if self.base >= self.theta:
+            return 0.0
+        t_i = np.sort(reconnect_days[np.isfinite(reconnect_days) & (reconnect_days < horizon_days)])
+        ends = t_i + self.full_days
+        knots = np.unique(np.concatenate([t_i, ends, [self.sprout_onset_days, self.sprout_onset_days + self.sprout_ramp_days, horizon_days]]))
+        knots = knots[(knots >= 0) & (knots <= horizon_days)]
+        n_on = np.searchsorted(t_i, knots, side="right")  # reconnected at or before the knot
+        n_full = np.searchsorted(ends, knots, side="right")
+        c_on, c_full = np.concatenate([[0.0], np.cumsum(t_i)]), np.concatenate([[0.0], np.cumsum(ends)])
+        ramp = (knots * n_on - c_on[n_on]) - (knots * n_full - c_full[n_full])  # sum of min(tau, tau_f) over reconnected
+        h_sum = self.start * n_on + (1 - self.start) * ramp / self.full_days
+        sprout = self.sprout_share * np.clip((knots - self.sprout_onset_days) / self.sprout_ramp_days, 0, 1)
+        values = self.base + self.weight * h_sum + sprout
+        hit = np.flatnonzero(values >= self.theta - 1e-12)
+        if not hit.size:
+            return float(horizon_days)
+        j = int(hit[0])
+        if j == 0:
+            return float(knots[0])
+        # after knot j-1 (its jump included) the input is below theta and rises linearly to knot j
+        before = values[j - 1]
+        left = values[j] - self.weight * self.start * (n_on[j] - n_on[j - 1])  # just before knot j's jump
+        if left < self.theta - 1e-12:
+            return float(knots[j])  # reached by the jump at knot j
+        return float(knots[j - 1] + (self.theta - before) / (left - before) * (knots[j] - knots[j - 1]))
+
+
+CALIBRATED = ("return_threshold", "young_factor")
+"""The recovery parameters set by calibration (``calibration=`` overrides them, for calibrating only)."""
+
+
+def input_model(n_pain: int, n_alive_pain: int, territory: Territory, *, maturation: bool = True, calibration: Mapping | None = None) -> InputModel:
+    """The input model of a nerve with ``n_pain`` pain axons of which ``n_alive_pain`` survived."""
+    p = model_parameters()["recovery"]
+    cal = dict(calibration or {})
+    a = age_factor(territory.age_years, cal.get("young_factor"))
+    u = float(territory.untreated_share)
+    m0 = float(p["maturation"]["start_fraction"]) if maturation else 1.0
+    full = float(p["maturation"]["full_months"]) * float(p["days_per_month"]) / a if maturation else 1e-9
+    s = p["sprouting"]
+    return InputModel(u + (1 - u) * n_alive_pain / n_pain, (1 - u) / n_pain, m0, full, float(cal.get("return_threshold", p["return_threshold"])),
+                      territory.sprouting_share, float(s["onset_days"]), float(s["ramp_days"]))  # fmt: skip
+
+
+def relief_days(paths: KilledPaths, n_pain: int, draws: RecoveryDraws, territory: Territory, *, seed: int = 0, maturation: bool = True,
+                calibration: Mapping | None = None) -> np.ndarray:  # fmt: skip
+    """Relief (days) in each draw: the first time the input reaches theta, at most the horizon;
+    for grade-5 axons (a neurectomy) the draw's recurrence time if sooner."""
+    horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
+    model = input_model(n_pain, n_pain - paths.grade.size, territory, maturation=maturation, calibration=calibration)
+    crosses = crossing_mask(paths.grade.size, seed)
+    t = reconnection_days(paths, draws, crosses, age_factor(territory.age_years, (calibration or {}).get("young_factor")))
+    out = np.array([model.crossing_day(row, horizon) for row in t])
+    if paths.grade.size and (paths.grade == 5).any():
+        out = np.minimum(out, draws.recurrence_days)
+    return np.minimum(out, horizon)
+
+
 @dataclass(frozen=True)
 class Relief:
-    """Relief duration over the Monte Carlo draws (months); None when not modelled."""
+    """Relief duration over the Monte Carlo draws (months); None when not modelled.
+
+    ``censored_at``: the model horizon (months) when some draws never saw pain return
+    (their relief counts as the horizon); ``detail``: extra JSON (injury grades, recurrence,
+    disease course)."""
 
     median: float | None
     p10: float | None
     p90: float | None
-    mechanism: str  # "regrowth" | "none" (no block) | "not-modelled"
+    mechanism: str  # "regrowth" | "recurrence" | "none" (no block) | "not-modelled" | "reversible"
     note: str = ""
+    mean: float | None = None
+    censored_at: float | None = None
+    detail: Mapping = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         r = lambda v: None if v is None else round(float(v), 3)  # noqa: E731
         return {"median": r(self.median), "p10": r(self.p10), "p90": r(self.p90)}
 
 
-def relief_days(
-    lethal_length_m: np.ndarray,
-    intact_length_m: np.ndarray,
-    n_pain: int,
-    draws: RegrowthDraws,
-    injury: str,
-    block_fraction: float,
-    axon_factor: np.ndarray | None = None,
-) -> np.ndarray:
-    """Relief (days) in each draw from the killed pain axons' lethal and intact path lengths.
-
-    T_i = t_delay + (l_i / v_scar + d_i / v_tube) / g_i (Sunderland 3 and 5: no tubes over
-    l_i), or with v_scar replaced by v_tube (Sunderland 2); g_i is axon i's own growth factor (default 1). With k killed of n_pain, pain stays blocked while k - j >= f n_pain
-    (j axons regrown): relief ends at the j*-th smallest T_i, j* = floor(k - f n_pain) + 1.
-    Zero in every draw when k < f n_pain (no block).
-    """
-    lethal = np.asarray(lethal_length_m, float)
-    intact = np.asarray(intact_length_m, float)
-    vigour = np.ones_like(lethal) if axon_factor is None else np.asarray(axon_factor, float)
-    k = lethal.size
-    m = draws.delay_days.size
-    need = block_fraction * n_pain
-    if n_pain == 0 or k == 0 or k < need - 1e-9:
-        return np.zeros(m)
-    j = int(math.floor(k - need + 1e-9)) + 1
-    scar = draws.scar_rate_m_per_day if injury in TUBELESS_INJURIES else draws.tube_rate_m_per_day
-    out = np.empty(m)
-    chunk = max(1, 4_000_000 // k)
-    for a in range(0, m, chunk):
-        b = min(m, a + chunk)
-        t = draws.delay_days[a:b, None] + (lethal[None, :] / scar[a:b, None] + intact[None, :] / draws.tube_rate_m_per_day[a:b, None]) / vigour[None, :]
-        out[a:b] = np.partition(t, j - 1, axis=1)[:, j - 1]
-    return out
+RELIEVED_AT_MONTHS = (3.0, 6.0, 12.0, 24.0)
+"""Times at which the share of draws (or cohort samples) still relieved is reported."""
 
 
-def summarise(days: np.ndarray, mechanism: str, note: str) -> Relief:
-    months = days / float(model_parameters()["regrowth"]["days_per_month"])
+def summarise(days: np.ndarray, mechanism: str, note: str, detail: Mapping | None = None) -> Relief:
+    months = np.asarray(days, float) / days_per_month()
+    horizon = float(model_parameters()["recovery"]["horizon_months"])
     p10, med, p90 = np.percentile(months, [10, 50, 90])
-    return Relief(float(med), float(p10), float(p90), mechanism, note)
+    censored = horizon if (months >= horizon - 1e-9).any() else None
+    shares = {"relieved_share_at_months": {f"{m:g}": round(float(np.mean(months >= m)), 3) for m in RELIEVED_AT_MONTHS}}
+    return Relief(float(med), float(p10), float(p90), mechanism, note, float(months.mean()), censored, shares | dict(detail or {}))
 
 
-def relief_for_lesion(lesion_length_m: float, distal_m: float, method: str, *, seed: int = 0, scar_rate_median_mm_per_day: float | None = None) -> Relief:
-    """Relief of a complete lesion: every pain axon coagulated over ``lesion_length_m``,
-    then ``distal_m`` of intact nerve to the end organ (the calibration/validation case)."""
-    check_choice("method", method, methods())
-    lesion = check_range("lesion_length_m", lesion_length_m, 0.0, 1.0, low_inclusive=False, unit="m")
-    distal = check_range("distal_m", distal_m, 0.0, 2.0, unit="m")
-    injury = model_parameters()["method"][method]["injury"]
-    if injury == "none":
-        return not_modelled(method)
-    draws = regrowth_draws(seed, scar_rate_median_mm_per_day=scar_rate_median_mm_per_day)
-    n = 1000
-    days = relief_days(np.full(n, lesion), np.full(n, distal), n, draws, injury, float(model_parameters()["block"]["pain_block_fraction"]), axon_growth_factors(n))
-    return summarise(days, "regrowth", f"complete {injury} lesion of {lesion * 1e3:g} mm, {distal * 1e3:g} mm to the end organ")
-
-
-def calibrate_scar_rate(anchor: str = "macvicar-2013", seed: int = 0) -> float:
-    """The scar-rate median (mm/day) for which the anchor's model median relief equals the
-    published median (bisection on a log scale; the median falls monotonically with the rate)."""
-    a = model_parameters()["calibration"][anchor]
-    target = float(a["median_months"])
-
-    def median(rate: float) -> float:
-        return relief_for_lesion(a["lesion_length_mm"] * 1e-3, a["distal_mm"] * 1e-3, a["method"], seed=seed, scar_rate_median_mm_per_day=rate).median
-
-    lo, hi = 1e-4, 10.0
-    if not median(hi) < target < median(lo):
-        raise ValueError(f"calibration anchor {anchor!r}: {target} months not reachable")
-    for _ in range(80):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if median(mid) > target else (lo, mid)
-    return math.sqrt(lo * hi)
+def disease_course(days: np.ndarray, territory: Territory, seed: int = 0) -> dict | None:
+    """Relief against survival for a cancer indication: survival S ~ exponential with the
+    catalogued median; P(relief outlasts life) and the relief lived, min(R, S)."""
+    if territory.survival_median_days is None:
+        return None
+    rng = np.random.default_rng([int(seed), 7])
+    survival = rng.exponential(float(territory.survival_median_days) / math.log(2), days.size)
+    lived = np.minimum(days, survival) / days_per_month()
+    p10, med, p90 = np.percentile(lived, [10, 50, 90])
+    return {
+        "disease": territory.disease,
+        "median_survival_months": round(float(territory.survival_median_days) / days_per_month(), 2),
+        "p_relief_outlasts_survival": round(float(np.mean(days >= survival)), 3),
+        "relief_lived_months": {"median": round(float(med), 3), "p10": round(float(p10), 3), "p90": round(float(p90), 3)},
+        "note": "survival is a competing end: trials in this population measure group differences while patients live; relief_lived_months is what such a trial can see",
+    }
 
 
 def not_modelled(method: str) -> Relief:
     entry = model_parameters()["method"][method]
     band = entry.get("neuromodulation_band_months")
     extra = f"; clinical benefit {band[0]:g}-{band[1]:g} months is reported and attributed to neuromodulation (literature.md F, READ-2nd), not modelled" if band else ""
-    return Relief(None, None, None, "not-modelled", f"{method}: no thermal kill, so no regrowth-based relief{extra}")
-
-
-def neurolytic_comparison(nerve: Nerve, horizon_months: float, seed: int = 0) -> list[dict]:
-    """Relief of a complete lesion of each neurolytic method's typical length at ``nerve``
-    (:func:`relief_for_lesion`; lengths in ``data/nerve_model.toml [comparison]``) and the
-    procedures needed to cover ``horizon_months``."""
-    cat = model_parameters()["comparison"]
-    out = []
-    for method, length_mm in cat["typical_lesion_mm"].items():
-        relief = relief_for_lesion(length_mm * 1e-3, nerve.end_organ_m, method, seed=seed)
-        needed = math.ceil(horizon_months / relief.median) if relief.median else None
-        out.append({
-            "method": method,
-            "relief_months": relief.to_dict(),
-            "procedures_needed": needed,
-            "basis": f"complete lesion of {length_mm:g} mm along the nerve, {1e3 * nerve.end_organ_m:g} mm to the end organ ({cat['sources'][method]}); simulate a plan with method = {method!r} for this placement",
-        })  # fmt: skip
-    return out
+    return Relief(None, None, None, "not-modelled", f"{method}: no axon killed, so no regrowth-based relief{extra}")

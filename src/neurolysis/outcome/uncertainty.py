@@ -39,8 +39,9 @@ from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.engines.poses import NeedleFrame, against_bone, pose_frame, tissue_at
 from neurolysis.fields import BODY_TEMP_C, NeedlePose
 from neurolysis.methods.base import Context, PhysicsResult
-from neurolysis.outcome.axons import axon_population
-from neurolysis.outcome.relief import RegrowthDraws, axon_growth_factors, model_parameters, regrowth_draws, relief_days
+from neurolysis.outcome.assess import territory_of
+from neurolysis.outcome.axons import axon_paths, axon_population, killed_pain
+from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, method_grade, model_parameters, recovery_draws, relief_days
 from neurolysis.outcome.risk import injury_verdict, structure_points
 from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
 
@@ -136,6 +137,7 @@ class Cohort:
         }
         if self.relief_months is not None:
             out["relief_months"] = _spread_dict(self.relief_months) | {"mean": round(float(self.relief_months.mean()), 3)}
+            out["relieved_share_at_months"] = {f"{m:g}": round(float(np.mean(self.relief_months >= m)), 4) for m in RELIEVED_AT_MONTHS}
         return out
 
 
@@ -225,7 +227,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
         margin = physics_k.risk_margin_m
         fields = _tabulate(physics_k, frame_k, np.full(3, -margin), np.full(3, margin), physics_k.risk_spacing_m, (*FIELDS, "lethal"))
         lethal_grid = _lethal_grid(physics_k, frame_k, fields, float(limits["lethal_grid_mm"]) * 1e-3)
-        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples), _RiskCohort(ctx, fields, frame_k, displacement)))
+        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples, territory_of(ctx)), _RiskCohort(ctx, fields, frame_k, displacement)))
         inexact[mine] = _inexact(ctx, frame_k, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
@@ -272,15 +274,17 @@ def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spa
     local = fields.node_local(lethal)
     lo, hi = local.min(axis=0) - fields.spacing - 1e-3, local.max(axis=0) + fields.spacing + 1e-3
     spacing = max(spacing, float(np.prod(hi - lo) / MAX_LETHAL_NODES) ** (1 / 3))
-    grid = _tabulate(physics, frame0, lo, hi, spacing, ("lethal",))
+    grid = _tabulate(physics, frame0, lo, hi, spacing, ("lethal", "tubes_destroyed"))
     grid.values["lethal"] = grid.values["lethal"] > 0.5
+    grid.values["tubes_destroyed"] = grid.values["tubes_destroyed"] > 0.5
+    grid.values["scar_known"] = physics.sample(frame0.to_world(np.zeros((1, 3)))).tubes_destroyed is not None
     return grid
 
 
 class _NerveCohort:
     """The target nerve's axons, read through each sample's frame from the lethal grid."""
 
-    def __init__(self, ctx: Context, lethal: _Grid | None, seed: int, samples: int):
+    def __init__(self, ctx: Context, lethal: _Grid | None, seed: int, samples: int, territory: Territory):
         cat = model_parameters()
         sim = ctx.plan.simulation
         self.nerve = ctx.nerve
@@ -293,11 +297,12 @@ class _NerveCohort:
         self.has_motor = any(f.role == "motor" and f.fraction > 0 for f in ctx.nerve.fibres)
         self.f_block = float(cat["block"]["pain_block_fraction"])
         self.motor_threshold = float(cat["block"]["motor_deficit_fraction"])
-        self.injury = cat["method"][ctx.plan.procedure.method]["injury"]
-        self.relief_modelled = self.injury != "none"
+        self.grade = method_grade(ctx.plan.procedure.method)
+        self.relief_modelled = self.grade != 0
         self.vigour = axon_growth_factors(sim.n_axons, sim.seed)
-        self.draws = regrowth_draws(seed, samples) if self.relief_modelled else None
-        self.days_per_month = float(cat["regrowth"]["days_per_month"])
+        self.draws = recovery_draws(seed, samples) if self.relief_modelled else None
+        self.territory = territory
+        self.seed = sim.seed
         if lethal is not None:
             # rows whose centreline point lies within a nerve radius of the lethal region can kill
             r = int(math.ceil(ctx.nerve.radius_m / lethal.spacing)) + 1
@@ -309,27 +314,23 @@ class _NerveCohort:
         """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""
         n = self.paths.shape[1]
         killed = np.zeros(n, bool)
-        lethal_len = intact_len = np.zeros(n)
+        paths = None
         if self.lethal is not None:
             rows = np.flatnonzero(self.near[self.lethal.index(frame, self.frame.points_m)])
             if rows.size:
                 flat = self.lethal.index(frame, self.paths[rows].reshape(-1, 3))
                 hit = self.lethal.values["lethal"][flat].reshape(rows.size, n)
-                killed = hit.any(axis=0)
-                ds = self.frame.ds_m
-                lethal_len = hit.sum(axis=0) * ds
-                first = self.frame.s_m[rows[np.argmax(hit, axis=0)]]
-                intact_len = np.where(killed, self.frame.length_m - (first - 0.5 * ds) - lethal_len + self.nerve.end_organ_m, 0.0)
+                scar = self.lethal.values["tubes_destroyed"][flat].reshape(rows.size, n) if self.lethal.values["scar_known"] else None
+                f = self.frame
+                paths = axon_paths(hit, scar, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows)
+                killed = paths.killed
         pain = float(killed[self.pain].mean()) if self.pain.any() else 0.0
         motor = float(killed[self.motor].mean()) if self.motor.any() else 0.0
         block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12
         relief = 0.0
         if block:
-            d = self.draws
-            one = RegrowthDraws(d.delay_days[i : i + 1], d.scar_rate_m_per_day[i : i + 1], d.tube_rate_m_per_day[i : i + 1])
-            sel = killed & self.pain
-            days = relief_days(lethal_len[sel], intact_len[sel], int(self.pain.sum()), one, self.injury, self.f_block, self.vigour[sel])
-            relief = float(days[0]) / self.days_per_month
+            days = relief_days(killed_pain(paths, self.pain, self.vigour), int(self.pain.sum()), self.draws.one(i), self.territory, seed=self.seed)
+            relief = float(days[0]) / days_per_month()
         deficit = self.has_motor and motor >= self.motor_threshold
         return pain, motor, float(block), float(deficit), relief
 

@@ -110,6 +110,20 @@ class TransportOperators:
         return float((self.capacity_m3 * self.clearance_per_s) @ concentration)
 
 
+def cylinder_operators(radii_m: np.ndarray, diffusivity_m2_s: np.ndarray, capacity_fraction: np.ndarray, sink_nodes=()) -> TransportOperators:
+    """P1 operators on a cylinder cross-section 0 <= r <= R, per metre of length (exact for P1):
+    K_e = D_e 2 pi r_mid / h, lumped m = 2 pi h theta_e (2 r_a + r_b) / 6 to the inner node, (r_a + 2 r_b) / 6 to the outer."""
+    r = np.asarray(radii_m, float)
+    a, b = r[:-1], r[1:]
+    h = b - a
+    k = np.asarray(diffusivity_m2_s, float) * 2.0 * np.pi * 0.5 * (a + b) / h
+    n, i = len(r), np.arange(len(r) - 1)
+    stiffness = sp.csr_matrix((np.concatenate([k, k, -k, -k]), (np.concatenate([i, i + 1, i, i + 1]), np.concatenate([i, i + 1, i + 1, i]))), shape=(n, n))
+    theta = np.asarray(capacity_fraction, float)
+    capacity = np.bincount(i, 2 * np.pi * h * theta * (2 * a + b) / 6, n) + np.bincount(i + 1, 2 * np.pi * h * theta * (a + 2 * b) / 6, n)
+    return TransportOperators(stiffness, capacity, np.zeros(n), np.asarray(sink_nodes, int))
+
+
 def _splu_solver(matrix: sp.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
     return splu(matrix.tocsc()).solve
 

@@ -19,6 +19,7 @@ from neurolysis.anatomy.scene import APPROACHES
 from neurolysis.anatomy.templates import load_template, template_names, template_procedure_defaults
 from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
+from neurolysis.outcome.relief import AGE_RANGE_YEARS
 from neurolysis.outcome.spread import check_uncertainty
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range, check_toml_integers, shown
 
@@ -129,11 +130,17 @@ class PlacementSpec:
 
 @dataclass(frozen=True)
 class PatientSpec:
+    """``weight_kg`` (doses, blood alcohol); ``age_years`` (regrowth and maturation speed;
+    None: an adult, ``data/nerve_model.toml [recovery.age]``)."""
+
     weight_kg: float | None = None
+    age_years: float | None = None
 
     def __post_init__(self) -> None:
         if self.weight_kg is not None:
             check_range("patient.weight_kg", self.weight_kg, *WEIGHT_RANGE_KG, unit="kg")
+        if self.age_years is not None:
+            check_range("patient.age_years", self.age_years, *AGE_RANGE_YEARS, unit="years")
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,7 @@ _COMMENTS = {
     ("placement", "approach"): "parallel | perpendicular | explicit",
     ("placement", "offset_mm"): "shift of the tip from the recommended position (anatomy frame, mm)",
     ("patient", "weight_kg"): "kg; required for a block (maximum dose), used for blood alcohol",
+    ("patient", "age_years"): "years; regrowth and maturation are faster when young (default: adult)",
     ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
     ("simulation", "n_axons"): "axons modelled in the target nerve",
     ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
@@ -367,6 +375,7 @@ def plan_toml(plan: Plan) -> str:
         lines.append(f"\n[{section}]")
         if section == "patient" and not values:
             lines.append("# weight_kg = 70")
+            lines.append("# age_years = 60")
         for key, value in values.items():
             comment = field_comment(plan.procedure.method, key) if section == "procedure" and key != "method" else _COMMENTS.get((section, key))
             lines.append(f"{key} = {_toml_value(value)}" + (f"    # {comment}" if comment else ""))

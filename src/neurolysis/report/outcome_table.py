@@ -60,8 +60,20 @@ def _target_rows(d: dict) -> list[tuple[str, str]]:
     ]
     r = t["relief_months"]
     if r and r.get("median") is not None and t["pain_block"]:
-        rows.append(("expected relief", _fmt_range(r, "months")))
-    else:
+        censored = t.get("relief_censored_at_months")
+        rows.append(("expected relief", _fmt_range(r, "months") + (f" (beyond {censored:g} months counted as {censored:g})" if censored else "")))
+        rec = t.get("recovery", {})
+        if rec.get("relieved_share_at_months"):
+            rows.append(("still relieved at", ", ".join(f"{m} mo {100 * v:.0f} %" for m, v in rec["relieved_share_at_months"].items())))
+        if "recurrence_probability" in rec:
+            rows.append(("pain returns (neuroma, sprouting)", f"{100 * rec['recurrence_probability']:.0f} % of patients, median onset {rec['recurrence_median_months']:g} months"))
+        if "disease_course" in rec:
+            c = rec["disease_course"]
+            rows.append(("against the disease course", f"median survival {c['median_survival_months']:g} months; relief outlasts life in {100 * c['p_relief_outlasts_survival']:.0f} %; "
+                                                       f"relief lived {_fmt_range(c['relief_lived_months'], 'months')}"))  # fmt: skip
+    if t.get("injury_grades"):
+        rows.append(("injury grade (Sunderland)", ", ".join(f"{k.split('-')[1]}: {100 * v:.0f} %" for k, v in t["injury_grades"].items())))
+    if not (r and r.get("median") is not None and t["pain_block"]):
         rows.append(("expected relief", f"none predicted{': ' + t['relief_note'] if t.get('relief_note') else ''}"))
     if t.get("motor_deficit"):
         rows.append(("motor deficit", "[bold yellow]yes[/bold yellow] (below)"))

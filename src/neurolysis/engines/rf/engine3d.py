@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -35,7 +36,7 @@ from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validat
 from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.fields import FieldSample, NeedlePose
-from neurolysis.physics.damage import CoagulationTracker, catalog_thresholds
+from neurolysis.physics.damage import CoagulationTracker, catalog_thresholds, coagulation_criterion
 from neurolysis.physics.fem3d import Heat3D, Potential3D, StiffnessPattern, TetGeometry
 from neurolysis.physics.lesion import measure_lesion3d, tissue_edges
 from neurolysis.physics.mesh import NeedleGeometry, Region
@@ -77,7 +78,8 @@ class RF3DResult(RFLesionResult):
         """Peak temperature (C), Omega, CEM43 (min) and lethality at points (n, 3) of the anatomy frame.
 
         P1 interpolation on the mesh; points outside it carry the start temperature and no damage.
-        ``lethal`` is Omega >= 1 (never in pulsed mode, which is not meant to coagulate).
+        ``lethal`` is Omega >= 1 (never in pulsed mode, which is not meant to coagulate);
+        ``tubes_destroyed`` where it is lethal and the nerve coagulates (:func:`nerve_tube_threshold_c`).
         """
         f = self.fields
         local = f.frame.to_local(points_m)
@@ -92,7 +94,8 @@ class RF3DResult(RFLesionResult):
 
         omega = interp(f.omega, 0.0)
         lethal = omega >= 1.0 if self.settings.mode != "pulsed" else np.zeros(len(local), bool)
-        return FieldSample(interp(f.max_temp_c, f.start_temp_c), omega, interp(f.cem43_min, 0.0), lethal)
+        peak = interp(f.max_temp_c, f.start_temp_c)
+        return FieldSample(peak, omega, interp(f.cem43_min, 0.0), lethal, tubes_destroyed=lethal & (peak >= nerve_tube_threshold_c()))
 
     def to_dict(self) -> dict:
         """JSON-ready summary (keys as :meth:`RFResult.to_dict` where they mean the same)."""
@@ -204,6 +207,17 @@ def simulate_rf3d(
         warnings=tuple(warnings),
         fields=FieldState3D(m, frame, run.temp_c, damage.omega, damage.cem43_min, damage.max_temp_c, run.phi.copy(), s.start_temp_c),
     )
+
+
+@cache
+def nerve_tube_threshold_c() -> float:
+    """Peak temperature (C) above which a nerve's endoneurial tubes are destroyed (Sunderland 3):
+    the nerve's visible-coagulation threshold (``data/coagulation.toml``, the protein-rich
+    tissue proxy); between the Omega = 1 edge and it, killed axons keep their tubes (grade 2)."""
+    c = coagulation_criterion("nerve")
+    if c.kind != "peak_temperature":
+        raise ValueError(f"coagulation criterion of nerve is {c.kind!r}: the grade rule needs a peak-temperature threshold")
+    return c.threshold
 
 
 def _coagulation_tracker(m: NeedleMesh3D, tissue_of: np.ndarray, start_c: float) -> CoagulationTracker:

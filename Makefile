@@ -3,15 +3,20 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,e2e]'
 	touch $@
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; `playwright
+# install` downloads browsers and fails on these machines.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 demo: $(VENV)/.installed
 	$(BIN)/neurolysis plan new --template lumbar-medial-branch > demo-plan.toml
@@ -20,8 +25,8 @@ demo: $(VENV)/.installed
 
 # One BLAS thread: the solvers' vector products are too small to gain from threads, and
 # OpenBLAS threads spinning on a busy 2-core machine made them up to 400x slower.
-test: $(VENV)/.installed
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
+test: $(VENV)/.installed chromium
+	OPENBLAS_NUM_THREADS=1 NEUROLYSIS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

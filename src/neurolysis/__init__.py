@@ -10,6 +10,11 @@ The public API::
     result = simulate_rf(RFSettings(gauge=18, tip_mm=10, set_temp_c=80, time_s=90))
     print(result.lesion.width_mm, result.lesion.length_mm)
 
+    from neurolysis import compare_methods, optimize_plan, build_report, load_indication
+    table = compare_methods("celiac-plexus")                      # every method at one target
+    best = optimize_plan(new_plan("lumbar-medial-branch"))         # placement and settings under a risk limit
+    html = build_report(outcome, comparison=table)                 # one self-contained HTML file
+
 Everything in ``__all__`` is supported; the modules behind it (``neurolysis.engines``,
 ``neurolysis.methods``, ``neurolysis.outcome``, ...) stay importable for research use but
 may change. Not a medical device: results are not for clinical decisions.
@@ -40,6 +45,10 @@ __all__ = [
     "ValidationError",
     "__version__",
     "all_devices",
+    "build_report",
+    "compare_methods",
+    "load_indication",
+    "optimize_plan",
     "generator",
     "load_plan",
     "load_tissue",
@@ -52,5 +61,18 @@ __all__ = [
     "solve",
     "tissue_ids",
 ]
+
+_LAZY = {"compare_methods": "neurolysis.compare", "optimize_plan": "neurolysis.optimize", "build_report": "neurolysis.report.html", "load_indication": "neurolysis.indications"}
+
+
+def __getattr__(name: str):
+    """The decision tools are imported on first use (they pull in SciPy's optimisers and Jinja2,
+    which the command line does not need to start)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neurolysis' has no attribute {name!r}")
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from neurolysis import decide_cli, indications
 from neurolysis import devices as device_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.templates import template_names, template_summary
@@ -24,6 +25,7 @@ from neurolysis.engines.rf.settings import RFSettings, setting_types
 from neurolysis.methods import method_names, method_summary
 from neurolysis.planning.plan import load_plan, new_plan, plan_toml
 from neurolysis.planning.simulate import prepare, solve
+from neurolysis.report import command as report_command
 from neurolysis.report.outcome_table import print_outcome
 from neurolysis.tissue import load_tissue, tissue_ids
 from neurolysis.validation import ValidationError, check_choice
@@ -84,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--override-max-dose", action="store_true", help="block: simulate a dose over the agent's maximum (warned in every output)")
     sim.add_argument("--monte-carlo", type=int, metavar="N", help="add an uncertainty section: N needle poses drawn from the published placement accuracy (sets uncertainty.samples)")
     sim.add_argument("--check", action="store_true", help="validate the plan (fields, anatomy, target, placement) and print the resolved plan, without solving")
+    decide_cli.add_compare_arguments(sub.add_parser("compare", help="every method at one target side by side: P(block), relief, procedures, risk, burden"))
+    decide_cli.add_optimize_arguments(sub.add_parser("optimize", help="search placement and settings for the best block under a risk limit"))
+    indications.add_arguments(sub.add_parser("indications", help="list indications: targets, methods, evidence, coverage (sources and tags with --json)"))
+    report_command.add_arguments(sub.add_parser("report", help="write one self-contained HTML report of a plan (verdict, figures, risk, uncertainty, comparison, sources)"))
     return parser
 
 
@@ -298,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners = {
         "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
         "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
+        "compare": decide_cli.run_compare, "optimize": decide_cli.run_optimize, "report": report_command.run, "indications": indications.run,
     }  # fmt: skip
     runner = runners[args.command]
     try:

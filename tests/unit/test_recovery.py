@@ -11,17 +11,7 @@ import numpy as np
 import pytest
 
 from neurolysis._catalog import load_catalog
-from neurolysis.outcome.relief import (
-    InputModel,
-    KilledPaths,
-    RecoveryDraws,
-    Territory,
-    age_factor,
-    crossing_mask,
-    disease_course,
-    relief_days,
-    territory_for,
-)
+from neurolysis.outcome.relief import InputModel, KilledPaths, RecoveryDraws, Territory, age_factor, crossing_mask, disease_course, relief_days, territory_for
 from neurolysis.validation import ValidationError
 
 REC = load_catalog("nerve_model")["recovery"]

@@ -93,7 +93,7 @@ def neurolytic_comparison(nerve: Nerve, horizon_months: float, seed: int = 0) ->
             "method": method,
             "relief_months": relief.to_dict(),
             "procedures_needed": needed,
-            "basis": f"complete lesion of {length_mm:g} mm along the nerve, {1e3 * nerve.end_organ_m:g} mm to the end organ ({cat['sources'][method]}); simulate a plan with method = {method!r} for this placement",
+            "basis": f"a typical complete lesion of {length_mm:g} mm along the nerve, {1e3 * nerve.end_organ_m:g} mm to the end organ ({cat['sources'][method]}), not simulated: `neurolysis compare` simulates every method at this target",
         })  # fmt: skip
     return out
 

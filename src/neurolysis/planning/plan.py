@@ -1,8 +1,8 @@
 """The plan file: what to simulate, validated in full before any computation.
 
 A plan is TOML with the sections ``[anatomy]``, ``[target]``, ``[procedure]``,
-``[placement]``, ``[patient]`` and ``[simulation]``; field names carry their units
-(``tip_mm``, ``time_s``). Unknown sections or fields are errors (a typo must never be
+``[placement]``, ``[patient]``, ``[simulation]`` and the optional ``[uncertainty]`` and
+``[indication]``; field names carry their units (``tip_mm``, ``time_s``). Unknown sections or fields are errors (a typo must never be
 silently ignored). ``--set section.field=value`` overrides any field; the value is read as
 a TOML value (``3``, ``[3, 0, 0]``, ``"genicular"``) or else taken as a bare string.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from neurolysis.anatomy.scene import APPROACHES
 from neurolysis.anatomy.templates import load_template, template_names, template_procedure_defaults
 from neurolysis.chemistry import WEIGHT_RANGE_KG
+from neurolysis.indications import load_indication
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
 from neurolysis.outcome.relief import AGE_RANGE_YEARS
 from neurolysis.outcome.spread import check_uncertainty
@@ -204,6 +205,19 @@ class UncertaintySpec:
         check_uncertainty(self.samples, self.seed, self.operator, self.offset_sd_mm, self.angle_sd_deg, self.gross_miss_fraction)
 
 
+@dataclass(frozen=True)
+class IndicationSpec:
+    """The indication the plan treats (optional; ``neurolysis indications``, ``data/indications.toml``):
+    the outcome then carries its evidence, outcomes and coverage, and warns when the plan's target
+    nerve or method does not fit it."""
+
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            load_indication(self.name, "indication.name")
+
+
 _SECTIONS = {
     "anatomy": AnatomySpec,
     "target": TargetSpec,
@@ -212,6 +226,7 @@ _SECTIONS = {
     "patient": PatientSpec,
     "simulation": SimulationSpec,
     "uncertainty": UncertaintySpec,
+    "indication": IndicationSpec,
 }
 
 
@@ -226,6 +241,7 @@ class Plan:
     patient: PatientSpec = field(default_factory=PatientSpec)
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
     uncertainty: UncertaintySpec = field(default_factory=UncertaintySpec)
+    indication: IndicationSpec = field(default_factory=IndicationSpec)
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -365,6 +381,7 @@ _COMMENTS = {
     ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
     ("uncertainty", "samples"): "Monte Carlo over needle placement (or simulate --monte-carlo N)",
     ("uncertainty", "operator"): "experienced | in-training (placement spread from data/uncertainty.toml)",
+    ("indication", "name"): "see `neurolysis indications`: the outcome carries its evidence and coverage",
 }
 
 
@@ -372,6 +389,8 @@ def plan_toml(plan: Plan) -> str:
     """The plan as a commented TOML file (``neurolysis plan new``)."""
     lines = ["# Neurolysis Planner plan (research and education tool, not for clinical decisions)"]
     for section, values in plan.as_dict().items():
+        if section == "indication" and not values:
+            continue  # optional: written only when set
         lines.append(f"\n[{section}]")
         if section == "patient" and not values:
             lines.append("# weight_kg = 70")

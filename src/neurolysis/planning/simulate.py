@@ -21,6 +21,7 @@ from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.anatomy.templates import load_template
 from neurolysis.engines.poses import MAX_ACTIVE_TIP_IN_BONE, tip_in_bone
 from neurolysis.fields import NeedlePose
+from neurolysis.indications import indication_warnings, outcome_indication
 from neurolysis.methods import METHODS
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import assess
@@ -70,8 +71,9 @@ class Outcome:
     """Everything a plan produced; ``to_dict()`` is the ``simulate --json`` contract.
 
     Every method gives the same keys (target, critical, lesion, warnings, settings,
-    disclaimer, method, anatomy, placement, wall_time_s) plus its own section: ``rf``
-    (rf, cooled-rf, pulsed-rf), ``chemical``, ``cryo``, ``surgical`` or ``block``.
+    disclaimer, method, anatomy, placement, indication, wall_time_s) plus its own section: ``rf``
+    (rf, cooled-rf, pulsed-rf), ``chemical``, ``cryo``, ``surgical`` or ``block``. ``indication``
+    is None unless the plan names one (then its evidence, outcomes and coverage, with sources).
     """
 
     plan: Plan
@@ -105,6 +107,7 @@ class Outcome:
                 "direction": [float(v) for v in self.pose.direction],
             },
             self.section: self.physics.section,
+            "indication": outcome_indication(self.plan.indication.name),
             "wall_time_s": self.wall_time_s,
         } | ({"uncertainty": self.uncertainty.to_dict()} if self.uncertainty is not None else {})
 
@@ -148,6 +151,7 @@ def solve(ctx: Context) -> Outcome:
         extra, more = method.read_outcome(ctx, physics, found.stages)
         physics = replace(physics, section=physics.section | extra)
         warnings = (*warnings, *more)
+    warnings = (*warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
     cohort = None
     if ctx.plan.uncertainty.samples is not None:
         cohort = _placement_cohort(ctx, method, physics, found)

@@ -100,7 +100,7 @@ def plot_outcome(outcome, path: str) -> None:
     axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
     _axon_map(axes[1, 1], outcome)
     if cohort is not None:
-        _cohort_panels(axes[0, 2], axes[1, 2], cohort, outcome.target.pain_block_fraction)
+        cohort_panels(axes[0, 2], axes[1, 2], cohort, outcome.target.pain_block_fraction)
     t = outcome.target
     fig.suptitle(
         f"{outcome.plan.procedure.method} at {outcome.nerve.name} ({scene.name}, {outcome.plan.placement.approach}): "
@@ -112,7 +112,7 @@ def plot_outcome(outcome, path: str) -> None:
     plt.close(fig)
 
 
-def _cohort_panels(relief_ax, killed_ax, cohort, block_fraction: float) -> None:
+def cohort_panels(relief_ax, killed_ax, cohort, block_fraction: float) -> None:
     """Histograms of relief and of pain fibres killed over the placement cohort, with P(block)."""
     u = cohort.to_dict()
     lo, hi = u["p_block_95ci"]

@@ -1,0 +1,151 @@
+"""Every method at one target, side by side (``neurolysis compare``).
+
+Each plan method is simulated at the same target with its default settings (the template's
+where it has them) and its recommended placement, or with the placement, patient and
+uncertainty of a given plan. With a Monte Carlo cohort (``samples``) the block probability,
+relief and injury probabilities are the cohort's; without one they are the planned pose's
+(P(block) 1 or 0). Methods that do not apply are listed with the reason, not dropped
+(``data/compare.toml``). The nerve block's neurolytic options are the simulated entries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from neurolysis._catalog import load_catalog
+from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.templates import load_template
+from neurolysis.methods import method_names
+from neurolysis.planning.plan import Plan, new_plan, plan_from_dict
+from neurolysis.planning.simulate import Outcome, simulate
+from neurolysis.validation import ValidationError, check_choice, check_range
+
+HORIZON_RANGE_MONTHS = (1.0, 120.0)
+MAX_SAMPLES = 5000
+ENTRY_KEYS = ("method", "applicable", "reason", "p_block", "p_block_95ci", "relief_months", "procedures_needed", "motor_deficit", "critical", "wall_time_s")
+
+
+def not_applicable(template: str, method: str) -> str | None:
+    """Why ``method`` does not apply at ``template`` (``data/compare.toml``), or None."""
+    cat = load_catalog("compare")
+    if method in cat["not_neurolytic"]:
+        return str(cat["not_neurolytic"][method])
+    reason = cat.get("no_access", {}).get(template, {}).get(method)
+    return None if reason is None else str(reason)
+
+
+def _check(template: str, target: str | None, horizon_months: float, samples: int | None) -> None:
+    scene = load_template(template)  # one line for an unknown template
+    if target is not None:
+        check_choice("target", target, [n.name for n in scene.nerves])
+    check_range("horizon_months", horizon_months, *HORIZON_RANGE_MONTHS, unit="months")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES):
+        raise ValidationError(f"monte_carlo = {samples!r}: must be a whole number in [1, {MAX_SAMPLES}]")
+
+
+def _plans(template: str, target: str | None, base: Plan | None, samples: int | None, methods: tuple[str, ...]) -> dict[str, Plan]:
+    out = {}
+    for method in methods:
+        approach = base.placement.approach if base is not None and base.placement.approach != "explicit" else "parallel"
+        data = new_plan(template, target, approach, method).as_dict()
+        if base is not None:
+            b = base.as_dict()
+            data["placement"] = b["placement"]
+            data["simulation"] = b["simulation"]
+            data["patient"] = data.get("patient", {}) | b.get("patient", {})
+            if "uncertainty" in b:
+                data["uncertainty"] = b["uncertainty"]
+        if samples is not None:
+            data.setdefault("uncertainty", {})["samples"] = samples
+        out[method] = plan_from_dict(data)
+    return out
+
+
+def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None) -> dict:
+    d = out.to_dict()
+    t = d["target"]
+    entry = {"method": method, "applicable": reason is None, "reason": reason} | {k: v for k, v in t.items() if k != "axons"}
+    cohort = d.get("uncertainty")
+    if cohort is not None:
+        entry |= {"p_block": cohort["p_block"], "p_block_95ci": cohort["p_block_95ci"], "relief_months": cohort["relief_months"] or t["relief_months"],
+                  "p_motor_deficit": cohort["p_motor_deficit"], "uncertainty": cohort}  # fmt: skip
+    else:
+        entry |= {"p_block": 1.0 if t["pain_block"] else 0.0, "p_block_95ci": None, "uncertainty": None}
+    p_injury = {c["name"]: c["p_injury"] for c in cohort["critical"]} if cohort else {}
+    entry["critical"] = [{"name": c["name"], "kind": c["kind"], "injured": c["injured"], "p_injury": p_injury.get(c["name"], 1.0 if c["injured"] else 0.0)} for c in d["critical"]]
+    entry["worst_p_injury"] = max((c["p_injury"] for c in entry["critical"]), default=0.0)
+    median = (entry["relief_months"] or {}).get("median")
+    if method == "block":
+        b = d["block"]
+        entry["procedures_needed"] = b["blocks_needed"]
+        entry["anaesthetic_mg"] = {"per_block": b["dose_mg"], "limit": b["limit_mg"], "over_horizon": b["total_anaesthetic_mg"]}
+    elif median:
+        entry["procedures_needed"] = 1 if t.get("relief_censored_at_months") and median >= t["relief_censored_at_months"] - 1e-9 else math.ceil(horizon_months / median)
+    else:
+        entry["procedures_needed"] = None
+    if "chemical" in d:
+        entry["systemic"] = d["chemical"].get("systemic")
+    entry["warnings"] = d["warnings"]
+    entry["wall_time_s"] = round(out.wall_time_s, 2)
+    entry["burden"] = _burden(method)
+    return entry
+
+
+def _burden(method: str) -> dict | None:
+    """The procedure's burden from ``data/burden.toml`` (None when the catalog lacks it)."""
+    try:
+        from neurolysis.indications import burden
+    except ImportError:  # the indications catalog is optional for the comparison
+        return None
+    b = burden(method)
+    return None if b is None else b.as_dict()
+
+
+def _skipped(method: str, reason: str) -> dict:
+    return {"method": method, "applicable": False, "reason": reason, "simulated": False, "p_block": None, "p_block_95ci": None, "relief_months": None,
+            "procedures_needed": None, "motor_deficit": None, "critical": [], "worst_p_injury": None, "wall_time_s": 0.0, "burden": _burden(method)}  # fmt: skip
+
+
+def compare_methods(template: str, target: str | None = None, *, horizon_months: float = 12.0, samples: int | None = None, base: Plan | None = None,
+                    simulate_all: bool = False, methods: tuple[str, ...] | None = None, progress: Callable[[str, float], None] | None = None,
+                    outcomes: dict | None = None) -> dict:  # fmt: skip
+    """Simulate every method at ``template``'s target (or ``target``) and return the
+    comparison (JSON-ready): {"target", "template", "horizon_months", "samples", "methods": [...]}.
+    Methods that do not apply are listed with their reason and, unless ``simulate_all``, not
+    simulated. ``methods`` restricts the comparison (default: every method). ``outcomes``, when given, receives each simulated method's Outcome. Input is
+    checked before any solve."""
+    _check(template, target, horizon_months, samples)
+    chosen = method_names() if methods is None else tuple(methods)
+    for m in chosen:
+        check_choice("methods", m, method_names())
+    plans = _plans(template, target, base, samples, chosen)
+    started = time.perf_counter()
+    entries = []
+    for k, (method, plan) in enumerate(plans.items()):
+        if progress is not None:
+            progress(method, k / len(plans))
+        reason = not_applicable(template, method)
+        if reason and not simulate_all:
+            entries.append(_skipped(method, reason))
+            continue
+        out = simulate(plan)
+        if outcomes is not None:
+            outcomes[method] = out
+        entries.append(_entry(method, out, horizon_months, reason) | {"simulated": True})
+    block = next((e for e in entries if e["method"] == "block"), None)
+    if block is not None:
+        block["neurolytic_options"] = [{k: e[k] for k in ("method", "p_block", "relief_months", "procedures_needed", "worst_p_injury")} for e in entries
+                                       if e["applicable"] and e["method"] != "block"]  # fmt: skip
+    nerve = next(iter(plans.values())).target.nerve
+    return {
+        "template": template,
+        "target": nerve,
+        "horizon_months": horizon_months,
+        "samples": samples,
+        "methods": entries,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "note": "each method at its recommended placement with its default settings; with samples, P(block), relief and P(injury) are over the placement cohort (failed blocks count zero relief)",
+        "disclaimer": DISCLAIMER,
+    }

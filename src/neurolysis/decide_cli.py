@@ -1,0 +1,157 @@
+"""The ``neurolysis compare`` and ``neurolysis optimize`` commands (arguments, checks, output).
+
+Every input is checked (one line, exit 2) before any solve, including that an output path
+can be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from neurolysis.about import DISCLAIMER
+from neurolysis.output import check_output_path, write_text_atomic
+from neurolysis.validation import ValidationError
+
+
+def _fmt_relief(r: dict | None) -> str:
+    if not r or r.get("median") is None:
+        return "-"
+    return f"{r['median']:.1f} ({r['p10']:.1f}-{r['p90']:.1f})"
+
+
+# ------------------------------------------------------------------ compare
+
+
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plan", nargs="?", help="a plan file: compare every method at its target, placement and patient (else --template)")
+    p.add_argument("--template", help="anatomy template (see `neurolysis templates`)")
+    p.add_argument("--target", help="target nerve (default: the template's target)")
+    p.add_argument("--horizon-months", type=float, default=12.0, help="procedures needed to cover this many months (default 12)")
+    p.add_argument("--monte-carlo", type=int, metavar="N", help="P(block), relief and P(injury) over N needle poses drawn from the published placement accuracy")
+    p.add_argument("--methods", metavar="M1,M2", help="compare only these methods (comma-separated; default: all)")
+    p.add_argument("--all", action="store_true", help="also simulate the methods that do not apply (listed with their reason either way)")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--report", metavar="FILE.html", help="also write an HTML report of the first applicable method's plan with this comparison")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from neurolysis.compare import compare_methods
+    from neurolysis.planning.plan import load_plan
+
+    if (args.plan is None) == (args.template is None):
+        raise ValidationError("compare: give either a plan file or --template (not both)")
+    if args.report:
+        check_output_path(args.report, "--report")
+    base = load_plan(args.plan) if args.plan else None
+    template = base.anatomy.template if base is not None else args.template
+    if base is not None and template is None:
+        raise ValidationError(f"compare {args.plan}: the plan's anatomy is a label map; compare needs a template")
+    target = args.target or (base.target.nerve if base is not None else None)
+
+    def progress(method: str, fraction: float) -> None:
+        if not args.quiet:
+            print(f"neurolysis: compare: simulating {method} ({fraction:.0%} done)", file=sys.stderr)
+
+    outcomes: dict = {}
+    result = compare_methods(template, target, horizon_months=args.horizon_months, samples=args.monte_carlo, base=base,
+                             simulate_all=args.all, methods=None if args.methods is None else tuple(m.strip() for m in args.methods.split(",")),
+                             progress=progress, outcomes=outcomes)  # fmt: skip
+    if args.report:
+        from neurolysis.report.html import build_report, write_report
+
+        first = next(e["method"] for e in result["methods"] if e["applicable"] and e["method"] in outcomes)
+        out = outcomes[first]
+        write_report(build_report(out, comparison=result, indication=out.to_dict().get("indication")), args.report)
+        if not args.quiet:
+            print(f"neurolysis: report written to {args.report}", file=sys.stderr)
+    if args.json:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print_comparison(result)
+    return 0
+
+
+def print_comparison(result: dict) -> None:
+    """The comparison as a table on stdout."""
+    console = Console()
+    console.print(f"[bold]Methods at the {result['target']}[/bold] ({result['template']}; horizon {result['horizon_months']:g} months"
+                  f"{'; ' + str(result['samples']) + ' placement samples' if result['samples'] else '; planned pose only, add --monte-carlo N for P(block) over placements'})")  # fmt: skip
+    table = Table("method", "applies", "P(block)", "relief, months", f"procedures / {result['horizon_months']:g} mo", "motor deficit", "worst P(injury)", "burden", "s")
+    table.columns[0].no_wrap = True
+    for e in result["methods"]:
+        burden = e.get("burden") or {}
+        injured = [c["name"] for c in e["critical"] if c["injured"]]
+        worst = "-" if e["worst_p_injury"] is None else f"{e['worst_p_injury']:.2f}" + (f" ({', '.join(injured)})" if injured else "")
+        table.add_row(
+            e["method"], "yes" if e["applicable"] else f"no: {e['reason']}", "-" if e["p_block"] is None else f"{e['p_block']:.2f}",
+            _fmt_relief(e["relief_months"]), "-" if e["procedures_needed"] is None else str(e["procedures_needed"]),
+            "-" if e["motor_deficit"] is None else ("yes" if e["motor_deficit"] else "no"), worst,
+            "; ".join(str(burden[k]) for k in ("effect_class", "setting", "anaesthesia") if burden.get(k)) or "-", f"{e['wall_time_s']:.0f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(DISCLAIMER)
+
+
+# ------------------------------------------------------------------ optimize
+
+
+def add_optimize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plan", help="plan file (TOML): rf, cooled-rf, chemical or cryo")
+    p.add_argument("--max-risk", type=float, default=0.01, help="largest P(injury) allowed for any critical structure (0-1, default 0.01)")
+    p.add_argument("--budget", type=int, help="evaluations (full solve + cohort each; default from data/optimize.toml)")
+    p.add_argument("--samples", type=int, help="placement samples per evaluation (default from data/optimize.toml)")
+    p.add_argument("-o", "--output", metavar="BEST.toml", help="write the best plan as a plan file")
+    p.add_argument("--plot", metavar="FILE.png", help="write the trade-off figure: P(block) against the worst P(injury)")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    from neurolysis.optimize import optimize_plan, search_space
+    from neurolysis.planning.plan import load_plan, plan_from_dict, plan_toml
+    from neurolysis.validation import check_range
+
+    check_range("--max-risk", args.max_risk, 0.0, 1.0, )
+    if args.samples is not None and not 8 <= args.samples <= 2000:
+        raise ValidationError(f"--samples = {args.samples}: must be a whole number in [8, 2000]")
+    for path, flag in ((args.output, "--output"), (args.plot, "--plot")):
+        if path:
+            check_output_path(path, flag)
+    plan = load_plan(args.plan)
+    search_space(plan)  # refuses a method without a lesion to place, before any solve
+
+    def progress(k: int, budget: int, e) -> None:
+        if not args.quiet:
+            print(f"neurolysis: optimize: evaluation {k}/{budget}: P(block) {e.p_block:.2f}, relief {e.relief_median_months:.1f} months, worst P(injury) {e.worst_p_injury:.3f}", file=sys.stderr)
+
+    result = optimize_plan(plan, max_risk=args.max_risk, budget=args.budget, samples=args.samples, progress=progress)
+    if args.output:
+        write_text_atomic(plan_toml(plan_from_dict(result["best_plan"])), args.output, "--output")
+    if args.plot:
+        from neurolysis.report.decision_figures import plot_front
+
+        plot_front(result, args.plot)
+    if args.json:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    console = Console()
+    b, base = result["best"], result["baseline"]
+    console.print(f"[bold]optimize[/bold] {args.plan}: {result['n_evaluations']} evaluations in {result['wall_time_s']:.0f} s, limit P(injury) <= {result['max_risk']:g}")
+    table = Table("", "P(block)", "relief median, months", "worst P(injury)", "settings and placement")
+    for label, e in (("plan as given", base), ("best found", b)):
+        table.add_row(label, f"{e['p_block']:.3f}", f"{e['relief_median_months']:.1f}", f"{e['worst_p_injury']:.3f}" + (f" ({e['worst_structure']})" if e["worst_structure"] else ""),
+                      ", ".join(f"{k} {v:g}" for k, v in e["values"].items()))  # fmt: skip
+    console.print(table)
+    if not b.get("feasible", True):
+        console.print("[bold red]no evaluation met the risk limit[/bold red]: the best shown exceeds it")
+    console.print(f"trade-off front: {len(result['front'])} plans" + (f"; best plan written to {args.output}" if args.output else "; -o BEST.toml writes the best plan"))
+    console.print(DISCLAIMER)
+    return 0

@@ -23,6 +23,7 @@ from neurolysis.anatomy.templates import template_names, template_summary
 from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
 from neurolysis.engines.rf.settings import RFSettings, setting_types
 from neurolysis.methods import method_names, method_summary
+from neurolysis.output import print_json
 from neurolysis.planning.plan import load_plan, new_plan, plan_toml
 from neurolysis.planning.simulate import prepare, solve
 from neurolysis.report import command as report_command
@@ -178,15 +179,8 @@ def _deliver(args: argparse.Namespace, result, plot, print_table) -> int:
         if not args.quiet:
             print(f"neurolysis: figure written to {args.plot}", file=sys.stderr)
     if args.json:
-        return _print_json(result.to_dict())
+        return print_json(result.to_dict())
     print_table(result)
-    return 0
-
-
-def _print_json(obj) -> int:
-    """One JSON object on stdout (the machine-readable output of every command)."""
-    json.dump(obj, sys.stdout)
-    sys.stdout.write("\n")
     return 0
 
 
@@ -194,7 +188,7 @@ def _listing(args: argparse.Namespace, payload: dict, rows: list[tuple[str, ...]
     """A catalogue command's answer: ``payload`` as JSON with --json, else a table (first column
     unwrapped) and its notes."""
     if args.json:
-        return _print_json(payload)
+        return print_json(payload)
     table = Table(*columns)
     table.columns[0].no_wrap = True
     for row in rows:
@@ -278,7 +272,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     context = prepare(plan, progress=callback)  # anatomy, target and placement checked before the solve
     if args.check:
         if args.json:
-            return _print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
+            return print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
         print(f"neurolysis: plan {args.plan} is valid (method {plan.procedure.method}); not solved (--check)")
         return 0
     if progress is not None:

@@ -10,21 +10,21 @@ relief and injury probabilities are the cohort's; without one they are the plann
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.templates import load_template
+from neurolysis.indications import burden
 from neurolysis.methods import method_names
+from neurolysis.outcome.relief import procedures_needed
 from neurolysis.planning.plan import Plan, new_plan, plan_from_dict
 from neurolysis.planning.simulate import Outcome, simulate
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 HORIZON_RANGE_MONTHS = (1.0, 120.0)
 MAX_SAMPLES = 5000
-ENTRY_KEYS = ("method", "applicable", "reason", "p_block", "p_block_95ci", "relief_months", "procedures_needed", "motor_deficit", "critical", "wall_time_s")
 
 
 def not_applicable(template: str, method: str) -> str | None:
@@ -76,15 +76,12 @@ def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None)
     p_injury = {c["name"]: c["p_injury"] for c in cohort["critical"]} if cohort else {}
     entry["critical"] = [{"name": c["name"], "kind": c["kind"], "injured": c["injured"], "p_injury": p_injury.get(c["name"], 1.0 if c["injured"] else 0.0)} for c in d["critical"]]
     entry["worst_p_injury"] = max((c["p_injury"] for c in entry["critical"]), default=0.0)
-    median = (entry["relief_months"] or {}).get("median")
     if method == "block":
         b = d["block"]
         entry["procedures_needed"] = b["blocks_needed"]
         entry["anaesthetic_mg"] = {"per_block": b["dose_mg"], "limit": b["limit_mg"], "over_horizon": b["total_anaesthetic_mg"]}
-    elif median:
-        entry["procedures_needed"] = 1 if t.get("relief_censored_at_months") and median >= t["relief_censored_at_months"] - 1e-9 else math.ceil(horizon_months / median)
     else:
-        entry["procedures_needed"] = None
+        entry["procedures_needed"] = procedures_needed((entry["relief_months"] or {}).get("median"), t.get("relief_censored_at_months"), horizon_months)
     if "chemical" in d:
         entry["systemic"] = d["chemical"].get("systemic")
     entry["warnings"] = d["warnings"]
@@ -93,14 +90,9 @@ def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None)
     return entry
 
 
-def _burden(method: str) -> dict | None:
-    """The procedure's burden from ``data/burden.toml`` (None when the catalog lacks it)."""
-    try:
-        from neurolysis.indications import burden
-    except ImportError:  # the indications catalog is optional for the comparison
-        return None
-    b = burden(method)
-    return None if b is None else b.as_dict()
+def _burden(method: str) -> dict:
+    """The procedure's burden from ``data/burden.toml`` (its short form)."""
+    return burden(method).as_dict()
 
 
 def _skipped(method: str, reason: str) -> dict:

@@ -7,14 +7,13 @@ can be written.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from neurolysis.about import DISCLAIMER
-from neurolysis.output import check_output_path, write_text_atomic
+from neurolysis.output import check_output_path, print_json, write_text_atomic
 from neurolysis.validation import ValidationError
 
 
@@ -66,14 +65,11 @@ def run_compare(args: argparse.Namespace) -> int:
         from neurolysis.report.html import build_report, write_report
 
         first = next(e["method"] for e in result["methods"] if e["applicable"] and e["method"] in outcomes)
-        out = outcomes[first]
-        write_report(build_report(out, comparison=result, indication=out.to_dict().get("indication")), args.report)
+        write_report(build_report(outcomes[first], comparison=result), args.report)
         if not args.quiet:
             print(f"neurolysis: report written to {args.report}", file=sys.stderr)
     if args.json:
-        json.dump(result, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return print_json(result)
     print_comparison(result)
     return 0
 
@@ -139,9 +135,7 @@ def run_optimize(args: argparse.Namespace) -> int:
 
         plot_front(result, args.plot)
     if args.json:
-        json.dump(result, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return print_json(result)
     console = Console()
     b, base = result["best"], result["baseline"]
     console.print(f"[bold]optimize[/bold] {args.plan}: {result['n_evaluations']} evaluations in {result['wall_time_s']:.0f} s, limit P(injury) <= {result['max_risk']:g}")

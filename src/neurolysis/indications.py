@@ -12,8 +12,6 @@ is treated by decompression (the common peroneal nerve: foot drop). ``add_argume
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
@@ -23,6 +21,7 @@ from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.templates import template_names
 from neurolysis.methods import method_names
+from neurolysis.output import print_json
 from neurolysis.validation import check_choice
 
 TAGS = ("READ", "READ-2nd", "DERIVED", "UNVERIFIED")
@@ -275,9 +274,7 @@ def run(args: argparse.Namespace) -> int:
         check_choice("--template", args.template, template_names())
     found = indications_for(template=args.template)
     if args.json:
-        json.dump({"indications": [i.to_dict() for i in found], "disclaimer": DISCLAIMER}, sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return print_json({"indications": [i.to_dict() for i in found], "disclaimer": DISCLAIMER})
     from rich.console import Console  # the table only (the library above needs no terminal)
     from rich.markup import escape
     from rich.table import Table

@@ -8,11 +8,20 @@ leaves no partial file and an existing file unchanged.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from neurolysis.validation import ValidationError
+
+
+def print_json(obj) -> int:
+    """One JSON object on stdout (the machine-readable output of every command); returns 0."""
+    json.dump(obj, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
 
 
 def check_output_path(path, field: str = "output") -> Path:

@@ -268,8 +268,9 @@ def grade_fractions(paths: AxonPaths, pain: np.ndarray) -> dict[str, float]:
     return {f"sunderland-{g}": float(((paths.grade == g) & k).sum() / n) for g in (2, 3, 5) if ((paths.grade == g) & k).any()}
 
 
-def killed_pain(paths: AxonPaths, pain: np.ndarray, vigour: np.ndarray) -> KilledPaths:
-    sel = paths.killed & pain
+def killed_paths(paths: AxonPaths, selected: np.ndarray, vigour: np.ndarray) -> KilledPaths:
+    """The recovery model's input for the killed axons among ``selected`` (pain or motor)."""
+    sel = paths.killed & selected
     return KilledPaths(paths.scar_m[sel], paths.tube_m[sel], paths.grade[sel], vigour[sel])
 
 
@@ -343,7 +344,7 @@ def nerve_outcome(
         relief = Relief(0.0, 0.0, 0.0, "none", f"no block: {pain_frac:.0%} of pain fibres killed, below the {f_block:.0%} needed; little or no relief expected", 0.0)
     else:
         draws = recovery_draws(seed)
-        days = relief_days(killed_pain(paths, pain, vigour), int(pain.sum()), draws, territory, seed=seed)
+        days = relief_days(killed_paths(paths, pain, vigour), int(pain.sum()), draws, territory, seed=seed)
         relief = _relief(days, grade, pain_frac, f_block, territory, seed)
 
     motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, paths, motor, draws, seed, vigour, territory)
@@ -406,8 +407,7 @@ def _motor_deficit(nerve, motor_frac, paths: AxonPaths, motor, draws, seed, vigo
     sel = paths.killed & motor
     if sel.any() and (paths.grade[sel] < 5).any():
         d = draws if draws is not None else recovery_draws(seed)
-        killed = KilledPaths(paths.scar_m[sel], paths.tube_m[sel], paths.grade[sel], vigour[sel])
-        t = reconnection_days(killed, d, crossing_mask(int(sel.sum()), seed), age_factor(territory.age_years))
+        t = reconnection_days(killed_paths(paths, motor, vigour), d, crossing_mask(int(sel.sum()), seed), age_factor(territory.age_years))
         months = np.median(t, axis=1) / days_per_month()  # half of the killed motor axons reconnected (no maturation)
         if np.isfinite(months).any():
             recovery = f"; half of them reconnected after ~{np.median(months):.0f} months (p10-p90 {np.percentile(months, 10):.0f}-{np.percentile(months, 90):.0f}), strength recovers later as they mature"

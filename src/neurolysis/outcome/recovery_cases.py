@@ -5,13 +5,25 @@ nerve block lists. A simulated plan replaces them (:mod:`neurolysis.outcome.axon
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from neurolysis.anatomy.scene import Nerve
-from neurolysis.outcome.relief import KilledPaths, Relief, Territory, axon_growth_factors, method_grade, methods, model_parameters, not_modelled, recovery_draws, relief_days, summarise
+from neurolysis.outcome.relief import (
+    KilledPaths,
+    Relief,
+    Territory,
+    axon_growth_factors,
+    method_grade,
+    methods,
+    model_parameters,
+    not_modelled,
+    procedures_needed,
+    recovery_draws,
+    relief_days,
+    summarise,
+)
 from neurolysis.validation import check_choice, check_range
 
 CASE_AXONS = 1000
@@ -86,9 +98,7 @@ def neurolytic_comparison(nerve: Nerve, horizon_months: float, seed: int = 0) ->
     out = []
     for method, length_mm in cat["typical_lesion_mm"].items():
         relief = relief_for_lesion(length_mm * 1e-3, nerve.end_organ_m, method, seed=seed)
-        needed = math.ceil(horizon_months / relief.median) if relief.median else None
-        if relief.censored_at is not None and relief.median >= relief.censored_at - 1e-9:
-            needed = 1
+        needed = procedures_needed(relief.median, relief.censored_at, horizon_months)
         out.append({
             "method": method,
             "relief_months": relief.to_dict(),

@@ -293,6 +293,16 @@ def summarise(days: np.ndarray, mechanism: str, note: str, detail: Mapping | Non
     return Relief(float(med), float(p10), float(p90), mechanism, note, float(months.mean()), censored, shares | dict(detail or {}))
 
 
+def procedures_needed(median_months: float | None, censored_at_months: float | None, horizon_months: float) -> int | None:
+    """Procedures to cover ``horizon_months``: ceil(horizon / median relief); 1 when relief is
+    censored at the model horizon (pain did not return in most draws); None without relief."""
+    if not median_months:
+        return None
+    if censored_at_months is not None and median_months >= censored_at_months - 1e-9:
+        return 1
+    return math.ceil(horizon_months / median_months)
+
+
 def disease_course(days: np.ndarray, territory: Territory, seed: int = 0) -> dict | None:
     """Relief against survival for a cancer indication: survival S ~ exponential with the
     catalogued median; P(relief outlasts life) and the relief lived, min(R, S)."""

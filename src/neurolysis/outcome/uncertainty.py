@@ -40,7 +40,7 @@ from neurolysis.engines.poses import NeedleFrame, against_bone, pose_frame, tiss
 from neurolysis.fields import BODY_TEMP_C, NeedlePose
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
-from neurolysis.outcome.axons import axon_paths, axon_population, killed_pain
+from neurolysis.outcome.axons import axon_paths, axon_population, killed_paths
 from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, method_grade, model_parameters, recovery_draws, relief_days
 from neurolysis.outcome.risk import injury_verdict, structure_points
 from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
@@ -329,7 +329,7 @@ class _NerveCohort:
         block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12
         relief = 0.0
         if block:
-            days = relief_days(killed_pain(paths, self.pain, self.vigour), int(self.pain.sum()), self.draws.one(i), self.territory, seed=self.seed)
+            days = relief_days(killed_paths(paths, self.pain, self.vigour), int(self.pain.sum()), self.draws.one(i), self.territory, seed=self.seed)
             relief = float(days[0]) / days_per_month()
         deficit = self.has_motor and motor >= self.motor_threshold
         return pain, motor, float(block), float(deficit), relief

@@ -126,7 +126,6 @@ def test_potential_between_coaxial_cylinders_converges(level):
         _, tets = extrude(section, len(z))
         p = section.points
         nodes = np.column_stack([np.tile(p[:, 0], len(z)), np.tile(p[:, 1], len(z)), np.repeat(z, len(p))])
-        rho = np.hypot(nodes[:, 0], nodes[:, 1])
         nominal = np.tile(section.ring_radius, len(z))
         outer_r = section.ring_radius.max()
         inside = nominal < a * (1 - 1e-9)

@@ -56,10 +56,26 @@ def field_comment(method: str, name: str) -> str:
 
 
 def method_summary(name: str) -> dict:
-    """A method for ``neurolysis methods``: its JSON section, fields, defaults and choices."""
+    """A method for ``neurolysis methods``: its JSON section, fields, defaults, choices, units and
+    ranges. ``ranges[field]`` = {low, high, low_inclusive, unit} at the default values;
+    ``ranges_by_choice[field][choice_field][choice]`` = [low, high] where another choice moves them
+    (a concentration's limit follows the agent)."""
     m = METHODS[name]
-    out = {"method": name, "description": m.description, "section": m.section, "fields": list(m.field_names), "defaults": m.default_values()}
-    out["choices"] = {f: choices() for f in m.field_names if (choices := m.choices.get(f)) is not None}
+    defaults = m.default_values()
+    out = {"method": name, "description": m.description, "section": m.section, "fields": list(m.field_names), "defaults": defaults}
+    choices = {f: options() for f in m.field_names if (options := m.choices.get(f)) is not None}
+    out["choices"] = choices
+    out["units"] = {f.name: f.unit for f in m.fields if f.unit}
+    out["ranges"], out["ranges_by_choice"] = {}, {}
+    for f in m.fields:
+        if f.limits is None:
+            continue
+        low, high = f.limits(defaults)
+        out["ranges"][f.name] = {"low": low, "high": high, "low_inclusive": f.low_inclusive, "unit": f.unit}
+        for chooser, options in choices.items():
+            moved = {option: list(f.limits(defaults | {chooser: option})) for option in options}
+            if any(v != [low, high] for v in moved.values()):
+                out["ranges_by_choice"].setdefault(f.name, {})[chooser] = moved
     return out
 
 

@@ -41,13 +41,21 @@ INJECTION_NEEDLE_M = 1e-3
 class PlanField:
     """One ``[procedure]`` field of a method: its name (with its unit), value type, whether
     it must be a number, the comment ``neurolysis plan new`` writes beside it, and how a
-    checked value is stored (``normalise``, e.g. a TOML list as a tuple)."""
+    checked value is stored (``normalise``, e.g. a TOML list as a tuple).
+
+    ``unit`` is the user-facing unit; ``limits(values)`` the (low, high) the method's check
+    accepts, given the resolved ``[procedure]`` values (a concentration's limit depends on the
+    agent); it names the same constants or catalog entries the check reads, and a test holds the
+    two together. ``low_inclusive``: whether ``low`` itself is accepted (high always is)."""
 
     name: str
     type: Any
     comment: str = ""
     number: bool = False
     normalise: Callable[[Any], Any] | None = None
+    unit: str = ""
+    limits: Callable[[Mapping[str, Any]], tuple[float, float]] | None = None
+    low_inclusive: bool = True
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from neurolysis.chemistry import anaesthetics, check_block_inputs, max_dose_check
+from neurolysis.chemistry import MAX_VOLUME_ML, anaesthetics, check_block_inputs, max_dose_check
 from neurolysis.engines.block import Spread, block_duration_min, simulate_block
 from neurolysis.fields import unharmed
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
@@ -27,11 +27,11 @@ HOURS_PER_MONTH = 24.0 * 365.25 / 12.0
 
 FIELDS = (
     PlanField("agent", str, "lidocaine | mepivacaine | bupivacaine | ropivacaine | chloroprocaine"),
-    PlanField("concentration_pct", float, "% (w/v)", number=True),
-    PlanField("volume_ml", float, "mL", number=True),
+    PlanField("concentration_pct", float, "% (w/v)", number=True, unit="% w/v", limits=lambda v: (0.0, anaesthetics()[v["agent"]].concentration_max_pct), low_inclusive=False),
+    PlanField("volume_ml", float, "mL", number=True, unit="mL", limits=lambda v: (0.0, MAX_VOLUME_ML), low_inclusive=False),
     PlanField("adjuvants", tuple[str, ...], "epinephrine, dexamethasone", normalise=tuple),
     PlanField("override_max_dose", bool),
-    PlanField("horizon_months", float, "compare repeated blocks with neurolysis over this horizon", number=True),
+    PlanField("horizon_months", float, "compare repeated blocks with neurolysis over this horizon", number=True, unit="months", limits=lambda v: HORIZON_RANGE_MONTHS),
 )
 
 

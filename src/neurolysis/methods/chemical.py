@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from neurolysis.chemistry import neurolytic_agents
-from neurolysis.engines.chemical import check_injections, mesh_for_bolus, simulate_chemical
+from neurolysis.chemistry import MAX_VOLUME_ML, neurolytic_agent, neurolytic_agents
+from neurolysis.engines.chemical import MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN, check_injections, mesh_for_bolus, simulate_chemical
 from neurolysis.fields import FieldSample
 from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
 from neurolysis.outcome.axons import NerveOutcome
@@ -33,11 +33,12 @@ def first_full_strip(pain_fractions, fraction: float = FULL_STRIP_FRACTION) -> i
 
 FIELDS = (
     PlanField("agent", str, "ethanol | phenol-water | phenol-glycerin"),
-    PlanField("concentration_pct", float, "% (v/v for ethanol, w/v otherwise)", number=True),
-    PlanField("volume_ml", float, "per injection, mL", number=True),
-    PlanField("injections", int, "repeated at the same site until the nerve is stripped"),
-    PlanField("interval_h", float, "between injections, h", number=True),
-    PlanField("rate_ml_per_min", float, "injection rate, mL/min", number=True),
+    PlanField("concentration_pct", float, "% (v/v for ethanol, w/v otherwise)", number=True, unit="%",
+              limits=lambda v: (neurolytic_agent(v["agent"]).concentration_min_pct, neurolytic_agent(v["agent"]).concentration_max_pct), low_inclusive=False),
+    PlanField("volume_ml", float, "per injection, mL", number=True, unit="mL", limits=lambda v: (0.0, MAX_VOLUME_ML), low_inclusive=False),
+    PlanField("injections", int, "repeated at the same site until the nerve is stripped", limits=lambda v: (1, MAX_INJECTIONS)),
+    PlanField("interval_h", float, "between injections, h", number=True, unit="h", limits=lambda v: (0.0, MAX_INTERVAL_H), low_inclusive=False),
+    PlanField("rate_ml_per_min", float, "injection rate, mL/min", number=True, unit="mL/min", limits=lambda v: (0.0, MAX_RATE_ML_PER_MIN), low_inclusive=False),
 )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import Nerve
-from neurolysis.cryoprobes import all_cryoprobes, check_cycles, cryoprobe, default_cycles, minimum_lesion_length_m
+from neurolysis.cryoprobes import MAX_PHASE_S, MIN_PHASE_S, all_cryoprobes, check_cycles, cryoprobe, default_cycles, minimum_lesion_length_m
 from neurolysis.engines.cryo import DEFAULT_MESH, simulate_cryo
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, prefixed
 from neurolysis.outcome.axons import NerveOutcome
@@ -23,7 +23,8 @@ POSITION = 2
 
 FIELDS = (
     PlanField("probe", str, "see docs/models/cryo.md (catalog: data/cryoprobes.toml)"),
-    PlanField("cycles", tuple[tuple[str, float], ...], "freeze-thaw protocol, seconds", normalise=lambda cycles: tuple(tuple(c) for c in check_cycles(cycles))),
+    PlanField("cycles", tuple[tuple[str, float], ...], "freeze-thaw protocol, seconds", normalise=lambda cycles: tuple(tuple(c) for c in check_cycles(cycles)),
+              unit="s (each phase)", limits=lambda v: (MIN_PHASE_S, MAX_PHASE_S)),
 )
 
 

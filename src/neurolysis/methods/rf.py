@@ -7,6 +7,7 @@ the 3D engine (:mod:`neurolysis.engines.rf.engine3d`) in the anatomy; pulsed RF 
 
 from __future__ import annotations
 
+from neurolysis.devices import settings_ranges
 from neurolysis.engines.poses import tissue_at
 from neurolysis.engines.rf.engine3d import DEFAULT_MESH, simulate_rf3d
 from neurolysis.engines.rf.settings import RFSettings, setting_help, setting_types
@@ -25,12 +26,31 @@ PLAN_SETTINGS = (
 )  # fmt: skip
 """The RFSettings fields a plan may set (the rest: tissue from the anatomy at the tip, mode from
 the method, numerics fixed); types and comments come from RFSettings."""
-FIELDS = tuple(PlanField(name, setting_types()[name], setting_help(name)) for name in PLAN_SETTINGS)
+
+
+def _plan_field(name: str) -> PlanField:
+    """An RF setting as a plan field; unit and limits from ``data/devices.toml [settings_range]``, as RFSettings checks them."""
+    ranged = settings_ranges()
+    if name not in ranged:
+        return PlanField(name, setting_types()[name], setting_help(name))
+    return PlanField(name, setting_types()[name], setting_help(name), unit=ranged[name][2], limits=lambda values: settings_ranges()[name][:2])
+
+
+FIELDS = tuple(_plan_field(name) for name in PLAN_SETTINGS)
+MODE_ONLY = {"set_temp_c": ("conventional", "cooled"), "coolant_temp_c": ("cooled",), "coolant_flow_ml_min": ("cooled",),
+             "pulse_voltage_v": ("pulsed",), "pulse_frequency_hz": ("pulsed",), "pulse_width_ms": ("pulsed",), "pulse_temp_limit_c": ("pulsed",)}  # fmt: skip
+"""Settings only some generator modes use (RFSettings refuses them in the others); each RF method declares only its mode's."""
+
+
+def mode_fields(method: str) -> tuple[PlanField, ...]:
+    """The plan fields of one RF method: the settings its generator mode uses."""
+    mode = RF_MODES[method]
+    return tuple(f for f in FIELDS if mode in MODE_ONLY.get(f.name, (mode,)))
 
 
 def rf_settings(procedure, **extra) -> RFSettings:
     """The plan's RF settings (unresolved), with the plan's field names in errors."""
-    values = {f.name: getattr(procedure, f.name) for f in FIELDS}
+    values = {f.name: getattr(procedure, f.name) for f in mode_fields(procedure.method)}
     values = {k: v for k, v in values.items() if v is not None}
     try:
         return RFSettings(mode=RF_MODES[procedure.method], **values, **extra)
@@ -80,7 +100,7 @@ def _needle_length(settings: RFSettings) -> float:
 
 
 def _method(name: str, description: str) -> Method:
-    return Method(name, "rf", FIELDS, description, _check, _solve, needle_length_m=_needle_length, resolve=resolve, new_plan_values=lambda: shown_defaults(name))
+    return Method(name, "rf", mode_fields(name), description, _check, _solve, needle_length_m=_needle_length, resolve=resolve, new_plan_values=lambda: shown_defaults(name))
 
 
 METHODS = (

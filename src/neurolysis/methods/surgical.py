@@ -13,12 +13,16 @@ from neurolysis.validation import check_range
 
 POSITION = 3
 
-FIELDS = (PlanField("segment_mm", float, "length of nerve excised, mm", number=True),)
+def _segment_limits(values) -> tuple[float, float]:
+    return 0.0, float(load_catalog("surgery")["segment_max_mm"])
+
+
+FIELDS = (PlanField("segment_mm", float, "length of nerve excised, mm", number=True, unit="mm", limits=_segment_limits, low_inclusive=False),)
 
 
 def _check(procedure) -> None:
     segment_mm = METHODS[0].resolved(procedure)["segment_mm"]
-    check_range("procedure.segment_mm", segment_mm, 0.0, float(load_catalog("surgery")["segment_max_mm"]), low_inclusive=False, unit="mm")
+    check_range("procedure.segment_mm", segment_mm, *_segment_limits({}), low_inclusive=False, unit="mm")
 
 
 def _solve(ctx: Context) -> PhysicsResult:

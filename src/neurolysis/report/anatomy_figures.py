@@ -98,9 +98,9 @@ def plot_outcome(outcome, path: str) -> None:
         Line2D([], [], color="dimgray", lw=3, label="needle (active tip red)" if tip_len_m > 0 else "surgical site (red x)"),
     ]
     axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
-    _axon_map(axes[1, 1], outcome)
+    _axon_map(axes.flat[3], outcome)  # after the three planes: [1, 1] of 2 x 2, [1, 0] of 2 x 3
     if cohort is not None:
-        cohort_panels(axes[0, 2], axes[1, 2], cohort, outcome.target.pain_block_fraction)
+        cohort_panels(axes[1, 1], axes[1, 2], cohort, outcome.target.pain_block_fraction)
     t = outcome.target
     fig.suptitle(
         f"{outcome.plan.procedure.method} at {outcome.nerve.name} ({scene.name}, {outcome.plan.placement.approach}): "

@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,e2e]'
+	$(BIN)/python -m pip install --quiet -e '.[test,e2e,store,web,sweep]'
 	touch $@
 
 # The browser tests (tests/browser) drive Debian's chromium through Playwright; `playwright
@@ -25,8 +25,10 @@ demo: $(VENV)/.installed
 
 # One BLAS thread: the solvers' vector products are too small to gain from threads, and
 # OpenBLAS threads spinning on a busy 2-core machine made them up to 400x slower.
+# scripts/with-postgres.sh starts a throwaway PostgreSQL server for the case-store tests (tests/store)
+# and always stops it; without the server binaries those tests skip.
 test: $(VENV)/.installed chromium
-	OPENBLAS_NUM_THREADS=1 NEUROLYSIS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 NEUROLYSIS_REQUIRE_BROWSER=1 scripts/with-postgres.sh $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -35,3 +35,17 @@ def _rf(settings: RFSettings):
 def run_rf():
     """simulate_rf with results cached across the whole session (settings are hashable)."""
     return _rf
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_case_store(tmp_path_factory):
+    """No test writes to the user's own case store: ``NEUROLYSIS_STORE`` points at a throwaway
+    SQLite file unless the run sets it (tests of the default location unset it themselves)."""
+    import os
+
+    if "NEUROLYSIS_STORE" in os.environ:
+        yield
+        return
+    os.environ["NEUROLYSIS_STORE"] = str(tmp_path_factory.mktemp("store") / "cases.db")
+    yield
+    del os.environ["NEUROLYSIS_STORE"]

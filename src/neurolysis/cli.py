@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,8 +29,11 @@ from neurolysis.planning.plan import load_plan, new_plan, plan_toml
 from neurolysis.planning.simulate import prepare, solve
 from neurolysis.report import command as report_command
 from neurolysis.report.outcome_table import print_outcome
+from neurolysis.store import command as store_command
+from neurolysis.sweep import command as sweep_command
 from neurolysis.tissue import load_tissue, tissue_ids
 from neurolysis.validation import ValidationError, check_choice
+from neurolysis.web import command as web_command
 
 EXIT_USAGE = 2
 
@@ -87,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--override-max-dose", action="store_true", help="block: simulate a dose over the agent's maximum (warned in every output)")
     sim.add_argument("--monte-carlo", type=int, metavar="N", help="add an uncertainty section: N needle poses drawn from the published placement accuracy (sets uncertainty.samples)")
     sim.add_argument("--check", action="store_true", help="validate the plan (fields, anatomy, target, placement) and print the resolved plan, without solving")
+    store_command.add_save_arguments(sim)
     decide_cli.add_compare_arguments(sub.add_parser("compare", help="every method at one target side by side: P(block), relief, procedures, risk, burden"))
     decide_cli.add_optimize_arguments(sub.add_parser("optimize", help="search placement and settings for the best block under a risk limit"))
     indications.add_arguments(sub.add_parser("indications", help="list indications: targets, methods, evidence, coverage (sources and tags with --json)"))
     report_command.add_arguments(sub.add_parser("report", help="write one self-contained HTML report of a plan (verdict, figures, risk, uncertainty, comparison, sources)"))
+    store_command.add_arguments(sub.add_parser("cases", help="the case store: list, show, export or delete saved cases"))
+    web_command.add_arguments(sub.add_parser("serve", help="the web planner and its HTTP API (FastAPI) on 127.0.0.1:8000"))
+    sweep_command.add_arguments(sub.add_parser("sweep", help="run a grid or random sweep of a plan's fields on Dask; results to Parquet"))
     return parser
 
 
@@ -270,6 +278,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan, [*args.set, *extra])
     progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     context = prepare(plan, progress=callback)  # anatomy, target and placement checked before the solve
+    store_command.check_save(args)  # --save: the store opens and holds --parent, before the solve
     if args.check:
         if args.json:
             return print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
@@ -288,7 +297,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
     if args.plot:
         from neurolysis.report.anatomy_figures import plot_outcome as plot  # matplotlib: imported only when a figure is asked for
 
-    return _deliver(args, outcome, plot, print_outcome)
+    status = _deliver(args, outcome, plot, print_outcome)
+    if getattr(args, "save", False):
+        store_command.save_simulated(args, Path(args.plan).read_text(encoding="utf-8"), outcome)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -299,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
         "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
         "compare": decide_cli.run_compare, "optimize": decide_cli.run_optimize, "report": report_command.run, "indications": indications.run,
+        "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run,
     }  # fmt: skip
     runner = runners[args.command]
     try:

@@ -84,3 +84,38 @@ def test_simulate_prepares_once(tmp_path, monkeypatch, capsys):
     assert main(["simulate", str(path), "--json", "--quiet"]) == 0
     assert len(calls) == 1
     capsys.readouterr()
+
+
+EXTRA_LIBRARIES = {"store": ("sqlalchemy", "alembic", "psycopg", "platformdirs"), "web": ("fastapi", "starlette", "uvicorn", "pydantic"), "sweep": ("dask", "distributed", "pyarrow")}
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Imports at module level (not inside a function): what importing the module costs."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_the_extras_stay_in_their_rooms():
+    """SQLAlchemy, FastAPI and Dask are optional extras: only the store, web and sweep packages
+    import them, no other module imports those packages, and their ``command`` modules and package
+    ``__init__`` (which ``cli.py`` imports for every command) import none of them at module level."""
+    heavy = tuple(lib for libs in EXTRA_LIBRARIES.values() for lib in libs)
+    for path in SRC.rglob("*.py"):
+        room = path.relative_to(SRC).parts[0]
+        if room in EXTRA_LIBRARIES:
+            if path.name in ("command.py", "__init__.py") and path.parent.name == room:  # imported by `neurolysis.cli` for every command
+                bad = {m for m in _module_level_imports(path) if m.split(".")[0] in heavy}
+                assert not bad, f"{path.relative_to(SRC)} imports {bad} at module level"
+            continue
+        imported = _imports(path)
+        bad = {m for m in imported if m.split(".")[0] in heavy}
+        bad |= {m for m in imported if m.startswith(tuple(f"neurolysis.{r}" for r in EXTRA_LIBRARIES)) and path.name != "cli.py"}
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+    for path in _modules("store") + _modules("sweep"):
+        assert not {m for m in _imports(path) if m.startswith("neurolysis.web")}, path

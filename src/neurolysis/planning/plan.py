@@ -309,7 +309,7 @@ def parse_override(text: str) -> tuple[str, str, object]:
         document = tomllib.loads(f"v = {raw.strip()}")
     except (ValueError, RecursionError) as error:  # not one TOML value: the text itself
         if not isinstance(error, tomllib.TOMLDecodeError):
-            raise ValidationError(f"{section}.{name} = {shown(raw.strip()[:40])}...: {_toml_problem(error)}") from None
+            raise ValidationError(f"{section}.{name} = {shown(raw.strip()[:40])}...: {toml_problem(error)}") from None
         document = {"v": raw.strip()}
     value = document["v"] if len(document) == 1 else raw.strip()  # "3\nx = 1" is text, not the value 3
     if isinstance(value, float) and not math.isfinite(value):
@@ -317,7 +317,7 @@ def parse_override(text: str) -> tuple[str, str, object]:
     return section, name, value
 
 
-def _toml_problem(error: Exception) -> str:
+def toml_problem(error: Exception) -> str:
     """What made TOML text unreadable, in one line (the parser's message, or the limit hit)."""
     if isinstance(error, tomllib.TOMLDecodeError):
         return str(error)
@@ -352,17 +352,17 @@ def load_plan(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     try:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as error:  # TOMLDecodeError; an over-long integer; deep nesting
-        raise ValidationError(f"plan file = {str(p)!r}: malformed TOML ({_toml_problem(error)})") from None
+        raise ValidationError(f"plan file = {str(p)!r}: malformed TOML ({toml_problem(error)})") from None
     return plan_from_dict(apply_overrides(data, list(overrides)), base_dir=str(p.parent))
 
 
-def _toml_value(value) -> str:
+def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -397,7 +397,7 @@ def plan_toml(plan: Plan) -> str:
             lines.append("# age_years = 60")
         for key, value in values.items():
             comment = field_comment(plan.procedure.method, key) if section == "procedure" and key != "method" else _COMMENTS.get((section, key))
-            lines.append(f"{key} = {_toml_value(value)}" + (f"    # {comment}" if comment else ""))
+            lines.append(f"{key} = {toml_value(value)}" + (f"    # {comment}" if comment else ""))
     return "\n".join(lines) + "\n"
 
 

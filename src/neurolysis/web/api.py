@@ -1,0 +1,413 @@
+"""The HTTP API under ``/api``: catalogues, plans, jobs (simulate, compare) and their results.
+
+Every user error is a 4xx whose body has FastAPI's shape ``{"detail": [{"loc": [...], "msg":
+"...", "type": "..."}]}``: a plan's ``ValidationError`` (the one-line ``field = value: allowed
+...``) is 422 with ``loc`` naming the field, an unknown template, job or case is 404, a result
+asked of an unfinished job is 409. Requests are validated in full (``prepare``: anatomy,
+target, placement, bone, settings; cheap) before a job starts, so a bad plan never queues.
+Plans on label maps (``anatomy.labels``) are refused: the server would read its own files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurolysis._catalog import load_catalog
+from neurolysis.about import DISCLAIMER, __version__
+from neurolysis.anatomy.templates import load_template, template_names, template_summary
+from neurolysis.indications import indications_for
+from neurolysis.methods import method_names, method_summary
+from neurolysis.validation import ValidationError, check_choice
+
+MAX_SAMPLES = int(load_catalog("uncertainty")["limits"]["max_samples"])
+SSE_POLL_S = 0.1
+"""How often an event stream looks at its job (s)."""
+ERRORS = {
+    400: {"description": "the body could not be read (not JSON, or not UTF-8)"},
+    404: {"description": "no such template, job or case: `detail[0].msg` names it"},
+    409: {"description": "the job has not finished, or has no such result"},
+    422: {"description": "a field is invalid: `detail[0].loc` and `detail[0].msg` name the field, the value and what is allowed"},
+}
+"""Error answers documented on every operation (FastAPI's own 422 covers malformed JSON too)."""
+UNIT_SUFFIXES = (
+    ("_ml_per_min", "mL/min"), ("_ml_min", "mL/min"), ("_mm", "mm"), ("_ml", "mL"), ("_pct", "%"), ("_c", "°C"), ("_s", "s"),
+    ("_ms", "ms"), ("_h", "h"), ("_w", "W"), ("_v", "V"), ("_hz", "Hz"), ("_kg", "kg"), ("_months", "months"), ("_years", "years"),
+)  # fmt: skip
+"""A field's unit read from its name (``time_s`` -> s) when the method registry gives none."""
+
+
+class ApiError(Exception):
+    """A 4xx answer: ``status``, ``loc`` (where in the request) and a one-line message."""
+
+    def __init__(self, status: int, loc: list, msg: str, kind: str = "value_error"):
+        super().__init__(msg)
+        self.status, self.loc, self.msg, self.kind = status, loc, msg, kind
+
+
+def error_body(loc: list, msg: str, kind: str) -> dict:
+    return {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
+
+
+def field_loc(message: str, prefix: list) -> list:
+    """``loc`` of a ValidationError message: its leading ``section.field[i]`` split on dots
+    (``plan section [x]: unknown`` -> ``x``; a message about the whole plan -> ``prefix``)."""
+    section = re.match(r"plan section \[(.+?)\]", message)
+    if section:
+        return [*prefix, section.group(1)]
+    match = re.match(r"[A-Za-z_][\w.\[\]]*", message)
+    name = match.group(0) if match else "plan"
+    return prefix if name == "plan" else [*prefix, *name.split(".")]
+
+
+class PlanSections(BaseModel):
+    """A plan as JSON: the TOML file's sections (``neurolysis plan new`` writes one; see docs/plans.md)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
+        "anatomy": {"template": "lumbar-medial-branch"}, "target": {"nerve": "L4 medial branch"},
+        "procedure": {"method": "block", "agent": "lidocaine", "volume_ml": 1.0}, "placement": {"approach": "parallel", "offset_mm": [0, 0, 0]},
+        "patient": {"weight_kg": 70}}})  # fmt: skip
+    anatomy: dict[str, Any] | None = None
+    target: dict[str, Any] | None = None
+    procedure: dict[str, Any] | None = None
+    placement: dict[str, Any] | None = None
+    patient: dict[str, Any] | None = None
+    simulation: dict[str, Any] | None = None
+    uncertainty: dict[str, Any] | None = None
+    indication: dict[str, Any] | None = None
+
+
+class PlanRequest(BaseModel):
+    plan: PlanSections
+    monte_carlo: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="Monte Carlo over needle placement: N poses (sets uncertainty.samples)")
+
+
+class CompareRequest(BaseModel):
+    """Every method at one target: a template (and target), or a plan whose placement, patient and uncertainty are used."""
+
+    template: str | None = Field(None, description="anatomy template (with no plan)")
+    target: str | None = Field(None, description="target nerve (default: the template's, or the plan's)")
+    plan: PlanSections | None = None
+    monte_carlo: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="P(block), relief and P(injury) over N needle poses")
+    horizon_months: float = Field(12.0, description="procedures needed to cover this many months")
+    methods: list[str] | None = Field(None, description="compare only these methods (default: all)")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    kind: str
+    status: str
+    links: dict[str, str]
+
+
+class JobView(BaseModel):
+    job_id: str
+    kind: str = Field(description="simulate | compare")
+    status: str = Field(description="queued | running | done | failed")
+    progress: float = Field(ge=0.0, le=1.0)
+    error: str | None = None
+    result: dict[str, Any] | None = Field(None, description="simulate: the `simulate --json` outcome; compare: the `compare --json` dict")
+    lights: list[dict[str, Any]] | None = Field(None, description="simulate: a traffic light per critical structure (as in the HTML report)")
+    plan: dict[str, Any] | None = Field(None, description="the resolved plan's sections")
+    links: dict[str, str]
+
+
+class PlanChecked(BaseModel):
+    valid: bool
+    plan: dict[str, Any]
+    plan_toml: str
+    placement: dict[str, Any] = Field(description="the needle pose: tip_mm (anatomy frame) and direction (hub -> tip)")
+    disclaimer: str
+
+
+router = APIRouter(prefix="/api", responses=ERRORS)
+
+
+def _unit(name: str, units: dict) -> str | None:
+    if name in units:
+        return units[name]
+    return next((unit for suffix, unit in UNIT_SUFFIXES if name.endswith(suffix)), None)
+
+
+def _kind(field_type) -> str:
+    """The form control of a ``[procedure]`` field's type: boolean, integer, number, list or text."""
+    if field_type is bool:
+        return "boolean"
+    if field_type is int:
+        return "integer"
+    if field_type is float:
+        return "number"
+    return "list" if getattr(field_type, "__origin__", None) in (tuple, list) else "text"
+
+
+def _label(name: str) -> str:
+    """A field's name in words, without its unit suffix (``set_temp_c`` -> set temp)."""
+    suffix = next((s for s, _ in UNIT_SUFFIXES if name.endswith(s)), "")
+    return name[: len(name) - len(suffix)].replace("_", " ")
+
+
+def method_fields(summary: dict) -> list[dict]:
+    """Each ``[procedure]`` field of a method for the form: kind, unit, default, choices, range
+    (``{low, high, low_inclusive, unit}``) and help; ``units``/``ranges`` from the method registry,
+    a unit read from the field's name where the registry gives none."""
+    from neurolysis.methods import METHODS
+
+    units, ranges, defaults, choices = summary.get("units", {}), summary.get("ranges", {}), summary.get("defaults", {}), summary.get("choices", {})
+    return [{"name": f.name, "label": _label(f.name), "kind": _kind(f.type), "unit": _unit(f.name, units), "default": defaults.get(f.name), "choices": choices.get(f.name),
+             "range": ranges.get(f.name), "help": f.comment} for f in METHODS[summary["method"]].fields]  # fmt: skip
+
+
+def _template(name: str):
+    try:
+        check_choice("template", name, template_names())
+    except ValidationError as error:
+        raise ApiError(404, ["path", "name"], str(error)) from None
+    return load_template(name)
+
+
+def checked_plan(sections: PlanSections, monte_carlo: int | None = None, where: list | None = None):
+    """(Plan, Context) of a plan request, validated in full without solving (``prepare``)."""
+    from neurolysis.planning.plan import plan_from_dict
+    from neurolysis.planning.simulate import prepare
+
+    where = ["body", "plan"] if where is None else where
+    data = sections.model_dump(exclude_none=True)
+    for key in ("labels", "labels_map", "nerves"):
+        if key in (data.get("anatomy") or {}):
+            raise ApiError(422, [*where, "anatomy", key], f"anatomy.{key}: label-map plans are not accepted over HTTP (the server would read its files); use anatomy.template")
+    if monte_carlo is not None:
+        data.setdefault("uncertainty", {})
+        if isinstance(data["uncertainty"], dict):
+            data["uncertainty"]["samples"] = monte_carlo
+    try:
+        plan = plan_from_dict(data)
+        return plan, prepare(plan)
+    except ValidationError as error:
+        raise ApiError(422, field_loc(str(error), where), str(error)) from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as error:  # a value of a type no check expected
+        raise ApiError(422, where, f"plan: cannot be read ({error.__class__.__name__}: {str(error)[:200]})") from None
+
+
+def pose_dict(context) -> dict:
+    return {"tip_mm": [round(float(v) * 1e3, 4) for v in context.pose.tip_m], "direction": [round(float(v), 6) for v in context.pose.direction]}
+
+
+def outcome_lights(outcome: dict) -> list[dict]:
+    """A traffic light per critical structure of an outcome JSON (:func:`neurolysis.report.html.traffic_light`)."""
+    from neurolysis.report.html import traffic_light
+
+    cohort = {c["name"]: c["p_injury"] for c in outcome.get("uncertainty", {}).get("critical", [])} if outcome.get("uncertainty") else {}
+    out = []
+    for c in outcome.get("critical", []):
+        light, why = traffic_light(c, cohort.get(c["name"]))
+        out.append({"name": c["name"], "kind": c["kind"], "light": light, "why": why, "injured": c["injured"], "p_injury": cohort.get(c["name"]),
+                    "distance_to_lesion_mm": c.get("distance_to_lesion_mm"), "peak_temp_c": c.get("peak_temp_c")})  # fmt: skip
+    return out
+
+
+@router.get("/templates", summary="anatomy templates: targets, critical structures, approaches, bounds (mm)")
+def list_templates() -> dict[str, Any]:
+    return {"templates": [template_summary(name) for name in template_names()], "disclaimer": DISCLAIMER}
+
+
+@router.get("/templates/{name}", summary="one template with its regions (viewer colours) and recommended needle placements (mm)")
+def get_template(name: str) -> dict[str, Any]:
+    from neurolysis.web.volumes import region_colours, voxel_size_mm
+
+    scene = _template(name)
+    placements = [{"target": nerve, "approach": approach, "tip_mm": [round(float(v) * 1e3, 4) for v in pose.tip_m], "direction": [round(float(v), 6) for v in pose.direction]}
+                  for (nerve, approach), pose in scene.placements.items()]  # fmt: skip
+    return template_summary(name) | {
+        "regions": region_colours(scene),
+        "placements": placements,
+        "nerves": [{"name": n.name, "kind": n.kind, "radius_mm": round(n.radius_m * 1e3, 3)} for n in scene.nerves],
+        "indications": [i.id for i in indications_for(template=name)],
+        "voxel_mm": round(voxel_size_mm(scene), 4),
+        "labels_url": f"/api/templates/{name}/labels.nii.gz",
+    }
+
+
+@router.get("/templates/{name}/labels.nii.gz", summary="the template's label map as a gzipped NIfTI (mm, RAS = the anatomy frame)",
+            response_class=Response, responses={200: {"content": {"application/gzip": {}}}})  # fmt: skip
+def get_template_labels(name: str) -> Response:
+    from neurolysis.web.volumes import label_volume_nifti
+
+    _template(name)
+    return Response(label_volume_nifti(name), media_type="application/gzip", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/methods", summary="plan methods: [procedure] fields with units, defaults, choices and ranges")
+def list_methods() -> dict[str, Any]:
+    methods = []
+    for name in method_names():
+        summary = method_summary(name)
+        methods.append(summary | {"form": method_fields(summary)})
+    return {"methods": methods, "disclaimer": DISCLAIMER}
+
+
+@router.get("/indications", summary="indications: targets, templates, methods, evidence and coverage with sources")
+def list_indications(template: str | None = Query(None, description="only those simulated on this template")) -> dict[str, Any]:
+    if template is not None:
+        _template(template)
+    return {"indications": [i.to_dict() for i in indications_for(template=template)], "disclaimer": DISCLAIMER}
+
+
+@router.get("/plans/new", summary="a new plan with the template's recommended placement (as `neurolysis plan new`)", response_model=PlanChecked)
+def new_plan_view(template: str, method: str = "rf", target: str | None = None, approach: str = "parallel") -> PlanChecked:
+    from neurolysis.planning.plan import new_plan, plan_toml
+    from neurolysis.planning.simulate import prepare
+
+    _template(template)
+    try:
+        plan = new_plan(template, target, approach, method)
+        context = prepare(plan)
+    except ValidationError as error:
+        raise ApiError(422, field_loc(str(error), ["query"]), str(error)) from None
+    return PlanChecked(valid=True, plan=plan.as_dict(), plan_toml=plan_toml(plan), placement=pose_dict(context), disclaimer=DISCLAIMER)
+
+
+@router.post("/plans/check", summary="validate a plan without solving: the resolved plan, its TOML and the needle pose", response_model=PlanChecked)
+def check_plan(body: PlanRequest) -> PlanChecked:
+    from neurolysis.planning.plan import plan_toml
+
+    plan, context = checked_plan(body.plan, body.monte_carlo)
+    return PlanChecked(valid=True, plan=plan.as_dict(), plan_toml=plan_toml(plan), placement=pose_dict(context), disclaimer=DISCLAIMER)
+
+
+def _links(job_id: str, kind: str) -> dict[str, str]:
+    base = f"/api/jobs/{job_id}"
+    return {"self": base, "events": f"{base}/events"} | ({"report": f"{base}/report", "figure": f"{base}/figure.png"} if kind == "simulate" else {})
+
+
+def _accepted(job) -> JobAccepted:
+    return JobAccepted(job_id=job.id, kind=job.kind, status=job.status, links=_links(job.id, job.kind))
+
+
+@router.post("/simulate", status_code=202, response_model=JobAccepted, summary="start a simulation job (validated first; a bad plan is 422 and starts nothing)")
+def simulate(body: PlanRequest, request: Request) -> JobAccepted:
+    from neurolysis.planning.plan import plan_toml
+
+    plan, _ = checked_plan(body.plan, body.monte_carlo)
+    job = request.app.state.runner.submit_simulation(plan.as_dict(), plan_toml(plan), body.model_dump(exclude_none=True))
+    return _accepted(job)
+
+
+def compare_options(body: CompareRequest):
+    """(compare_methods keyword arguments, base plan sections or None), checked before any solve."""
+    from neurolysis.compare import HORIZON_RANGE_MONTHS
+    from neurolysis.validation import check_range
+
+    base = None
+    template, target = body.template, body.target
+    if body.plan is not None:
+        plan, _ = checked_plan(body.plan, None)
+        if template is not None and template != plan.anatomy.template:
+            raise ApiError(422, ["body", "template"], f"template = {template!r}: differs from the plan's anatomy.template {plan.anatomy.template!r}; give one")
+        template, target, base = plan.anatomy.template, target or plan.target.nerve, plan.as_dict()
+    if template is None:
+        raise ApiError(422, ["body", "template"], "template = None: give a template or a plan")
+    try:
+        check_choice("template", template, template_names())
+        scene = load_template(template)
+        if target is not None:
+            check_choice("target", target, [n.name for n in scene.nerves])
+        check_range("horizon_months", body.horizon_months, *HORIZON_RANGE_MONTHS, unit="months")
+        for i, m in enumerate(body.methods or ()):
+            check_choice(f"methods[{i}]", m, method_names())
+    except ValidationError as error:
+        raise ApiError(422, field_loc(str(error), ["body"]), str(error)) from None
+    options = {"template": template, "target": target, "horizon_months": body.horizon_months, "samples": body.monte_carlo,
+               "methods": tuple(body.methods) if body.methods else None}  # fmt: skip
+    return options, base
+
+
+@router.post("/compare", status_code=202, response_model=JobAccepted, summary="start a comparison of every method at one target (a job)")
+def compare(body: CompareRequest, request: Request) -> JobAccepted:
+    options, base = compare_options(body)
+    job = request.app.state.runner.submit_comparison(options, base, body.model_dump(exclude_none=True))
+    return _accepted(job)
+
+
+def get_job_or_404(request: Request, job_id: str):
+    job = request.app.state.runner.get(job_id)
+    if job is None:
+        raise ApiError(404, ["path", "job_id"], f"job_id = {job_id!r}: no such job on this server (jobs live in memory until it stops; the newest finished ones are kept)")
+    return job
+
+
+def job_view(job) -> JobView:
+    lights = outcome_lights(job.result) if job.kind == "simulate" and job.result is not None else None
+    plan = job.request.get("plan") if job.kind == "compare" else (job.result or {}).get("settings")
+    return JobView(job_id=job.id, kind=job.kind, status=job.status, progress=job.progress, error=job.error, result=job.result,
+                   lights=lights, plan=plan, links=_links(job.id, job.kind))  # fmt: skip
+
+
+@router.get("/jobs/{job_id}", response_model=JobView, summary="a job: status, progress 0-1, result or error")
+def get_job(job_id: str, request: Request) -> JobView:
+    return job_view(get_job_or_404(request, job_id))
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/jobs/{job_id}/events", summary="server-sent events: `progress` {status, progress}, then `done` or `failed`",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
+async def job_events(job_id: str, request: Request) -> StreamingResponse:
+    runner = request.app.state.runner
+    get_job_or_404(request, job_id)
+
+    async def stream():
+        last = None
+        while True:
+            job = runner.get(job_id)
+            if job is None:
+                yield _event("failed", {"job_id": job_id, "status": "failed", "error": "the job was dropped"})
+                return
+            state = (job.status, round(job.progress, 3))
+            if state != last:
+                last = state
+                yield _event("progress", {"job_id": job_id, "status": job.status, "progress": job.progress})
+            if job.finished:
+                yield _event(job.status, {"job_id": job_id, "status": job.status, "progress": job.progress, "error": job.error})
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(SSE_POLL_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def finished_simulation(request: Request, job_id: str):
+    job = get_job_or_404(request, job_id)
+    if job.kind != "simulate":
+        raise ApiError(409, ["path", "job_id"], f"job_id = {job_id!r}: a {job.kind} job has no report or figure; simulate a plan for one")
+    if job.status != "done":
+        raise ApiError(409, ["path", "job_id"], f"job_id = {job_id!r}: status is {job.status!r}{': ' + job.error if job.error else ''}; the result exists once it is 'done'")
+    return job
+
+
+@router.get("/jobs/{job_id}/report", response_class=HTMLResponse, summary="the self-contained HTML report of a finished simulation")
+def job_report(job_id: str, request: Request) -> HTMLResponse:
+    return HTMLResponse(finished_simulation(request, job_id).report_html)
+
+
+@router.get("/jobs/{job_id}/figure.png", response_class=Response, responses={200: {"content": {"image/png": {}}}},
+            summary="the outcome figure (slices through the needle, axon map) of a finished simulation")  # fmt: skip
+def job_figure(job_id: str, request: Request) -> Response:
+    return Response(finished_simulation(request, job_id).figure_png, media_type="image/png")
+
+
+@router.get("/version", summary="the version, the disclaimer and the store in use")
+def version(request: Request) -> dict[str, Any]:
+    store = getattr(request.app.state, "store", None)
+    return {"version": __version__, "disclaimer": DISCLAIMER, "store": getattr(store, "url", None), "workers": request.app.state.runner.workers}
+
+
+__all__ = ["ApiError", "CompareRequest", "JobView", "PlanRequest", "PlanSections", "checked_plan", "error_body", "outcome_lights", "router"]

@@ -1,0 +1,542 @@
+// Neurolysis Planner page: the form, the niivue viewer, jobs with live progress (SSE), results and cases.
+// Vanilla JS, no build step; talks only to this server's /api (docs/web.md).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  templates: [], methods: {}, indications: [], template: null, plan: null, recommended: null,
+  jobId: null, nv: null, viewerReady: false, placingFromCode: false, checkTimer: null, caseId: null, loading: 0,
+};
+// Every change that reloads the form takes a ticket; an answer arriving after a newer change is dropped.
+const ticket = () => ++state.loading;
+const stale = (t) => t !== state.loading;
+
+// ---------------------------------------------------------------- HTTP
+
+async function api(path, options = {}) {
+  const init = { headers: { Accept: "application/json" }, credentials: "same-origin", ...options };
+  if (options.json !== undefined) {
+    init.method = init.method || "POST";
+    init.body = JSON.stringify(options.json);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const detail = body && Array.isArray(body.detail) ? body.detail[0] : null;
+    const error = new Error(detail ? detail.msg : `${response.status} ${response.statusText}`);
+    error.loc = detail ? detail.loc : null;
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function option(value, text, selected = false) {
+  const o = document.createElement("option");
+  o.value = value; o.textContent = text ?? value; o.selected = selected;
+  return o;
+}
+
+const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? "-" : Number(v).toFixed(digits));
+const pct = (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(0)} %`);
+const range = (r, digits = 1) => (r && r.median !== null && r.median !== undefined ? `${fmt(r.median, digits)} (p10-p90 ${fmt(r.p10, digits)}-${fmt(r.p90, digits)})` : null);
+const vec = (v, digits = 1) => `[${v.map((x) => fmt(x, digits)).join(", ")}]`;
+
+function showError(message) { $("form-error").textContent = message || ""; }
+
+// ---------------------------------------------------------------- catalogues and the form
+
+async function init() {
+  const [templates, methods, indications] = await Promise.all([api("/api/templates"), api("/api/methods"), api("/api/indications")]);
+  state.templates = templates.templates;
+  for (const m of methods.methods) state.methods[m.method] = m;
+  state.indications = indications.indications;
+  for (const i of state.indications) $("indication").append(option(i.id, `${i.name} (${i.category})`));
+  fillTemplates(null);
+  fillMethods(null);
+  $("template").value = state.templates.some((t) => t.name === "lumbar-medial-branch") ? "lumbar-medial-branch" : state.templates[0].name;
+  $("method").value = "rf";
+  initViewer();
+  await chooseTemplate();
+  await refreshCases();
+}
+
+function currentIndication() { return state.indications.find((i) => i.id === $("indication").value) || null; }
+
+function fillTemplates(indication) {
+  const keep = $("template").value;
+  $("template").replaceChildren(...state.templates.filter((t) => !indication || indication.templates.includes(t.name)).map((t) => option(t.name, t.name, t.name === keep)));
+}
+
+function fillMethods(indication) {
+  const keep = $("method").value;
+  const names = Object.keys(state.methods).filter((m) => !indication || !indication.methods.length || indication.methods.includes(m));
+  $("method").replaceChildren(...names.map((m) => option(m, `${m}: ${state.methods[m].description}`, m === keep)));
+  $("method-note").textContent = indication && Object.keys(indication.not_appropriate).length
+    ? `Not appropriate here: ${Object.entries(indication.not_appropriate).map(([m, why]) => `${m} (${why})`).join("; ")}` : "";
+}
+
+async function chooseIndication() {
+  const indication = currentIndication();
+  fillTemplates(indication);
+  fillMethods(indication);
+  $("indication-note").textContent = indication ? `${indication.evidence_level.text} [${indication.evidence_level.tag}]; targets: ${indication.targets.join(", ")}` : "";
+  await chooseTemplate();
+}
+
+async function chooseTemplate() {
+  const t = ticket();
+  const name = $("template").value;
+  const template = await api(`/api/templates/${encodeURIComponent(name)}`);
+  if (stale(t)) return;
+  state.template = template;
+  state.caseId = null;  // a plan on another template is no revision of a reopened case
+  const indication = currentIndication();
+  const targets = state.template.targets.filter((name) => !indication || !indication.targets.length || indication.targets.includes(name));
+  $("target").replaceChildren(...(targets.length ? targets : state.template.targets).map((name) => option(name, name, name === state.template.default_target)));
+  $("approach").replaceChildren(...state.template.approaches.map((a) => option(a)));
+  $("legend").replaceChildren(...state.template.regions.filter((r) => r.index > 0).map((r) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.style.background = `rgb(${r.rgb.join(",")})`;
+    li.append(swatch, r.name);
+    return li;
+  }));
+  await loadLabels();
+  if (!stale(t)) await newPlan();
+}
+
+async function newPlan() {
+  const t = ticket();
+  const q = new URLSearchParams({ template: $("template").value, method: $("method").value, target: $("target").value, approach: $("approach").value });
+  try {
+    const fresh = await api(`/api/plans/new?${q}`);
+    if (stale(t)) return;
+    applyPlan(fresh.plan, fresh.placement);
+    showError("");
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function recommendedPose(target, approach) {
+  return state.template.placements.find((p) => p.target === target && p.approach === approach) || null;
+}
+
+// Put a resolved plan (sections) and its needle pose into the form.
+function applyPlan(plan, placement, origin = "recommended") {
+  state.plan = plan;
+  state.recommended = recommendedPose(plan.target.nerve || state.template.default_target, plan.placement.approach === "explicit" ? "parallel" : plan.placement.approach);
+  renderMethodFields(plan.procedure);
+  setTip(placement.tip_mm, placement.direction);
+  $("weight-kg").value = plan.patient?.weight_kg ?? "";
+  $("age-years").value = plan.patient?.age_years ?? "";
+  $("monte-carlo").value = plan.uncertainty?.samples ?? "";
+  $("monte-carlo").max = 5000;
+  setPlacementStatus(true, `needle tip valid (${origin})`);
+}
+
+function renderMethodFields(procedure) {
+  const method = state.methods[procedure.method];
+  const box = $("method-fields");
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  for (const f of method.form) {
+    const value = procedure[f.name] ?? f.default;
+    const label = document.createElement("label");
+    label.dataset.field = f.name;
+    const title = document.createElement("span");
+    title.textContent = `${f.label}${f.unit ? ` (${f.unit})` : ""}`;
+    let input;
+    if (f.choices && f.kind === "list") {
+      input = document.createElement("select");
+      input.multiple = true;
+      for (const c of f.choices) input.append(option(c, c, (value || []).includes(c)));
+    } else if (f.choices) {
+      input = document.createElement("select");
+      for (const c of f.choices) input.append(option(c, c, c === value));
+    } else if (f.kind === "boolean") {
+      input = document.createElement("input");
+      input.type = "checkbox";
+      input.checked = Boolean(value);
+    } else if (f.kind === "number" || f.kind === "integer") {
+      input = document.createElement("input");
+      input.type = "number";
+      input.step = f.kind === "integer" ? "1" : "any";
+      if (f.range) { input.min = f.range.low; input.max = f.range.high; }
+      input.value = value ?? "";
+      input.placeholder = "default (device or generator)";
+    } else {
+      input = document.createElement("input");
+      input.value = value === undefined || value === null ? "" : (typeof value === "string" ? value : JSON.stringify(value));
+    }
+    input.id = `field-${f.name}`;
+    input.dataset.kind = f.kind;
+    input.addEventListener("change", () => { if (f.name === "agent") updateRanges(); scheduleCheck(); });
+    const hint = document.createElement("span");
+    hint.className = "hint";
+    hint.id = `hint-${f.name}`;
+    label.append(title, input, hint);
+    box.append(label);
+  }
+  updateRanges();
+}
+
+// The allowed range shown beside each number, following another choice where it moves it (the agent).
+function updateRanges() {
+  const method = state.methods[$("method").value];
+  if (!method) return;
+  for (const f of method.form) {
+    const hint = $(`hint-${f.name}`);
+    const input = $(`field-${f.name}`);
+    if (!hint) continue;
+    let r = f.range ? [f.range.low, f.range.high] : null;
+    for (const [chooser, byChoice] of Object.entries(method.ranges_by_choice?.[f.name] || {})) {
+      const chosen = $(`field-${chooser}`)?.value;
+      if (chosen && byChoice[chosen]) r = byChoice[chosen];
+    }
+    if (r && input.type === "number") { input.min = r[0]; input.max = r[1]; }
+    const parts = [];
+    if (f.default !== null && f.default !== undefined) parts.push(`default ${typeof f.default === "object" ? JSON.stringify(f.default) : f.default}`);
+    if (r) parts.push(`allowed ${f.range && !f.range.low_inclusive ? "(" : "["}${r[0]}, ${r[1]}]${f.unit ? " " + f.unit : ""}`);
+    if (f.help && !parts.length) parts.push(f.help);
+    hint.textContent = parts.join("; ");
+  }
+}
+
+function fieldValue(input) {
+  const kind = input.dataset.kind;
+  if (input.multiple) return [...input.selectedOptions].map((o) => o.value);
+  if (kind === "boolean") return input.checked;
+  if (input.value === "") return undefined;
+  if (kind === "number" || kind === "integer") return Number(input.value);
+  if (kind === "list") { try { return JSON.parse(input.value); } catch { return input.value; } }
+  return input.value;
+}
+
+const round1 = (v) => Math.round(v * 10) / 10;
+
+function tipFromFields() { return ["tip-x", "tip-y", "tip-z"].map((id) => Number($(id).value)); }
+
+// The plan (sections) the form describes: the resolved plan, with the form's fields over it.
+function planFromForm() {
+  const p = structuredClone(state.plan);
+  const method = $("method").value;
+  p.anatomy = { template: $("template").value };
+  p.target = { nerve: $("target").value };
+  p.procedure = { method };
+  for (const f of state.methods[method].form) {
+    const value = fieldValue($(`field-${f.name}`));
+    if (value !== undefined) p.procedure[f.name] = value;
+  }
+  const tip = tipFromFields();
+  if (p.placement.approach === "explicit") {
+    p.placement = { approach: "explicit", tip_mm: tip, direction: p.placement.direction };
+  } else {
+    p.placement = { approach: $("approach").value, offset_mm: tip.map((v, i) => round1(v - state.recommended.tip_mm[i])) };
+  }
+  p.patient = {};
+  if ($("weight-kg").value !== "") p.patient.weight_kg = Number($("weight-kg").value);
+  if ($("age-years").value !== "") p.patient.age_years = Number($("age-years").value);
+  p.indication = $("indication").value ? { name: $("indication").value } : {};
+  if (p.uncertainty) delete p.uncertainty.samples;
+  return p;
+}
+
+function monteCarlo() { return $("monte-carlo").value === "" ? null : Number($("monte-carlo").value); }
+
+function setTip(tip, direction) {
+  ["tip-x", "tip-y", "tip-z"].forEach((id, i) => { $(id).value = round1(tip[i]); });
+  if (direction) state.direction = direction;
+  $("direction").textContent = state.direction ? vec(state.direction, 2) : "-";
+  const offset = state.recommended ? tip.map((v, i) => round1(v - state.recommended.tip_mm[i])) : [0, 0, 0];
+  $("offset-mm").textContent = vec(offset);
+  drawNeedle(tip, state.direction);
+}
+
+function setPlacementStatus(ok, text) {
+  const s = $("placement-status");
+  s.textContent = text;
+  s.className = `status ${ok ? "ok" : "bad"}`;
+}
+
+function scheduleCheck() {
+  clearTimeout(state.checkTimer);
+  state.checkTimer = setTimeout(checkPlan, 250);
+}
+
+async function checkPlan() {
+  try {
+    const checked = await api("/api/plans/check", { json: { plan: planFromForm(), monte_carlo: monteCarlo() } });
+    state.direction = checked.placement.direction;
+    $("direction").textContent = vec(state.direction, 2);
+    setPlacementStatus(true, `needle tip valid at ${vec(checked.placement.tip_mm)} mm`);
+    showError("");
+    return true;
+  } catch (error) {
+    if ((error.loc || []).includes("placement")) setPlacementStatus(false, error.message);
+    showError(error.message);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- the viewer (niivue)
+
+function initViewer() {
+  const canvas = $("viewer");
+  const gl = canvas.getContext("webgl2");
+  if (!gl || !window.niivue) {
+    $("viewer-box").hidden = true;
+    $("webgl-fallback").hidden = false;
+    return;
+  }
+  const nv = new window.niivue.Niivue({ backColor: [0.05, 0.05, 0.08, 1], crosshairColor: [0.1, 1, 0.3, 1], show3Dcrosshair: true, isColorbar: false,
+    multiplanarShowRender: window.niivue.SHOW_RENDER.ALWAYS, loadingText: "loading anatomy", logLevel: "error", meshThicknessOn2D: 3 });
+  nv.attachToCanvas(canvas);
+  nv.setSliceType(nv.sliceTypeMultiplanar);
+  nv.onLocationChange = (location) => {
+    if (state.placingFromCode || !location || !location.mm) return;
+    setTip([location.mm[0], location.mm[1], location.mm[2]]);
+    scheduleCheck();
+  };
+  state.nv = nv;
+}
+
+async function loadLabels() {
+  const nv = state.nv;
+  if (!nv) return;
+  state.viewerReady = false;
+  for (const v of [...nv.volumes]) nv.removeVolume(v);
+  await nv.loadVolumes([{ url: state.template.labels_url, name: `${state.template.name}.nii.gz` }]);
+  const regions = state.template.regions;
+  nv.volumes[0].setColormapLabel({
+    R: regions.map((r) => r.rgb[0]), G: regions.map((r) => r.rgb[1]), B: regions.map((r) => r.rgb[2]),
+    A: regions.map((r) => (r.index === 0 ? 0 : 255)), I: regions.map((r) => r.index), labels: regions.map((r) => r.name),
+  });
+  nv.volumes[0].opacity = 0.9;
+  nv.updateGLVolume();
+  state.viewerReady = true;
+}
+
+// The needle: the crosshair at the tip, and a line (a two-node connectome) from 40 mm back to the tip.
+function drawNeedle(tip, direction) {
+  const nv = state.nv;
+  if (!nv || !state.viewerReady) return;
+  state.placingFromCode = true;
+  try {
+    nv.scene.crosshairPos = nv.mm2frac(tip);
+    if (direction) {
+      for (const m of [...nv.meshes]) nv.removeMesh(m);
+      const hub = tip.map((v, i) => v - 40 * direction[i]);
+      nv.loadConnectome({
+        name: "needle", nodeColormap: "warm", nodeColormapNegative: "winter", nodeMinColor: 0, nodeMaxColor: 1, nodeScale: 1.2,
+        edgeColormap: "warm", edgeColormapNegative: "winter", edgeMin: 0, edgeMax: 1, edgeScale: 0.6, showLegend: false,
+        nodes: { names: ["hub", "tip"], X: [hub[0], tip[0]], Y: [hub[1], tip[1]], Z: [hub[2], tip[2]], Color: [0.3, 1], Size: [0.4, 1.2] },
+        edges: [0, 1, 1, 0],
+      });
+    }
+    nv.drawScene();
+    nv.createOnLocationChange();
+  } finally {
+    state.placingFromCode = false;
+  }
+}
+
+// Where the needle tip is drawn on the canvas (CSS pixels), for clicks near it (tests, docs).
+function tipOnCanvas() {
+  const nv = state.nv;
+  const pos = nv.frac2canvasPos(nv.mm2frac(tipFromFields()));
+  const canvas = $("viewer");
+  const scale = canvas.width / canvas.clientWidth;
+  return pos ? { x: pos[0] / scale, y: pos[1] / scale } : null;
+}
+
+// ---------------------------------------------------------------- jobs
+
+function follow(jobId, onDone) {
+  $("progress-box").hidden = false;
+  $("progress").value = 0;
+  $("progress-text").textContent = "queued";
+  const events = new EventSource(`/api/jobs/${jobId}/events`);
+  const update = (e) => {
+    const d = JSON.parse(e.data);
+    $("progress").value = d.progress;
+    $("progress-text").textContent = `${d.status} ${(100 * d.progress).toFixed(0)} %`;
+  };
+  events.addEventListener("progress", update);
+  events.addEventListener("done", async (e) => { update(e); events.close(); onDone(await api(`/api/jobs/${jobId}`)); setBusy(false); });
+  events.addEventListener("failed", (e) => { update(e); events.close(); showError(`job failed: ${JSON.parse(e.data).error}`); setBusy(false); });
+  events.onerror = () => { if (events.readyState === EventSource.CLOSED) setBusy(false); };
+}
+
+function setBusy(busy) { $("run").disabled = busy; $("compare").disabled = busy; }
+
+async function run(event) {
+  event.preventDefault();
+  showError("");
+  setBusy(true);
+  try {
+    const job = await api("/api/simulate", { json: { plan: planFromForm(), monte_carlo: monteCarlo() } });
+    state.jobId = job.job_id;
+    follow(job.job_id, (done) => showOutcome(done.result, done.lights, { figure: done.links.figure, report: done.links.report, jobId: done.job_id }));
+  } catch (error) {
+    showError(error.message);
+    setBusy(false);
+  }
+}
+
+async function compare() {
+  showError("");
+  setBusy(true);
+  try {
+    const job = await api("/api/compare", { json: { plan: planFromForm(), monte_carlo: monteCarlo() } });
+    follow(job.job_id, (done) => showComparison(done.result));
+  } catch (error) {
+    showError(error.message);
+    setBusy(false);
+  }
+}
+
+// ---------------------------------------------------------------- results
+
+function verdict(outcome, lights) {
+  const t = outcome.target;
+  const u = outcome.uncertainty;
+  let block, relief;
+  if (outcome.method === "block") {
+    block = "yes, temporarily";
+    relief = `${range(outcome.block.sensory_block_h)} hours of sensory block; ${outcome.block.blocks_needed} blocks for ${outcome.block.horizon_months} months`;
+  } else {
+    block = t.pain_block ? "yes" : "no";
+    const r = u && u.relief_months ? u.relief_months : (t.pain_block ? t.relief_months : null);
+    relief = range(r) ? `${range(r)} months${u && u.relief_months ? " over the cohort (failed blocks count 0)" : ""}` : `none predicted${t.relief_note ? ": " + t.relief_note : ""}`;
+  }
+  const sure = u ? `P(block) ${pct(u.p_block)} (95 % CI ${pct(u.p_block_95ci[0])}-${pct(u.p_block_95ci[1])}) over ${u.samples} needle placements`
+    : "the planned pose only (set Monte Carlo placements for P(block) with its 95 % interval)";
+  const worst = lights.find((l) => l.light === "red") || lights.find((l) => l.light === "amber");
+  const risk = worst ? { level: worst.light, text: `${worst.light === "red" ? "INJURED" : "near a threshold"}: ${worst.name} (${worst.why})` }
+    : { level: "green", text: "no critical structure injured" };
+  return { block, relief, sure, risk };
+}
+
+function showOutcome(outcome, lights, links) {
+  const v = verdict(outcome, lights);
+  $("result-none").hidden = true;
+  $("result").hidden = false;
+  $("verdict-block").textContent = v.block;
+  $("verdict-relief").textContent = v.relief;
+  $("verdict-sure").textContent = v.sure;
+  $("verdict-risk").textContent = v.risk.text;
+  $("verdict-risk").className = `risk-${v.risk.level}`;
+  $("warnings").replaceChildren(...outcome.warnings.map((w) => Object.assign(document.createElement("li"), { textContent: w })));
+  $("lights").tBodies[0].replaceChildren(...lights.map((l) => {
+    const tr = document.createElement("tr");
+    tr.dataset.structure = l.name;
+    const cells = ["", l.name, l.kind, fmt(l.peak_temp_c), fmt(l.distance_to_lesion_mm), l.p_injury === null ? "-" : pct(l.p_injury), l.why];
+    for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
+    tr.cells[0].className = `light light-${l.light}`;
+    tr.cells[0].replaceChildren(Object.assign(document.createElement("span"), { title: l.light }));
+    tr.cells[0].dataset.light = l.light;
+    return tr;
+  }));
+  const u = outcome.uncertainty;
+  $("uncertainty").hidden = !u;
+  if (u) {
+    $("uncertainty-text").textContent = `${u.samples} needle placements: P(block) ${pct(u.p_block)} (95 % CI ${pct(u.p_block_95ci[0])}-${pct(u.p_block_95ci[1])}); `
+      + `relief ${range(u.relief_months) || "-"} months; P(motor deficit) ${pct(u.p_motor_deficit)}; `
+      + `P(injury): ${u.critical.map((c) => `${c.name} ${pct(c.p_injury)}`).join(", ")}`;
+  }
+  $("report-link").href = links.report;
+  $("figure").hidden = !links.figure;
+  if (links.figure) $("figure").src = links.figure;
+  $("figure-note").textContent = links.figure ? "" : "(the figures are in the report)";
+  state.jobId = links.jobId || null;
+  $("save-form").hidden = !state.jobId;
+  $("save-status").textContent = "";
+}
+
+function showComparison(result) {
+  $("comparison").hidden = false;
+  $("comparison-note").textContent = `at ${result.target} (${result.template}), ${result.horizon_months} months${result.samples ? `, ${result.samples} placements each` : ""}`;
+  $("comparison-table").tBodies[0].replaceChildren(...result.methods.map((m) => {
+    const tr = document.createElement("tr");
+    if (m.method === $("method").value) tr.className = "current";
+    const ci = m.p_block_95ci ? ` (${pct(m.p_block_95ci[0])}-${pct(m.p_block_95ci[1])})` : "";
+    const cells = [m.method, m.p_block === null ? "-" : pct(m.p_block) + ci, range(m.relief_months) || "-", m.procedures_needed ?? "-",
+      m.worst_p_injury === null || m.worst_p_injury === undefined ? "-" : pct(m.worst_p_injury), m.applicable ? "" : `not simulated: ${m.reason}`];
+    for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
+    return tr;
+  }));
+}
+
+// ---------------------------------------------------------------- cases
+
+async function save(event) {
+  event.preventDefault();
+  const tags = $("save-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  try {
+    const saved = await api("/api/cases", { json: { job_id: state.jobId, tags, notes: $("save-notes").value, parent_id: state.caseId } });
+    $("save-status").textContent = `saved as case ${saved.id}`;
+    $("save-status").className = "status ok";
+    state.caseId = saved.id;
+    await refreshCases();
+  } catch (error) {
+    $("save-status").textContent = error.message;
+    $("save-status").className = "status bad";
+  }
+}
+
+async function refreshCases() {
+  const listing = await api("/api/cases?limit=50");
+  $("cases-none").hidden = listing.cases.length > 0;
+  $("cases").tBodies[0].replaceChildren(...listing.cases.map((c) => {
+    const tr = document.createElement("tr");
+    tr.dataset.case = c.id;
+    const s = c.settings;
+    const cells = [c.id, c.created_at.replace("T", " ").slice(0, 19), `${s.procedure.method} at ${c.outcome.anatomy.target_nerve} (${s.anatomy.template})`,
+      c.outcome.target.pain_block ? "yes" : "no", c.tags.join(", ")];
+    for (const text of cells) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: "Reopen", className: "reopen" });
+    button.addEventListener("click", () => reopen(c.id));
+    const td = document.createElement("td");
+    td.append(button);
+    tr.append(td);
+    return tr;
+  }));
+}
+
+async function reopen(caseId) {
+  const t = ticket();
+  showError("");
+  const c = await api(`/api/cases/${caseId}`);
+  const template = await api(`/api/templates/${encodeURIComponent(c.settings.anatomy.template)}`);
+  if (stale(t)) return;
+  const s = c.settings;
+  $("indication").value = s.indication?.name || "";
+  fillTemplates(currentIndication());
+  fillMethods(currentIndication());
+  $("template").value = s.anatomy.template;
+  state.template = template;
+  $("target").replaceChildren(...state.template.targets.map((name) => option(name, name, name === c.outcome.anatomy.target_nerve)));
+  $("approach").replaceChildren(...state.template.approaches.map((a) => option(a, a, a === s.placement.approach)));
+  $("method").value = s.procedure.method;
+  await loadLabels();
+  if (stale(t)) return;
+  applyPlan(s, c.outcome.placement, `as saved in case ${c.id}`);
+  state.caseId = c.id;
+  showOutcome(c.outcome, c.lights, { report: c.links.report, figure: null, jobId: null });
+  $("save-status").textContent = `case ${c.id} reopened`;
+}
+
+// ---------------------------------------------------------------- wiring
+
+$("indication").addEventListener("change", chooseIndication);
+$("template").addEventListener("change", chooseTemplate);
+for (const id of ["target", "approach", "method"]) $(id).addEventListener("change", newPlan);
+for (const id of ["tip-x", "tip-y", "tip-z"]) $(id).addEventListener("change", () => { setTip(tipFromFields()); scheduleCheck(); });
+for (const id of ["weight-kg", "age-years", "monte-carlo"]) $(id).addEventListener("change", scheduleCheck);
+$("reset-tip").addEventListener("click", () => { setTip(state.recommended.tip_mm, state.recommended.direction); scheduleCheck(); });
+$("plan-form").addEventListener("submit", run);
+$("compare").addEventListener("click", compare);
+$("save-form").addEventListener("submit", save);
+window.planner = { state, tipOnCanvas, checkPlan, planFromForm, ready: init().then(() => true).catch((error) => { showError(`could not start: ${error.message}`); return false; }) };

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from neurolysis.validation import ValidationError
@@ -42,14 +43,15 @@ def check_output_path(path, field: str = "output") -> Path:
     return p
 
 
-def write_text_atomic(text: str, path, field: str = "output") -> Path:
-    """Write ``text`` to ``path``: a temporary file in the same directory, then a rename."""
+def write_atomic(path, write: Callable[[Path], object], field: str = "output") -> Path:
+    """Write ``path`` through ``write(temporary_path)``: a temporary file in the same directory,
+    flushed to disk, then renamed into place (a failure leaves no partial file)."""
     p = check_output_path(path, field)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
@@ -60,3 +62,8 @@ def write_text_atomic(text: str, path, field: str = "output") -> Path:
             raise ValidationError(f"{field} = {str(path)!r}: cannot write ({exc.strerror or exc})") from exc
         raise
     return p
+
+
+def write_text_atomic(text: str, path, field: str = "output") -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`write_atomic`)."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), field)

@@ -8,14 +8,11 @@ an interrupted sweep resumes from the files. ``DIR/results.parquet`` has one row
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from neurolysis.about import __version__
-from neurolysis.output import write_text_atomic
+from neurolysis.output import write_atomic, write_text_atomic
 from neurolysis.sweep.spec import Sweep, SweepPoint
 
 OUTCOME_COLUMNS = {
@@ -143,13 +140,4 @@ def write_results(sweep: Sweep, rows: list[dict], path: Path) -> Path:
     for name, kind in OUTCOME_COLUMNS.items():
         columns[name] = pa.array([r.get(name) for r in rows], pa.type_for_alias(kind))
     table = pa.table(columns)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, lambda tmp: pq.write_table(table, tmp), "out")

@@ -36,11 +36,8 @@ ERRORS = {
     422: {"description": "a field is invalid: `detail[0].loc` and `detail[0].msg` name the field, the value and what is allowed"},
 }
 """Error answers documented on every operation (FastAPI's own 422 covers malformed JSON too)."""
-UNIT_SUFFIXES = (
-    ("_ml_per_min", "mL/min"), ("_ml_min", "mL/min"), ("_mm", "mm"), ("_ml", "mL"), ("_pct", "%"), ("_c", "°C"), ("_s", "s"),
-    ("_ms", "ms"), ("_h", "h"), ("_w", "W"), ("_v", "V"), ("_hz", "Hz"), ("_kg", "kg"), ("_months", "months"), ("_years", "years"),
-)  # fmt: skip
-"""A field's unit read from its name (``time_s`` -> s) when the method registry gives none."""
+UNIT_SUFFIXES = ("_ml_per_min", "_ml_min", "_mm", "_ml", "_pct", "_c", "_s", "_ms", "_h", "_w", "_v", "_hz", "_kg", "_months", "_years")
+"""Unit suffixes of field names, left out of a field's label (the unit is shown beside it, from the registry)."""
 
 
 class ApiError(Exception):
@@ -129,12 +126,6 @@ class PlanChecked(BaseModel):
 router = APIRouter(prefix="/api", responses=ERRORS)
 
 
-def _unit(name: str, units: dict) -> str | None:
-    if name in units:
-        return units[name]
-    return next((unit for suffix, unit in UNIT_SUFFIXES if name.endswith(suffix)), None)
-
-
 def _kind(field_type) -> str:
     """The form control of a ``[procedure]`` field's type: boolean, integer, number, list or text."""
     if field_type is bool:
@@ -148,18 +139,17 @@ def _kind(field_type) -> str:
 
 def _label(name: str) -> str:
     """A field's name in words, without its unit suffix (``set_temp_c`` -> set temp)."""
-    suffix = next((s for s, _ in UNIT_SUFFIXES if name.endswith(s)), "")
+    suffix = next((s for s in UNIT_SUFFIXES if name.endswith(s)), "")
     return name[: len(name) - len(suffix)].replace("_", " ")
 
 
 def method_fields(summary: dict) -> list[dict]:
     """Each ``[procedure]`` field of a method for the form: kind, unit, default, choices, range
-    (``{low, high, low_inclusive, unit}``) and help; ``units``/``ranges`` from the method registry,
-    a unit read from the field's name where the registry gives none."""
+    (``{low, high, low_inclusive, unit}``) and help; ``units``/``ranges`` from the method registry."""
     from neurolysis.methods import METHODS
 
     units, ranges, defaults, choices = summary.get("units", {}), summary.get("ranges", {}), summary.get("defaults", {}), summary.get("choices", {})
-    return [{"name": f.name, "label": _label(f.name), "kind": _kind(f.type), "unit": _unit(f.name, units), "default": defaults.get(f.name), "choices": choices.get(f.name),
+    return [{"name": f.name, "label": _label(f.name), "kind": _kind(f.type), "unit": units.get(f.name), "default": defaults.get(f.name), "choices": choices.get(f.name),
              "range": ranges.get(f.name), "help": f.comment} for f in METHODS[summary["method"]].fields]  # fmt: skip
 
 

@@ -27,8 +27,10 @@ demo: $(VENV)/.installed
 # OpenBLAS threads spinning on a busy 2-core machine made them up to 400x slower.
 # scripts/with-postgres.sh starts a throwaway PostgreSQL server for the case-store tests (tests/store)
 # and always stops it; without the server binaries those tests skip.
+# The suite runs on every core (pytest-xdist; each worker inherits the one-BLAS-thread setting),
+# tests handed out one at a time so that the long ones do not queue behind each other.
 test: $(VENV)/.installed chromium
-	OPENBLAS_NUM_THREADS=1 NEUROLYSIS_REQUIRE_BROWSER=1 scripts/with-postgres.sh $(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 NEUROLYSIS_REQUIRE_BROWSER=1 scripts/with-postgres.sh $(BIN)/python -m pytest -n auto --dist worksteal
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

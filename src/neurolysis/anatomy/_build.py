@@ -20,6 +20,11 @@ MM = 1e-3
 NERVE_KINDS = ("sensory", "mixed", "motor", "plexus")
 FRACTION_TOLERANCE = 1e-3
 END_ORGAN_MAX_MM = 2000.0
+COORDINATE_LIMIT_MM = 1e6
+"""Largest centreline coordinate (1 km): beyond it lengths overflow and no anatomy lies there."""
+MAX_TURN_DEG = 150.0
+"""Largest turn between consecutive centreline segments: a nerve does not fold back on itself
+(a fold makes its tangent vanish)."""
 """Longest distance to the end organ the regrowth model takes (2 m, ``outcome/axons.py``)."""
 
 
@@ -107,8 +112,16 @@ def nerve_from_spec(spec: Mapping, where: str) -> Nerve:
         line = np.zeros((0,))
     if line.ndim != 2 or line.shape[1] != 3 or len(line) < 2 or not np.all(np.isfinite(line)):
         raise ValidationError(f"{where}.centerline_mm = {spec.get('centerline_mm')!r}: must be at least 2 finite [x, y, z] points (mm)")
-    if np.any(np.linalg.norm(np.diff(line, axis=0), axis=1) <= 0):
+    if np.abs(line).max() > COORDINATE_LIMIT_MM:
+        raise ValidationError(f"{where}.centerline_mm: coordinate {np.abs(line).max():g} mm; allowed range is [-{COORDINATE_LIMIT_MM:g}, {COORDINATE_LIMIT_MM:g}] mm")
+    segments = np.diff(line, axis=0)
+    lengths = np.linalg.norm(segments, axis=1)
+    if np.any(lengths <= 0):
         raise ValidationError(f"{where}.centerline_mm: consecutive points must differ")
+    turns = np.degrees(np.arccos(np.clip(np.sum(segments[1:] * segments[:-1], axis=1) / (lengths[1:] * lengths[:-1]), -1.0, 1.0)))
+    if turns.size and turns.max() > MAX_TURN_DEG:
+        k = int(np.argmax(turns)) + 1
+        raise ValidationError(f"{where}.centerline_mm[{k}]: the centreline turns by {turns.max():.0f} deg there; at most {MAX_TURN_DEG:g} deg (a nerve does not fold back on itself)")
     kind = spec.get("kind")
     fibres_spec = spec.get("fibres")
     if kind is None and isinstance(fibres_spec, str) and fibres_spec in composition_names():

@@ -31,8 +31,8 @@ from nibabel.imageglobals import logger
 from neurolysis.validation import ValidationError, check_toml_integers
 
 from ._build import MM, build_placements, check_tissue, critical_from_spec, listed, nerve_from_spec, paint_nerve_regions, resolve_targets
-from .primitives import paint
 from .scene import CriticalStructure, Scene
+from .voxels import VoxelRegions
 
 OUTSIDE = "outside"
 MAX_ANISOTROPY = 4.0
@@ -193,32 +193,10 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
     present, inverse = np.unique(volume, return_inverse=True)
     names, tissues, value_to_region, critical = _regions(table, present, where)
     regions = np.array([value_to_region[int(v)] for v in present], dtype=np.int32)[inverse.reshape(-1)].reshape(volume.shape)
-    inv = np.linalg.inv(affine)
-    shape = np.array(volume.shape)
-
-    def to_index(points_m: np.ndarray) -> np.ndarray:
-        pts_mm = np.asarray(points_m, dtype=float).reshape(-1, 3) / MM
-        return pts_mm @ inv[:3, :3].T + inv[:3, 3]
-
-    nerve_layers: list = []  # filled below: each nerve painted over the voxels
-
-    def label_at(points_m: np.ndarray) -> np.ndarray:
-        """Region index of the nearest voxel to each point (n, 3) m, nerves painted over
-        it; 0 outside the volume."""
-        pts = np.asarray(points_m, dtype=float).reshape(-1, 3)
-        ijk = np.rint(to_index(pts)).astype(np.int64)
-        inside = (ijk[:, 0] >= 0) & (ijk[:, 0] < shape[0]) & (ijk[:, 1] >= 0) & (ijk[:, 1] < shape[1]) & (ijk[:, 2] >= 0) & (ijk[:, 2] < shape[2])
-        out = np.zeros(len(ijk), dtype=np.int32)
-        i = ijk[inside]
-        out[inside] = regions[i[:, 0], i[:, 1], i[:, 2]]
-        if nerve_layers and inside.any():
-            idx = np.flatnonzero(inside)
-            out[idx] = paint(pts[idx], out[idx], nerve_layers)
-        return out
-
-    corners = np.array([[a, b, c] for a in (-0.5, shape[0] - 0.5) for b in (-0.5, shape[1] - 0.5) for c in (-0.5, shape[2] - 0.5)])
-    world = (corners @ affine[:3, :3].T + affine[:3, 3]) * MM
-    bounds = (world.min(axis=0), world.max(axis=0))
+    voxels = VoxelRegions(regions, affine)
+    label_at = voxels.label_at
+    nerve_layers = voxels.nerve_layers  # filled below: each nerve painted over the voxels
+    bounds = voxels.bounds_m()
 
     nerve_specs = listed(table.get("nerve", ()), f"{where}.nerve", "nerve tables")
     if nerves_file is not None:
@@ -231,10 +209,8 @@ def load_label_map(labels_path, labels_map_path, nerves_path=None, name: str | N
         if n.name in seen:
             raise ValidationError(f"nerves name = {n.name!r}: given twice")
         seen.add(n.name)
-        index = to_index(n.centerline_m)
-        outside = ~np.all((index >= -0.5) & (index <= shape - 0.5), axis=1)
-        if outside.any():
-            k = int(np.argmax(outside))
+        k = voxels.centreline_outside(n.centerline_m)
+        if k is not None:
             point = ", ".join(f"{v:.1f}" for v in n.centerline_m[k] / MM)
             raise ValidationError(f"nerves ({n.name}).centerline_mm[{k}] = [{point}]: outside the label volume")
     nerve_names = [n.name for n in nerves]

@@ -25,7 +25,7 @@ from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
 from neurolysis.engines.rf.settings import RFSettings, setting_types
 from neurolysis.methods import method_names, method_summary
 from neurolysis.output import print_json
-from neurolysis.planning.plan import load_plan, new_plan, plan_toml
+from neurolysis.planning.plan import load_plan, new_plan, new_segmentation_plan, plan_toml
 from neurolysis.planning.simulate import prepare, solve
 from neurolysis.report import command as report_command
 from neurolysis.report.outcome_table import print_outcome
@@ -77,9 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"list {what}")
         p.add_argument("--json", action="store_true", help="print JSON")
     plan = sub.add_parser("plan", help="write plan files").add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
-    new = plan.add_parser("new", help="print a plan with the template's recommended placement (TOML, to stdout)")
-    new.add_argument("--template", required=True, help="anatomy template (see `neurolysis templates`)")
-    new.add_argument("--target", help="target nerve (default: the template's target)")
+    new = plan.add_parser("new", help="print a plan with the recommended placement on a template or a patient's segmentation (TOML, to stdout)")
+    where = new.add_mutually_exclusive_group(required=True)
+    where.add_argument("--template", help="anatomy template (see `neurolysis templates`)")
+    where.add_argument("--segmentation", nargs="+", metavar="SEG", help="a patient's label map (NIfTI, NRRD, .seg.nrrd) or TotalSegmentator folder; more files add label layers (see `neurolysis anatomy inspect`)")
+    new.add_argument("--names", nargs="+", metavar="N", help="with --segmentation: totalsegmentator | totalsegmentator-mr | totalsegmentator:<task> | embedded | a table file; one, or one per file")
+    new.add_argument("--image", metavar="IMG", help="with --segmentation: the CT or MR (NIfTI, NRRD or a DICOM folder) for figures and the viewer")
+    new.add_argument("--side", choices=("left", "right"), help="with --segmentation: the side of the target nerve, where it matters")
+    new.add_argument("--target", help="target nerve (default: the template's target; required with --segmentation)")
     new.add_argument("--approach", default="parallel", help="parallel (default) or perpendicular")
     new.add_argument("--method", default="rf", help="rf (default), cooled-rf, pulsed-rf, chemical, cryo, surgical or block")
     sim = sub.add_parser("simulate", help="simulate a plan: lesion, nerve outcome, relief and critical-structure risk")
@@ -269,7 +274,14 @@ def _run_methods(args: argparse.Namespace) -> int:
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-    sys.stdout.write(plan_toml(new_plan(args.template, args.target, args.approach, args.method)))
+    if args.segmentation is None:
+        for option in ("names", "image", "side"):
+            if getattr(args, option) is not None:
+                raise ValidationError(f"plan new --{option}: only used with --segmentation")
+        plan = new_plan(args.template, args.target, args.approach, args.method)
+    else:
+        plan = new_segmentation_plan(args.segmentation, args.names, args.image, args.side, args.target, args.approach, args.method)
+    sys.stdout.write(plan_toml(plan))
     return 0
 
 

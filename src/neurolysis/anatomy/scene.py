@@ -95,6 +95,13 @@ class Scene:
     sources: Mapping[str, str] = field(default_factory=dict)
     targets: tuple[str, ...] = ()  # every nerve the anatomy is meant to treat; () -> (target,)
     frame: str = ""  # the anatomy frame: axes and origin
+    convention: str | None = None  # "RAS" | "LPS": a scan's scanner coordinates (None: a template's own frame)
+    image_at: Callable[[np.ndarray], np.ndarray] | None = None  # the scan's intensity (HU for CT) at points (n, 3) m
+    image_modality: str | None = None
+    landmarks: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)  # points a landmark rule used (mm)
+    procedure_template: str | None = None  # the template of the same procedure (method defaults, compare, indications)
+    landmark_rule: str | None = None
+    warnings: tuple[str, ...] = ()  # what reading the anatomy found (unmapped names, a region cut out of a large scan)
 
     def __post_init__(self) -> None:
         if not self.targets:

@@ -15,13 +15,15 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 
+from neurolysis.anatomy.imaging import segmentation_scene
 from neurolysis.anatomy.scene import APPROACHES
-from neurolysis.anatomy.templates import load_template, template_names, template_procedure_defaults
+from neurolysis.anatomy.templates import load_template, template_procedure_defaults
 from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.indications import load_indication
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
 from neurolysis.outcome.relief import AGE_RANGE_YEARS
 from neurolysis.outcome.spread import check_uncertainty
+from neurolysis.planning.anatomy_spec import AnatomySpec
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range, check_toml_integers, shown
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
@@ -42,30 +44,6 @@ def _vector(name: str, value, *, limit: float | None = None, unit: str = "mm") -
         for i, v in enumerate(out):
             check_range(f"{name}[{i}]", v, -limit, limit, unit=unit)
     return out  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class AnatomySpec:
-    """A built-in template, or a label map with its labels-to-tissue map and nerves file."""
-
-    template: str | None = "lumbar-medial-branch"
-    labels: str | None = None
-    labels_map: str | None = None
-    nerves: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("labels", "labels_map", "nerves"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ValidationError(f"anatomy.{name} = {value!r}: must be a file path (text), e.g. \"case.nii.gz\"")
-        if self.labels is not None:
-            if self.labels_map is None:
-                raise ValidationError(f"anatomy.labels_map = None: required with anatomy.labels = {self.labels!r}")
-            object.__setattr__(self, "template", None)
-        elif self.template is None:
-            raise ValidationError("anatomy.template = None: give a template (see `neurolysis templates`) or anatomy.labels")
-        else:
-            check_choice("anatomy.template", self.template, template_names())
 
 
 @dataclass(frozen=True)
@@ -288,7 +266,7 @@ def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
         for key in ("offset_mm", "tip_mm", "direction"):
             if name == "placement" and isinstance(kwargs.get(key), list):
                 kwargs[key] = tuple(kwargs[key])
-        if name == "anatomy" and "labels" in kwargs and "template" not in kwargs:
+        if name == "anatomy" and ("labels" in kwargs or "segmentation" in kwargs) and "template" not in kwargs:
             kwargs["template"] = None
         sections[name] = cls(**kwargs)
     return Plan(**sections, base_dir=base_dir)
@@ -335,7 +313,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if not isinstance(out[section], dict):
             raise ValidationError(f"{section} = {out[section]!r}: must be a table [{section}]")
         out[section][name] = value
-        if section == "anatomy" and name == "labels":
+        if section == "anatomy" and name in ("labels", "segmentation"):
             out[section].setdefault("template", None)
     return out
 
@@ -363,13 +341,20 @@ def toml_value(value) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, float):
         return repr(value)
     return str(value)
 
 
 _COMMENTS = {
-    ("anatomy", "template"): "see `neurolysis templates`; or labels = \"case.nii.gz\", labels_map = \"labels.toml\", nerves = \"nerves.json\"",
+    ("anatomy", "template"): "see `neurolysis templates`; or segmentation = \"seg.nii.gz\" (a patient's scan), or labels = \"case.nii.gz\", labels_map = \"labels.toml\", nerves = \"nerves.json\"",
+    ("anatomy", "segmentation"): "a label map (NIfTI, NRRD, .seg.nrrd) or a TotalSegmentator folder; a list adds label layers; paths relative to this file",
+    ("anatomy", "names"): "totalsegmentator | totalsegmentator-mr | totalsegmentator:<task> | embedded | a table (.ctbl, .tsv, .txt, .csv)",
+    ("anatomy", "image"): "CT or MR for figures and the viewer: NIfTI, NRRD or a DICOM folder",
+    ("anatomy", "side"): "left | right: the side of the target nerve",
+    ("anatomy", "tissues"): "structure name = tissue id: overrides the name rules",
     ("target", "nerve"): "a nerve of the anatomy",
     ("procedure", "method"): "rf | cooled-rf | pulsed-rf | chemical | cryo | surgical | block",
     ("placement", "approach"): "parallel | perpendicular | explicit",
@@ -401,17 +386,41 @@ def plan_toml(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def new_plan(template: str, target: str | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
-    """A plan with the template's recommended placement for its target."""
-    scene = load_template(template)
+def _scene_of(anatomy: AnatomySpec, target: str | None, base_dir: str):
+    """The scene a new plan is written for: the template, or the segmentation with its target placed."""
+    if anatomy.template is not None:
+        return load_template(anatomy.template)
+    if anatomy.segmentation is not None:
+        return segmentation_scene(anatomy.segmentation, anatomy.names, anatomy.image, anatomy.side, target, anatomy.tissues, base_dir)
+    raise ValidationError("plan new: give a template or a segmentation (label-map plans are written by hand: docs/planning.md)")
+
+
+def plan_on(anatomy: AnatomySpec, target: str | None = None, approach: str = "parallel", method: str = "rf", base_dir: str = ".") -> Plan:
+    """A plan on ``anatomy`` with the recommended placement for its target and the method's
+    defaults (the template's, or those of the template of the same procedure for a segmentation)."""
+    scene = _scene_of(anatomy, target, base_dir)
     nerve = target or scene.target
     check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
     check_choice("procedure.method", method, method_names())
-    values = METHODS[method].plan_new_values() | template_procedure_defaults(template, method)
+    defaults_from = anatomy.template or scene.procedure_template
+    values = METHODS[method].plan_new_values() | (template_procedure_defaults(defaults_from, method) if defaults_from else {})
     return Plan(
-        anatomy=AnatomySpec(template=template),
+        anatomy=anatomy,
         target=TargetSpec(nerve=nerve),
         procedure=ProcedureSpec(method=method, **values),
         placement=PlacementSpec(approach=approach),
         patient=PatientSpec(weight_kg=DEFAULT_BLOCK_WEIGHT_KG if method == "block" else None),
+        base_dir=base_dir,
     )
+
+
+def new_plan(template: str, target: str | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
+    """A plan with the template's recommended placement for its target."""
+    return plan_on(AnatomySpec(template=template), target, approach, method)
+
+
+def new_segmentation_plan(segmentation, names=None, image: str | None = None, side: str | None = None, target: str | None = None,
+                          approach: str = "parallel", method: str = "rf", tissues: dict | None = None, base_dir: str = ".") -> Plan:  # fmt: skip
+    """A plan on a patient's segmentation: its target placed by the landmark rules (docs/models/anatomy.md 7)."""
+    anatomy = AnatomySpec(template=None, segmentation=segmentation, names=names, image=image, side=side, tissues=tissues)
+    return plan_on(anatomy, target, approach, method, base_dir)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.imaging import segmentation_scene
 from neurolysis.anatomy.labelmap import load_label_map
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.anatomy.templates import load_template
@@ -34,10 +35,12 @@ from neurolysis.validation import ValidationError, check_choice
 
 
 def load_scene(plan: Plan) -> Scene:
-    """The plan's anatomy: a template or an imported label map."""
+    """The plan's anatomy: a template, a patient's segmentation (target placed by landmarks) or an imported label map."""
     a = plan.anatomy
     if a.template is not None:
         return load_template(a.template)
+    if a.segmentation is not None:
+        return segmentation_scene(a.segmentation, a.names, a.image, a.side, plan.target.nerve, a.tissues, plan.base_dir)
     return load_label_map(plan.path(a.labels), plan.path(a.labels_map), plan.path(a.nerves))
 
 
@@ -91,6 +94,16 @@ class Outcome:
     def section(self) -> str:
         return METHODS[self.plan.procedure.method].section
 
+    def _anatomy(self) -> dict:
+        """The ``anatomy`` key: name and target; for a segmentation also its frame (RAS or LPS: the
+        convention of every coordinate in the plan and the output), files, landmark rule and landmarks (mm)."""
+        s = self.scene
+        out = {"name": s.name, "target_nerve": self.nerve.name, "frame": s.convention}
+        if s.convention is not None:
+            out |= {"segmentation": s.sources.get("segmentation"), "image": s.sources.get("image"), "landmark_rule": s.landmark_rule,
+                    "landmarks_mm": {k: list(v) for k, v in s.landmarks.items()}, "procedure_template": s.procedure_template, "region_simulated": s.sources.get("region simulated")}  # fmt: skip
+        return out
+
     def to_dict(self) -> dict:
         return {
             "target": self.target.to_dict(),
@@ -100,7 +113,7 @@ class Outcome:
             "settings": self.plan.as_dict(),
             "disclaimer": DISCLAIMER,
             "method": self.plan.procedure.method,
-            "anatomy": {"name": self.scene.name, "target_nerve": self.nerve.name},
+            "anatomy": self._anatomy(),
             "placement": {
                 "approach": self.plan.placement.approach,
                 "tip_mm": [float(v) for v in self.pose.tip_m * 1e3],
@@ -151,7 +164,7 @@ def solve(ctx: Context) -> Outcome:
         extra, more = method.read_outcome(ctx, physics, found.stages)
         physics = replace(physics, section=physics.section | extra)
         warnings = (*warnings, *more)
-    warnings = (*warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
+    warnings = (*ctx.scene.warnings, *warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
     cohort = None
     if ctx.plan.uncertainty.samples is not None:
         cohort = _placement_cohort(ctx, method, physics, found)

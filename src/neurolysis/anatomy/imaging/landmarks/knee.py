@@ -1,0 +1,3 @@
+"""Landmark rules of the knee group (placeholder until its rules land)."""
+
+RULES = ()

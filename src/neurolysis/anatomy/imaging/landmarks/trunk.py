@@ -1,0 +1,3 @@
+"""Landmark rules of the trunk group (placeholder until its rules land)."""
+
+RULES = ()

@@ -1,0 +1,171 @@
+"""A :class:`~neurolysis.anatomy.scene.Scene` from a segmentation: regions from the labels
+(tissues by the name rules), the target nerve and its placements from the landmark rules,
+critical structures from the labels' kinds, and the image for the figures.
+
+Only a region around the target is kept (``ROI_HALF_MM`` each way, at the segmentation's own
+voxels): the solvers' meshes reach about 70 mm from the needle, and a 512 x 512 x 600 CT would
+otherwise cost gigabytes as region indices. Beyond the region the tissue is the medium's default
+(region ``outside``). Coordinates are the segmentation's own scanner coordinates (metres inside,
+mm at the edge) in its frame (``Scene.convention``: RAS for NIfTI, the ``space`` of an NRRD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+
+import numpy as np
+
+from neurolysis.engines.poses import MAX_ACTIVE_TIP_IN_BONE, tip_in_bone
+from neurolysis.validation import ValidationError
+
+from .._build import MM, build_placements, critical_from_spec, nerve_from_spec, paint_nerve_regions
+from ..placement import DEFAULT_TIP_LENGTH_M, recommended_pose
+from ..scene import CriticalStructure, Scene
+from ..voxels import VoxelRegions, sample_nearest
+from .anatomy import SegmentedAnatomy
+from .landmarks import PlacedTarget, place_target
+from .rules import Structure
+
+ROI_HALF_MM = 80.0
+"""Half-size of the region kept around the target (mm): beyond the 3D RF mesh (60 mm past a
+6 mm fine zone) and the chemical and cryo domains."""
+OUTSIDE = "outside"
+UNLABELLED = "unlabelled"
+
+
+def _crop(anatomy: SegmentedAnatomy, centre_mm: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
+    """The index box within ``ROI_HALF_MM`` of ``centre_mm`` (whether it is smaller than the grid)."""
+    grid = anatomy.grid
+    half = ROI_HALF_MM
+    corners = np.array([[centre_mm[0] + a, centre_mm[1] + b, centre_mm[2] + c] for a in (-half, half) for b in (-half, half) for c in (-half, half)])
+    index = grid.to_index(corners)
+    shape = np.asarray(grid.shape)
+    lo = np.clip(np.floor(index.min(axis=0)).astype(int), 0, shape)
+    hi = np.clip(np.ceil(index.max(axis=0)).astype(int) + 1, 0, shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    return box, bool(np.any(lo > 0) or np.any(hi < shape))  # type: ignore[return-value]
+
+
+def _regions(anatomy: SegmentedAnatomy, box, target: PlacedTarget) -> tuple[np.ndarray, list[str], list[str], list[Structure]]:
+    """Region index per voxel of the box (the first layer's label, else a later layer's, else
+    unlabelled), region names and tissues, and the structures present in the box."""
+    names, tissues = [OUTSIDE, UNLABELLED], [_default_tissue(), _default_tissue()]
+    present: list[Structure] = []
+    out = np.ones(tuple(b.stop - b.start for b in box), dtype=np.int32)  # 1 = unlabelled
+    filled = np.zeros(out.shape, dtype=bool)
+    for layer in anatomy.layers:
+        labels = layer.segmentation.labels[box]
+        values = np.unique(labels)
+        lookup = {}
+        for value in values.tolist():
+            s = layer.structures.get(int(value))
+            if value == 0 or s is None:
+                continue
+            if s.name not in names:
+                names.append(s.name)
+                tissues.append(s.tissue)
+                present.append(s)
+            lookup[int(value)] = names.index(s.name)
+        if not lookup:
+            continue
+        table = np.zeros(int(values.max()) + 1, dtype=np.int32)
+        for value, region in lookup.items():
+            table[value] = region
+        mapped = table[labels]
+        take = (mapped > 0) & ~filled
+        out[take] = mapped[take]
+        filled |= mapped > 0
+    return out, names, tissues, present
+
+
+def _default_tissue() -> str:
+    from neurolysis._catalog import load_catalog
+
+    return load_catalog("structure_rules")["default_tissue"]
+
+
+def _critical(present: list[Structure], target: PlacedTarget) -> list[CriticalStructure]:
+    """One critical structure per labelled structure of a critical kind, except the target nerve's own label."""
+    target_names = {target.target}
+    return [CriticalStructure(name=s.name, kind=s.critical, regions=(s.name,)) for s in present if s.critical and s.nerve not in target_names]
+
+
+def _clear_of_bone(scene: Scene, placements: Mapping, tip_length_m: float) -> dict:
+    """Each recommended pose whose active tip lies in bone (a voxelised bone surface can swallow a
+    hinted pose) chosen again around the nerve by the path score (fewest bone points first)."""
+    out = dict(placements)
+    blocked = scene.regions_of_tissue("bone")
+    avoid = sorted({scene.region_index(r) for c in scene.critical for r in c.regions})
+    for (nerve_name, approach), pose in placements.items():
+        if tip_in_bone(scene, pose, tip_length_m)[0] <= MAX_ACTIVE_TIP_IN_BONE:
+            continue
+        nerve = scene.nerve(nerve_name)
+        out[(nerve_name, approach)] = recommended_pose(nerve, approach, label_at=scene.label_at, bounds_m=scene.bounds_m, blocked=blocked, avoid=avoid)
+    return out
+
+
+def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | None, side: str | None, name: str = "segmentation") -> Scene:
+    """The scene of a plan on ``anatomy`` for ``target`` (on ``side``): see the module docstring."""
+    placed = place_target(anatomy, target, side)
+    box, cropped = _crop(anatomy, np.asarray(placed.centre_mm, float))
+    regions, names, tissues, present = _regions(anatomy, box, placed)
+    affine = anatomy.grid.affine.copy()
+    affine[:3, 3] = anatomy.grid.to_mm(np.array([[b.start for b in box]]))[0]
+    voxels = VoxelRegions(regions, affine)
+    nerves = tuple(nerve_from_spec(spec, f"landmark rule {placed.rule}: nerve[{i}]") for i, spec in enumerate(placed.nerves))
+    for n in nerves:
+        k = voxels.centreline_outside(n.centerline_m)
+        if k is not None:
+            point = ", ".join(f"{v:.1f}" for v in n.centerline_m[k] / MM)
+            raise ValidationError(f"target.nerve = {placed.target!r}: the landmark rule puts {n.name!r} at [{point}] mm, outside the segmentation's field of view")
+    paint_nerve_regions(nerves, names, tissues, voxels.nerve_layers, lambda n: f"target.nerve = {n!r}: a structure of the segmentation has the same name")
+    critical = _critical(present, placed)
+    critical += [critical_from_spec(c, f"landmark rule {placed.rule}: critical[{i}]", names, [n.name for n in nerves]) for i, c in enumerate(placed.critical)]
+    bounds = voxels.bounds_m()
+    blocked = [i for i, t in enumerate(tissues) if t == "bone"]
+    avoid = sorted({names.index(r) for c in critical for r in c.regions})
+    placements = build_placements(placed.placements, nerves, (placed.target,), voxels.label_at, bounds, blocked, avoid, f"landmark rule {placed.rule}: placement")
+    image_at = None
+    if anatomy.image is not None:
+        picture = anatomy.image.values[box]
+        fill = float(anatomy.image.values.min())
+        image_at = lambda points_m: sample_nearest(picture, voxels, points_m, fill)  # noqa: E731
+    grid = anatomy.grid
+    axes = ", ".join(f"{a} to the patient's {d}" for a, d in zip("xyz", _axis_words(grid.frame), strict=True))
+    sources = dict(anatomy.sources) | {
+        "landmark rule": f"{placed.rule}: {placed.notes[0] if placed.notes else ''}".rstrip(": "),
+        "region simulated": (f"a {2 * ROI_HALF_MM:g} mm box around the target, {regions.shape[0]} x {regions.shape[1]} x {regions.shape[2]} of the {grid.shape[0]} x {grid.shape[1]} x {grid.shape[2]} voxels"
+                             if cropped else f"the whole volume, {grid.shape[0]} x {grid.shape[1]} x {grid.shape[2]} voxels") + f" of {', '.join(f'{s:.3g}' for s in grid.spacing_mm)} mm",
+    }  # fmt: skip
+    scene = Scene(
+        name=name,
+        description=f"{placed.target} placed by landmarks ({placed.rule}) on {anatomy.sources.get('segmentation', 'a segmentation')}",
+        bounds_m=bounds,
+        region_names=tuple(names),
+        region_tissue=tuple(tissues),
+        label_at=voxels.label_at,
+        nerves=nerves,
+        critical=tuple(critical),
+        target=placed.target,
+        placements=MappingProxyType(placements),
+        sources=MappingProxyType(sources),
+        targets=(placed.target,),
+        frame=f"{grid.frame}: the segmentation's scanner coordinates ({axes}), mm",
+        convention=grid.frame,
+        image_at=image_at,
+        image_modality=None if anatomy.image is None else anatomy.image.modality,
+        landmarks=MappingProxyType({k: tuple(float(v) for v in p) for k, p in placed.landmarks.items()}),
+        procedure_template=placed.template or None,
+        landmark_rule=placed.rule,
+        warnings=(*anatomy.warnings, *([f"anatomy: simulated in {sources['region simulated']}"] if cropped else [])),
+    )
+    return replace(scene, placements=MappingProxyType(_clear_of_bone(scene, scene.placements, DEFAULT_TIP_LENGTH_M)))
+
+
+def _axis_words(frame: str) -> tuple[str, str, str]:
+    return ("right", "anterior", "superior") if frame == "RAS" else ("left", "posterior", "superior")
+
+
+__all__ = ["ROI_HALF_MM", "scene_from_anatomy"]

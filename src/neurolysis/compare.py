@@ -19,8 +19,9 @@ from neurolysis.anatomy.templates import load_template
 from neurolysis.indications import burden
 from neurolysis.methods import method_names
 from neurolysis.outcome.relief import procedures_needed
-from neurolysis.planning.plan import Plan, new_plan, plan_from_dict
-from neurolysis.planning.simulate import Outcome, simulate
+from neurolysis.planning.anatomy_spec import AnatomySpec
+from neurolysis.planning.plan import Plan, plan_from_dict, plan_on
+from neurolysis.planning.simulate import Outcome, load_scene, simulate
 from neurolysis.validation import ValidationError, check_choice, check_range
 
 HORIZON_RANGE_MONTHS = (1.0, 120.0)
@@ -36,8 +37,10 @@ def not_applicable(template: str, method: str) -> str | None:
     return None if reason is None else str(reason)
 
 
-def _check(template: str, target: str | None, horizon_months: float, samples: int | None) -> None:
-    scene = load_template(template)  # one line for an unknown template
+def _check(template: str | None, target: str | None, horizon_months: float, samples: int | None, base: Plan | None) -> None:
+    if template is None and (base is None or base.anatomy.segmentation is None):
+        raise ValidationError("compare: give a template, or a plan on a template or a segmentation (label-map plans are not compared)")
+    scene = load_template(template) if base is None or base.anatomy.segmentation is None else load_scene(base)  # one line for an unknown template
     if target is not None:
         check_choice("target", target, [n.name for n in scene.nerves])
     check_range("horizon_months", horizon_months, *HORIZON_RANGE_MONTHS, unit="months")
@@ -45,11 +48,13 @@ def _check(template: str, target: str | None, horizon_months: float, samples: in
         raise ValidationError(f"monte_carlo = {samples!r}: must be a whole number in [1, {MAX_SAMPLES}]")
 
 
-def _plans(template: str, target: str | None, base: Plan | None, samples: int | None, methods: tuple[str, ...]) -> dict[str, Plan]:
+def _plans(template: str | None, target: str | None, base: Plan | None, samples: int | None, methods: tuple[str, ...]) -> dict[str, Plan]:
     out = {}
+    anatomy = base.anatomy if base is not None and base.anatomy.segmentation is not None else AnatomySpec(template=template)
+    base_dir = base.base_dir if base is not None else "."
     for method in methods:
         approach = base.placement.approach if base is not None and base.placement.approach != "explicit" else "parallel"
-        data = new_plan(template, target, approach, method).as_dict()
+        data = plan_on(anatomy, target, approach, method, base_dir).as_dict()
         if base is not None:
             b = base.as_dict()
             data["placement"] = b["placement"]
@@ -59,7 +64,7 @@ def _plans(template: str, target: str | None, base: Plan | None, samples: int | 
                 data["uncertainty"] = b["uncertainty"]
         if samples is not None:
             data.setdefault("uncertainty", {})["samples"] = samples
-        out[method] = plan_from_dict(data)
+        out[method] = plan_from_dict(data, base_dir=base_dir)
     return out
 
 
@@ -100,15 +105,19 @@ def _skipped(method: str, reason: str) -> dict:
             "procedures_needed": None, "motor_deficit": None, "critical": [], "worst_p_injury": None, "wall_time_s": 0.0, "burden": _burden(method)}  # fmt: skip
 
 
-def compare_methods(template: str, target: str | None = None, *, horizon_months: float = 12.0, samples: int | None = None, base: Plan | None = None,
+def compare_methods(template: str | None, target: str | None = None, *, horizon_months: float = 12.0, samples: int | None = None, base: Plan | None = None,
                     simulate_all: bool = False, methods: tuple[str, ...] | None = None, progress: Callable[[str, float], None] | None = None,
                     outcomes: dict | None = None) -> dict:  # fmt: skip
-    """Simulate every method at ``template``'s target (or ``target``) and return the
-    comparison (JSON-ready): {"target", "template", "horizon_months", "samples", "methods": [...]}.
+    """Simulate every method at ``template``'s target (or ``target``), or at the target of ``base``
+    (a plan on a template or a patient's segmentation: ``template`` may then be None), and return
+    the comparison (JSON-ready): {"target", "template", "horizon_months", "samples", "methods": [...]}.
     Methods that do not apply are listed with their reason and, unless ``simulate_all``, not
     simulated. ``methods`` restricts the comparison (default: every method). ``outcomes``, when given, receives each simulated method's Outcome. Input is
     checked before any solve."""
-    _check(template, target, horizon_months, samples)
+    _check(template, target, horizon_months, samples, base)
+    if base is not None and base.anatomy.segmentation is not None:
+        target = target or base.target.nerve
+        template = load_scene(base).procedure_template  # what applies there is what applies at the template of the same procedure
     chosen = method_names() if methods is None else tuple(methods)
     for m in chosen:
         check_choice("methods", m, method_names())
@@ -118,7 +127,7 @@ def compare_methods(template: str, target: str | None = None, *, horizon_months:
     for k, (method, plan) in enumerate(plans.items()):
         if progress is not None:
             progress(method, k / len(plans))
-        reason = not_applicable(template, method)
+        reason = not_applicable(template, method) if template else None
         if reason and not simulate_all:
             entries.append(_skipped(method, reason))
             continue

@@ -49,8 +49,8 @@ def run_compare(args: argparse.Namespace) -> int:
         check_output_path(args.report, "--report")
     base = load_plan(args.plan) if args.plan else None
     template = base.anatomy.template if base is not None else args.template
-    if base is not None and template is None:
-        raise ValidationError(f"compare {args.plan}: the plan's anatomy is a label map; compare needs a template")
+    if base is not None and template is None and base.anatomy.segmentation is None:
+        raise ValidationError(f"compare {args.plan}: the plan's anatomy is a label map; compare needs a template or a segmentation")
     target = args.target or (base.target.nerve if base is not None else None)
 
     def progress(method: str, fraction: float) -> None:

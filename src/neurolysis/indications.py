@@ -11,6 +11,8 @@ is treated by decompression (the common peroneal nerve: foot drop). ``add_argume
 
 from __future__ import annotations
 
+import re
+
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -213,9 +215,21 @@ def load_indication(name: object, field: str = "indication") -> Indication:
     return _indications()[name]  # type: ignore[index]
 
 
+SPINAL_LEVEL = re.compile(r"^(?:C|T|L|S)\d{1,2} ")
+"""A leading spinal level ("L3 ", "T10 ") in a nerve's name: a plan on a patient's scan names the
+level (``L3 medial branch``, ``T10 intercostal nerve``) where the catalog names the nerve once."""
+
+
+def treats(targets: tuple[str, ...], nerve: str) -> bool:
+    """Whether ``nerve`` is one of ``targets``, at any spinal level (``L3 medial branch`` is treated
+    where the catalog lists ``L4 medial branch``; ``T10 intercostal nerve`` where it lists ``intercostal nerve``)."""
+    key = SPINAL_LEVEL.sub("", nerve)
+    return nerve in targets or any(SPINAL_LEVEL.sub("", t) == key for t in targets)
+
+
 def indications_for(template: str | None = None, nerve: str | None = None) -> tuple[Indication, ...]:
     """The indications simulated on ``template`` and/or aimed at ``nerve`` (None: any)."""
-    return tuple(i for i in _indications().values() if (template is None or template in i.templates) and (nerve is None or nerve in i.targets))
+    return tuple(i for i in _indications().values() if (template is None or template in i.templates) and (nerve is None or treats(i.targets, nerve)))
 
 
 def burden(method: str) -> Burden:
@@ -232,7 +246,7 @@ def destructive_warning(method: str, nerve_name: str, nerve_kind: str) -> str | 
     if b is None or not b.destructive or nerve_kind not in load_catalog("indications")["rules"]["motor_kinds"]:
         return None
     for indication in _indications().values():
-        if indication.motor_warning and nerve_name in indication.targets:
+        if indication.motor_warning and treats(indication.targets, nerve_name):
             return indication.motor_warning.format(method=method, nerve=nerve_name, kind=nerve_kind, motor_loss=b.motor_loss.text)
     return None
 
@@ -245,7 +259,7 @@ def indication_warnings(name: str | None, method: str, nerve_name: str, nerve_ki
     if name is None:
         return tuple(out)
     ind = load_indication(name, "indication.name")
-    if ind.targets and nerve_name not in ind.targets:
+    if ind.targets and not treats(ind.targets, nerve_name):
         out.append(f"indication {name!r} targets {', '.join(ind.targets)}; this plan's target is {nerve_name!r}")
     if method in ind.not_appropriate and foot is None:
         out.append(f"procedure.method = {method!r} is not appropriate for indication {name!r}: {ind.not_appropriate[method]}")

@@ -101,6 +101,7 @@ class Scene:
     landmarks: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)  # points a landmark rule used (mm)
     procedure_template: str | None = None  # the template of the same procedure (method defaults, compare, indications)
     landmark_rule: str | None = None
+    files_sha256: Mapping[str, str] = field(default_factory=dict)  # a scan's files: path -> sha256
     warnings: tuple[str, ...] = ()  # what reading the anatomy found (unmapped names, a region cut out of a large scan)
 
     def __post_init__(self) -> None:

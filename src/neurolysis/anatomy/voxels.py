@@ -61,14 +61,12 @@ class VoxelRegions:
         return int(np.argmax(outside)) if outside.any() else None
 
 
-def sample_nearest(values: np.ndarray, regions: VoxelRegions, points_m: np.ndarray, fill: float) -> np.ndarray:
-    """``values`` (on the same grid as ``regions``) at the nearest voxel of each point; ``fill`` outside."""
-    ijk = np.rint(regions.to_index(points_m)).astype(np.int64)
-    inside = regions.inside(ijk)
-    out = np.full(len(ijk), fill, dtype=float)
-    i = ijk[inside]
-    out[inside] = values[i[:, 0], i[:, 1], i[:, 2]]
-    return out
+def sample_linear(values: np.ndarray, regions: VoxelRegions, points_m: np.ndarray, fill: float) -> np.ndarray:
+    """``values`` (on the same grid as ``regions``) interpolated linearly at each point; ``fill`` beyond the grid."""
+    from scipy.ndimage import map_coordinates
+
+    index = regions.to_index(points_m)
+    return map_coordinates(values, index.T, order=1, mode="constant", cval=fill)
 
 
-__all__ = ["VoxelRegions", "sample_nearest"]
+__all__ = ["VoxelRegions", "sample_linear"]

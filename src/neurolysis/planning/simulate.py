@@ -96,12 +96,12 @@ class Outcome:
 
     def _anatomy(self) -> dict:
         """The ``anatomy`` key: name and target; for a segmentation also its frame (RAS or LPS: the
-        convention of every coordinate in the plan and the output), files, landmark rule and landmarks (mm)."""
+        convention of every coordinate in the plan and the output), landmark rule, landmarks (mm) and the files' sha256."""
         s = self.scene
         out = {"name": s.name, "target_nerve": self.nerve.name, "frame": s.convention}
         if s.convention is not None:
-            out |= {"segmentation": s.sources.get("segmentation"), "image": s.sources.get("image"), "landmark_rule": s.landmark_rule,
-                    "landmarks_mm": {k: list(v) for k, v in s.landmarks.items()}, "procedure_template": s.procedure_template, "region_simulated": s.sources.get("region simulated")}  # fmt: skip
+            out |= {"landmark_rule": s.landmark_rule,
+                    "landmarks_mm": {k: list(v) for k, v in s.landmarks.items()}, "procedure_template": s.procedure_template, "region_simulated": s.sources.get("region simulated"), "files_sha256": dict(s.files_sha256)}  # fmt: skip
         return out
 
     def to_dict(self) -> dict:

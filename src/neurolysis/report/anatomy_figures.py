@@ -17,8 +17,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from neurolysis.about import DISCLAIMER  # noqa: E402
+from neurolysis.report.colours import OTHER_TISSUE_COLOUR, TISSUE_COLOURS  # noqa: E402
 
 SLICE_POINTS = 161
+CT_WINDOW_HU = (-200.0, 400.0)
+"""Grey window of a CT under the tissues: soft tissue and bone both readable."""
 NERVE_SLAB_M = 1.5e-3
 """Nerve centerline points within this distance of a slice plane are drawn on it."""
 
@@ -52,15 +55,27 @@ def plot_outcome(outcome, path: str) -> None:
     )
     n_regions = len(scene.region_names)
     cmap = ListedColormap(plt.get_cmap("tab20")(np.arange(n_regions) % 20))
+    by_tissue = scene.image_at is not None  # a patient's scan: its image in grey, tissues in colour over it
+    if by_tissue:
+        tissues = sorted(set(scene.region_tissue))
+        cmap = ListedColormap([np.asarray(TISSUE_COLOURS.get(t, OTHER_TISSUE_COLOUR)) / 255.0 for t in tissues])
+        tissue_of_region = np.array([tissues.index(t) for t in scene.region_tissue])
+        window = _window(scene, centre, physics.view_half_width_m)
     cohort = outcome.uncertainty
     fig, axes = plt.subplots(2, 3 if cohort is not None else 2, figsize=(18 if cohort is not None else 12, 11))
     used = set()
     for ax, (title, u, v, normal) in zip(axes.flat[:3], planes, strict=True):
         pts = _plane_points(centre, u, v, s, s).reshape(-1, 3)
         labels = np.asarray(scene.label_at(pts)).reshape(SLICE_POINTS, SLICE_POINTS)
-        used |= set(np.unique(labels).tolist())
         extent = (s[0] * 1e3, s[-1] * 1e3, s[0] * 1e3, s[-1] * 1e3)
-        ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=n_regions - 0.5, interpolation="nearest", alpha=0.8)
+        if by_tissue:
+            labels = tissue_of_region[labels]
+            grey = np.asarray(scene.image_at(pts), float).reshape(SLICE_POINTS, SLICE_POINTS)
+            ax.imshow(grey, origin="lower", extent=extent, cmap="gray", vmin=window[0], vmax=window[1], interpolation="bilinear")
+            ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=len(tissues) - 0.5, interpolation="nearest", alpha=0.3)
+        else:
+            ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=n_regions - 0.5, interpolation="nearest", alpha=0.8)
+        used |= set(np.unique(labels).tolist())
         lethal = np.asarray(physics.sample(pts).lethal, float)
         mm = s * 1e3
         if lethal.any():
@@ -89,7 +104,8 @@ def plot_outcome(outcome, path: str) -> None:
         ax.set_title(title)
         ax.set_xlabel("mm")
         ax.set_ylabel("mm")
-    handles = [Patch(color=cmap(i), label=scene.region_names[i]) for i in sorted(used)]
+    names = tissues if by_tissue else scene.region_names
+    handles = [Patch(color=cmap(i), label=names[i] + (" (tissue)" if by_tissue else "")) for i in sorted(used)]
     handles += [
         Line2D([], [], color="black", lw=2, label=physics.lethal_label),
         *(Line2D([], [], color=colour, lw=1.2, ls=style, label=label) for _, _, colour, style, label in physics.contours),
@@ -110,6 +126,26 @@ def plot_outcome(outcome, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _window(scene, centre_m: np.ndarray, half_m: float) -> tuple[float, float]:
+    """Grey levels of the image: a CT's soft-tissue-and-bone window (-200 to 400 HU), else the 1st-99th
+    percentile of the image around the needle (MR has no absolute scale)."""
+    if scene.image_modality == "CT" or scene.image_modality is None and _looks_like_ct(scene, centre_m, half_m):
+        return CT_WINDOW_HU
+    s = np.linspace(-half_m, half_m, 21)
+    grid = np.stack(np.meshgrid(s, s, s, indexing="ij"), axis=-1).reshape(-1, 3) + centre_m
+    values = np.asarray(scene.image_at(grid), float)
+    lo, hi = np.percentile(values, [1, 99])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+def _looks_like_ct(scene, centre_m: np.ndarray, half_m: float) -> bool:
+    """An image without a modality is taken for CT when its values span Hounsfield units (air near -1000)."""
+    s = np.linspace(-3 * half_m, 3 * half_m, 15)
+    grid = np.stack(np.meshgrid(s, s, s, indexing="ij"), axis=-1).reshape(-1, 3) + centre_m
+    values = np.asarray(scene.image_at(grid), float)
+    return bool(values.min() < -500 and values.max() < 5000)
 
 
 def cohort_panels(relief_ax, killed_ax, cohort, block_fraction: float) -> None:

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     extra = [f"uncertainty.samples={args.monte_carlo}"] if args.monte_carlo is not None else []
     plan = load_plan(args.plan, [*args.set, *extra])
-    if args.compare and plan.anatomy.template is None:
-        raise ValidationError("compare: the method comparison needs a plan on an anatomy template (anatomy.template), not a label map")
+    if args.compare and plan.anatomy.template is None and plan.anatomy.segmentation is None:
+        raise ValidationError("compare: the method comparison needs a plan on an anatomy template or a segmentation, not a label map")
     context = prepare(plan)  # anatomy, target, placement and settings checked before the solve
     outcome = solve(context)
     comparison = _comparison(plan, args.monte_carlo, args.horizon_months) if args.compare else None

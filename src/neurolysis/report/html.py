@@ -188,11 +188,25 @@ def verdict(outcome) -> dict:
     return {"block": block, "sure": sure, "relief": relief, "risk": risk, "risk_level": level, "more_risks": warnings[1:], "motor": motor}
 
 
+def _anatomy_text(a: dict) -> str:
+    """The plan's anatomy in words: a template, a patient's segmentation (with names, image, side) or a label map."""
+    if a.get("template"):
+        return a["template"]
+    if a.get("segmentation"):
+        files = a["segmentation"] if isinstance(a["segmentation"], list) else [a["segmentation"]]
+        extra = [f"names {a['names']}" if a.get("names") else None, f"image {a['image']}" if a.get("image") else None, f"{a['side']} side" if a.get("side") else None]
+        return f"segmentation {', '.join(files)}" + "".join(f"; {e}" for e in extra if e)
+    return f"label map {a.get('labels')}"
+
+
 def _plan_rows(d: dict) -> list[tuple[str, str]]:
     s = d["settings"]
     a = s["anatomy"]
-    rows = [
-        ("anatomy", a.get("template") or f"label map {a.get('labels')}"),
+    rows = [("anatomy", _anatomy_text(a))]
+    if d["anatomy"].get("frame"):
+        rows.append(("frame", f"{d['anatomy']['frame']}: every coordinate here is the scan's own scanner coordinate (mm)"))
+        rows.append(("target placed by", f"landmark rule {d['anatomy']['landmark_rule']} ({d['anatomy']['region_simulated']})"))
+    rows += [
         ("target nerve", d["anatomy"]["target_nerve"]),
         ("method", d["method"]),
         ("settings", ", ".join(f"{k} = {v}" for k, v in s["procedure"].items() if k != "method") or "defaults"),

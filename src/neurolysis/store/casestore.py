@@ -248,9 +248,14 @@ def open_store(location: str | os.PathLike | None = None) -> CaseStore:
 
 def save_outcome(store: CaseStore, outcome, plan_toml: str, *, report_html: str | None = None,
                  tags: Sequence[str] = (), notes: str = "", parent_id: str | None = None) -> Case:  # fmt: skip
-    """Save a simulated :class:`~neurolysis.planning.simulate.Outcome` with the plan file's text."""
+    """Save a simulated :class:`~neurolysis.planning.simulate.Outcome` with the plan file's text. A plan on a
+    segmentation refers to files outside the store: their sha256 join the settings, so that a changed scan
+    under the same path makes a new case."""
+    found = outcome.to_dict()
+    files = found["anatomy"].get("files_sha256")
+    settings = outcome.plan.as_dict() | ({"anatomy_files_sha256": files} if files else {})
     return store.save(
-        plan_toml=plan_toml, settings=outcome.plan.as_dict(), outcome=outcome.to_dict(), report_html=report_html,
+        plan_toml=plan_toml, settings=settings, outcome=found, report_html=report_html,
         tags=tags, notes=notes, parent_id=parent_id,
     )  # fmt: skip
 

@@ -51,12 +51,14 @@ class Layer:
 @dataclass(frozen=True, eq=False)
 class SegmentedAnatomy:
     """Label layers on one ``grid`` (module docstring), an optional ``image`` resampled onto it,
-    and ``warnings`` from reading (names absent from the volume, unmapped structures)."""
+    ``warnings`` from reading (names absent from the volume, unmapped structures), and the
+    ``files_sha256`` of what was read (a case on a scan names its files by content)."""
 
     layers: tuple[Layer, ...]
     image: Image | None = None
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    files_sha256: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 of every file read
 
     @property
     def grid(self) -> Grid:

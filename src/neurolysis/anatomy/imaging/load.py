@@ -17,8 +17,24 @@ from .readers import read_image, read_segmentation, resample_image
 from .rules import classify
 from .volume import Segmentation
 
+import hashlib
+
 GRID_TOLERANCE_MM = 1e-3
+HASH_CHUNK_BYTES = 2**20
 MAX_LAYERS = 8
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's files (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(f.name.encode() + b"\0")
+        with f.open("rb") as handle:
+            while chunk := handle.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def as_list(value, field: str) -> list:
@@ -98,8 +114,10 @@ def load_anatomy(segmentation, names=None, image: str | None = None, tissues: Ma
     picture = None
     if image is not None:
         picture = resample_image(read_image(resolved(image)), main.grid)
+    files = [resolved(p) for p in paths] + ([resolved(image)] if image else [])
     sources = {"segmentation": ", ".join(str(resolved(p)) for p in paths)} | ({"image": str(resolved(image))} if image else {})
-    return SegmentedAnatomy(tuple(layers), picture, tuple(warnings), MappingProxyType(sources))
+    hashes = MappingProxyType({str(f): file_sha256(f) for f in files})
+    return SegmentedAnatomy(tuple(layers), picture, tuple(warnings), MappingProxyType(sources), hashes)
 
 
 __all__ = ["as_list", "load_anatomy"]

@@ -23,7 +23,7 @@ from neurolysis.validation import ValidationError
 from .._build import MM, build_placements, critical_from_spec, nerve_from_spec, paint_nerve_regions
 from ..placement import DEFAULT_TIP_LENGTH_M, recommended_pose
 from ..scene import CriticalStructure, Scene
-from ..voxels import VoxelRegions, sample_nearest
+from ..voxels import VoxelRegions, sample_linear
 from .anatomy import SegmentedAnatomy
 from .landmarks import PlacedTarget, place_target
 from .rules import Structure
@@ -131,7 +131,7 @@ def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | None, side: str 
     if anatomy.image is not None:
         picture = anatomy.image.values[box]
         fill = float(anatomy.image.values.min())
-        image_at = lambda points_m: sample_nearest(picture, voxels, points_m, fill)  # noqa: E731
+        image_at = lambda points_m: sample_linear(picture, voxels, points_m, fill)  # noqa: E731
     grid = anatomy.grid
     axes = ", ".join(f"{a} to the patient's {d}" for a, d in zip("xyz", _axis_words(grid.frame), strict=True))
     sources = dict(anatomy.sources) | {
@@ -159,6 +159,7 @@ def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | None, side: str 
         landmarks=MappingProxyType({k: tuple(float(v) for v in p) for k, p in placed.landmarks.items()}),
         procedure_template=placed.template or None,
         landmark_rule=placed.rule,
+        files_sha256=anatomy.files_sha256,
         warnings=(*anatomy.warnings, *([f"anatomy: simulated in {sources['region simulated']}"] if cropped else [])),
     )
     return replace(scene, placements=MappingProxyType(_clear_of_bone(scene, scene.placements, DEFAULT_TIP_LENGTH_M)))

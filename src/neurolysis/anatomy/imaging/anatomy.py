@@ -84,8 +84,8 @@ class SegmentedAnatomy:
         """:meth:`find`, or a one-line error naming the missing landmark and the rule that needs it."""
         found = self.find(kind, level, side)
         if not found:
-            spelled = " ".join(p for p in (side, level, kind) if p)
-            raise ValidationError(f"target: the landmark {what} ({spelled}) is not in the segmentation; the rule '{rule}' needs it (see `neurolysis anatomy inspect`)")
+            spelled = ", ".join(f"{k} {v}" for k, v in (("kind", kind), ("level", level), ("side", side)) if v)
+            raise ValidationError(f"target: {what} is not in the segmentation (no structure of {spelled}); the landmark rule '{rule}' needs it (see `neurolysis anatomy inspect`)")
         return found
 
     def box(self, found: Sequence[tuple[int, Structure]], margin_voxels: int = 0) -> tuple[slice, slice, slice]:

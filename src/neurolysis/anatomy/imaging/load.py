@@ -13,7 +13,7 @@ from neurolysis.validation import ValidationError
 
 from .anatomy import Layer, SegmentedAnatomy
 from .names import resolve_names
-from .readers import read_image, read_segmentation, resample_image
+from .readers import existing, read_image, read_segmentation, resample_image
 from .rules import classify
 from .volume import Segmentation
 
@@ -84,7 +84,9 @@ def load_anatomy(segmentation, names=None, image: str | None = None, tissues: Ma
         raise ValidationError("anatomy.segmentation = None: a label map or a TotalSegmentator folder is required")
     if len(paths) > MAX_LAYERS:
         raise ValidationError(f"anatomy.segmentation: {len(paths)} files; at most {MAX_LAYERS} label layers")
-    specs = as_list(names, "anatomy.names") if not (names is None) else [None]
+    for i, p in enumerate(paths):
+        existing("anatomy.segmentation" if len(paths) == 1 else f"anatomy.segmentation[{i}]", resolved(p))
+    specs = as_list(names, "anatomy.names") if names is not None else [None]
     if len(specs) == 1:
         specs = specs * len(paths)
     if len(specs) != len(paths):

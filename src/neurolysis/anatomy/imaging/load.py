@@ -20,6 +20,9 @@ from .volume import Segmentation
 import hashlib
 
 GRID_TOLERANCE_MM = 1e-3
+MAX_SPACING_MM = 5.0
+"""Coarsest voxel accepted (mm): bone surfaces and the needle's path are read from the voxels, and
+beyond 5 mm a transverse process or a rib is one or two voxels thick."""
 HASH_CHUNK_BYTES = 2**20
 MAX_LAYERS = 8
 
@@ -97,6 +100,8 @@ def load_anatomy(segmentation, names=None, image: str | None = None, tissues: Ma
     for i, (p, spec) in enumerate(zip(paths, specs, strict=True)):
         where = "anatomy.segmentation" if len(paths) == 1 else f"anatomy.segmentation[{i}]"
         seg = read_segmentation(resolved(p), where)
+        if main is None and seg.grid.spacing_mm.max() > MAX_SPACING_MM:
+            raise ValidationError(f"{where} = {str(resolved(p))!r}: voxel spacing {np.round(seg.grid.spacing_mm, 3).tolist()} mm; at most {MAX_SPACING_MM:g} mm (resample it finer)")
         seg = seg if main is None else _same_grid(seg, main, where)
         main = main or seg
         present = seg.present()

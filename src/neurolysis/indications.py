@@ -11,7 +11,6 @@ is treated by decompression (the common peroneal nerve: foot drop). ``add_argume
 
 from __future__ import annotations
 
-import re
 
 import argparse
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from types import MappingProxyType
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.scene import without_level
 from neurolysis.anatomy.templates import template_names
 from neurolysis.methods import method_names
 from neurolysis.output import print_json
@@ -215,16 +215,11 @@ def load_indication(name: object, field: str = "indication") -> Indication:
     return _indications()[name]  # type: ignore[index]
 
 
-SPINAL_LEVEL = re.compile(r"^(?:C|T|L|S)\d{1,2} ")
-"""A leading spinal level ("L3 ", "T10 ") in a nerve's name: a plan on a patient's scan names the
-level (``L3 medial branch``, ``T10 intercostal nerve``) where the catalog names the nerve once."""
-
-
 def treats(targets: tuple[str, ...], nerve: str) -> bool:
     """Whether ``nerve`` is one of ``targets``, at any spinal level (``L3 medial branch`` is treated
     where the catalog lists ``L4 medial branch``; ``T10 intercostal nerve`` where it lists ``intercostal nerve``)."""
-    key = SPINAL_LEVEL.sub("", nerve)
-    return nerve in targets or any(SPINAL_LEVEL.sub("", t) == key for t in targets)
+    key = without_level(nerve)
+    return nerve in targets or any(without_level(t) == key for t in targets)
 
 
 def indications_for(template: str | None = None, nerve: str | None = None) -> tuple[Indication, ...]:

@@ -6,6 +6,7 @@ Coordinates are metres in the anatomy frame (documented per template in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -14,6 +15,14 @@ import numpy as np
 from ..fields import NeedlePose
 
 APPROACHES = ("parallel", "perpendicular")
+SPINAL_LEVEL = re.compile(r"^(?:C|T|L|S)\d{1,2} ")
+"""A leading spinal level ("L3 ", "T10 ") in a nerve's name: a plan on a patient's scan names the
+level (``L3 medial branch``, ``T10 intercostal nerve``) where the catalogs name the nerve once."""
+
+
+def without_level(nerve_name: str) -> str:
+    """``nerve_name`` without a leading spinal level (``T10 intercostal nerve`` -> ``intercostal nerve``)."""
+    return SPINAL_LEVEL.sub("", nerve_name)
 FIBRE_ROLES = ("motor", "touch", "pain")
 
 

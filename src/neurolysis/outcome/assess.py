@@ -32,7 +32,7 @@ class Assessment:
 
 def territory_of(ctx: Context) -> Territory:
     """The target's territory (untreated input, sprouting, disease course) and the patient's age."""
-    return territory_for(ctx.scene.name, ctx.nerve.name, ctx.plan.patient.age_years)
+    return territory_for(ctx.scene.procedure_template or ctx.scene.name, ctx.nerve.name, ctx.plan.patient.age_years)
 
 
 def assess(ctx: Context, physics: PhysicsResult) -> Assessment:

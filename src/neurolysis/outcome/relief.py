@@ -40,6 +40,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.scene import without_level
 from neurolysis.validation import check_range
 
 _Z10 = 1.2815515655446004  # standard normal 90th percentile
@@ -95,9 +96,11 @@ class Territory:
 
 
 def territory_for(scene_name: str, nerve_name: str, age_years: float | None = None) -> Territory:
-    """The catalogued territory of ``nerve_name`` and the disease course of ``scene_name``."""
+    """The catalogued territory of ``nerve_name`` (at any spinal level) and the disease course of
+    ``scene_name`` (a template, or the template of the same procedure for a scan)."""
     cat = model_parameters()
-    t = cat.get("territory", {}).get(nerve_name, {})
+    territories = cat.get("territory", {})
+    t = territories.get(nerve_name) or territories.get(without_level(nerve_name), {})
     d = cat.get("disease_course", {}).get(scene_name, {})
     sprout = float(cat["recovery"]["sprouting"]["share"]) if t.get("collateral_sprouting", False) else 0.0
     if age_years is not None:

@@ -72,3 +72,29 @@ def unharmed(points_m: np.ndarray) -> FieldSample:
 
 class FieldSampler(Protocol):
     def __call__(self, points_m: np.ndarray) -> FieldSample: ...
+
+
+def lesions_in_turn(samplers: tuple[FieldSampler, ...]) -> FieldSampler:
+    """The fields after several lesions made one after another, each starting from body temperature.
+
+    Peak temperature: the highest of them; Arrhenius Omega and CEM43: their sums (both integrate
+    over time, and the tissue is back at 37 C between lesions: the minutes spent moving a needle
+    are several perfusion time constants, docs/planning.md); lethal where any lesion is lethal or
+    the summed Omega reaches 1; agent: the highest fraction; tubes destroyed where any says so."""
+
+    def sample(points_m: np.ndarray) -> FieldSample:
+        parts = [s(points_m) for s in samplers]
+        omega = np.sum([p.omega for p in parts], axis=0)
+        lethal = np.any([p.lethal for p in parts], axis=0) | (omega >= 1.0)
+        agents = [p.agent_fraction for p in parts if p.agent_fraction is not None]
+        tubes = [p.tubes_destroyed for p in parts if p.tubes_destroyed is not None]
+        return FieldSample(
+            peak_temp_c=np.max([p.peak_temp_c for p in parts], axis=0),
+            omega=omega,
+            cem43_min=np.sum([p.cem43_min for p in parts], axis=0),
+            lethal=lethal,
+            agent_fraction=np.max(agents, axis=0) if agents else None,
+            tubes_destroyed=np.any(tubes, axis=0) if tubes else None,
+        )
+
+    return sample

@@ -62,7 +62,9 @@ class PlanField:
 class Context:
     """What a solver gets: the plan, its scene, target nerve and needle pose, and the method's
     settings as ``prepare`` resolved them (``RFSettings`` for RF, else the fields with defaults);
-    ``tissue_factors``: a property spread to apply to every tissue (RF methods read it)."""
+    ``tissue_factors``: a property spread to apply to every tissue (RF methods read it).
+    ``lesions``: a plan with several needles has one context per lesion (its own target, pose and
+    settings; the first is this context's own); () for one needle."""
 
     plan: Plan
     scene: Scene
@@ -71,6 +73,7 @@ class Context:
     settings: RFSettings | Mapping[str, Any]
     progress: Callable[[float], None] | None = None
     tissue_factors: Mapping[str, float] | None = None
+    lesions: tuple[Context, ...] = ()
 
     def refined(self, mesh):
         """The mesh spec divided by the plan's ``simulation.mesh_refinement``."""

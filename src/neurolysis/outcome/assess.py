@@ -22,35 +22,41 @@ from neurolysis.outcome.risk import StructureRisk, assess_risk, risk_warnings
 class Assessment:
     """``target``: the target nerve after the whole procedure; ``stages``: after each stage,
     the last being ``target``; ``critical``: every critical structure in scene order;
-    ``warnings``: one capitalised line per injured structure, most severe first."""
+    ``warnings``: one capitalised line per injured structure, most severe first; ``targets``:
+    every target nerve of the plan (several needles), the first being ``target``."""
 
     target: NerveOutcome
     stages: tuple[NerveOutcome, ...]
     critical: tuple[StructureRisk, ...]
     warnings: tuple[str, ...]
+    targets: tuple[NerveOutcome, ...] = ()
 
 
-def territory_of(ctx: Context) -> Territory:
-    """The target's territory (untreated input, sprouting, disease course) and the patient's age."""
-    return territory_for(ctx.scene.procedure_template or ctx.scene.name, ctx.nerve.name, ctx.plan.patient.age_years)
+def territory_of(ctx: Context, nerve_name: str | None = None) -> Territory:
+    """A target's territory (untreated input, sprouting, disease course) and the patient's age."""
+    return territory_for(ctx.scene.procedure_template or ctx.scene.name, nerve_name or ctx.nerve.name, ctx.plan.patient.age_years)
 
 
 def assess(ctx: Context, physics: PhysicsResult) -> Assessment:
-    """Nerve outcome (per stage) and critical-structure risk of ``physics`` in ``ctx``'s anatomy."""
+    """Nerve outcome (per stage) of every target and critical-structure risk of ``physics`` in
+    ``ctx``'s anatomy; the risk box covers every needle's tip."""
     sim = ctx.plan.simulation
     method = ctx.plan.procedure.method
-    territory = territory_of(ctx)
 
-    def outcome(sampler) -> NerveOutcome:
-        return nerve_outcome(ctx.nerve, sampler, method, seed=sim.seed, n_axons=sim.n_axons, territory=territory)
+    def outcome(nerve, sampler) -> NerveOutcome:
+        found = nerve_outcome(nerve, sampler, method, seed=sim.seed, n_axons=sim.n_axons, territory=territory_of(ctx, nerve.name))
+        if physics.reversible_relief is not None and sampler is physics.sample:
+            found = replace(found, pain_block=True, relief=physics.reversible_relief)
+        return found
 
-    stages = [outcome(s) for s in physics.stage_samplers]
-    target = outcome(physics.sample)
-    if physics.reversible_relief is not None:
-        target = replace(target, pain_block=True, relief=physics.reversible_relief)
+    stages = [outcome(ctx.nerve, s) for s in physics.stage_samplers]
+    target = outcome(ctx.nerve, physics.sample)
     stages.append(target)
+    nerves = list({part.nerve.name: part.nerve for part in ctx.lesions}.values())[1:] if ctx.lesions else []
+    targets = (target, *(outcome(n, physics.sample) for n in nerves if n.name != ctx.nerve.name))
     lo, hi = (np.asarray(b) for b in ctx.scene.bounds_m)
+    tips = np.array([part.pose.tip_m for part in ctx.lesions] or [ctx.pose.tip_m])
     margin = physics.risk_margin_m
-    box = (np.maximum(ctx.pose.tip_m - margin, lo), np.minimum(ctx.pose.tip_m + margin, hi))
+    box = (np.maximum(tips.min(axis=0) - margin, lo), np.minimum(tips.max(axis=0) + margin, hi))
     critical = assess_risk(ctx.scene, physics.sample, box_m=box, spacing_m=physics.risk_spacing_m)
-    return Assessment(target, tuple(stages), tuple(critical), tuple(risk_warnings(critical)))
+    return Assessment(target, tuple(stages), tuple(critical), tuple(risk_warnings(critical)), targets)

@@ -158,6 +158,9 @@ class NerveOutcome:
     motor_deficit: bool
     motor_deficit_note: str
     axons: AxonMap = field(repr=False)
+    pain_paths: KilledPaths | None = field(default=None, repr=False)  # the killed pain axons' paths (a territory's relief)
+    n_pain: int = 0
+    relief_days: np.ndarray | None = field(default=None, repr=False)  # per recovery draw (None without regrowth relief)
 
     @property
     def relief_months(self) -> dict:
@@ -335,6 +338,7 @@ def nerve_outcome(
     pain_block = bool(pain.any() and pain_frac >= f_block - 1e-12)
     vigour = axon_growth_factors(n, seed)
     draws = None
+    pain_paths, days = None, None
     if grade == 0:
         relief = not_modelled(method)
         pain_block = False
@@ -344,7 +348,8 @@ def nerve_outcome(
         relief = Relief(0.0, 0.0, 0.0, "none", f"no block: {pain_frac:.0%} of pain fibres killed, below the {f_block:.0%} needed; little or no relief expected", 0.0)
     else:
         draws = recovery_draws(seed)
-        days = relief_days(killed_paths(paths, pain, vigour), int(pain.sum()), draws, territory, seed=seed)
+        pain_paths = killed_paths(paths, pain, vigour)
+        days = relief_days(pain_paths, int(pain.sum()), draws, territory, seed=seed)
         relief = _relief(days, grade, pain_frac, f_block, territory, seed)
 
     motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, paths, motor, draws, seed, vigour, territory)
@@ -370,6 +375,9 @@ def nerve_outcome(
         motor_deficit=motor_deficit,
         motor_deficit_note=motor_note,
         axons=axon_map,
+        pain_paths=pain_paths,
+        n_pain=int(pain.sum()),
+        relief_days=days,
     )
 
 

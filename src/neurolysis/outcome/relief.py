@@ -199,23 +199,29 @@ class InputModel:
         sprout = self.sprout_share * np.clip((t[:, 0] - self.sprout_onset_days) / self.sprout_ramp_days, 0, 1)
         return self.base + self.weight * h.sum(axis=1) + sprout
 
-    def crossing_day(self, reconnect_days: np.ndarray, horizon_days: float) -> float:
+    def crossing_day(self, reconnect_days: np.ndarray, horizon_days: float, weights: np.ndarray | None = None) -> float:
         """First t with I(t) >= theta (``horizon_days`` if none before it). I is piecewise linear
         and non-decreasing, with jumps at the T_i: evaluate it at every breakpoint, then solve
-        on the segment before the first one that reaches theta."""
+        on the segment before the first one that reaches theta. ``weights`` (one per axon; default
+        ``weight`` each) let axons of several nerves with different shares of the input add up."""
         if self.base >= self.theta:
             return 0.0
-        t_i = np.sort(reconnect_days[np.isfinite(reconnect_days) & (reconnect_days < horizon_days)])
+        reconnect_days = np.asarray(reconnect_days, float)
+        w_all = np.full(reconnect_days.shape, self.weight) if weights is None else np.asarray(weights, float)
+        keep = np.isfinite(reconnect_days) & (reconnect_days < horizon_days)
+        order = np.argsort(reconnect_days[keep], kind="stable")
+        t_i, w_i = reconnect_days[keep][order], w_all[keep][order]
         ends = t_i + self.full_days
         knots = np.unique(np.concatenate([t_i, ends, [self.sprout_onset_days, self.sprout_onset_days + self.sprout_ramp_days, horizon_days]]))
         knots = knots[(knots >= 0) & (knots <= horizon_days)]
         n_on = np.searchsorted(t_i, knots, side="right")  # reconnected at or before the knot
         n_full = np.searchsorted(ends, knots, side="right")
-        c_on, c_full = np.concatenate([[0.0], np.cumsum(t_i)]), np.concatenate([[0.0], np.cumsum(ends)])
-        ramp = (knots * n_on - c_on[n_on]) - (knots * n_full - c_full[n_full])  # sum of min(tau, tau_f) over reconnected
-        h_sum = self.start * n_on + (1 - self.start) * ramp / self.full_days
+        cw = np.concatenate([[0.0], np.cumsum(w_i)])  # weight reconnected (ends are in the same order)
+        c_on, c_full = np.concatenate([[0.0], np.cumsum(w_i * t_i)]), np.concatenate([[0.0], np.cumsum(w_i * ends)])
+        ramp = (knots * cw[n_on] - c_on[n_on]) - (knots * cw[n_full] - c_full[n_full])  # sum of w_i min(tau, tau_f) over reconnected
+        h_sum = self.start * cw[n_on] + (1 - self.start) * ramp / self.full_days
         sprout = self.sprout_share * np.clip((knots - self.sprout_onset_days) / self.sprout_ramp_days, 0, 1)
-        values = self.base + self.weight * h_sum + sprout
+        values = self.base + h_sum + sprout
         hit = np.flatnonzero(values >= self.theta - 1e-12)
         if not hit.size:
             return float(horizon_days)
@@ -224,7 +230,7 @@ class InputModel:
             return float(knots[0])
         # after knot j-1 (its jump included) the input is below theta and rises linearly to knot j
         before = values[j - 1]
-        left = values[j] - self.weight * self.start * (n_on[j] - n_on[j - 1])  # just before knot j's jump
+        left = values[j] - self.start * (cw[n_on[j]] - cw[n_on[j - 1]])  # just before knot j's jump
         if left < self.theta - 1e-12:
             return float(knots[j])  # reached by the jump at knot j
         return float(knots[j - 1] + (self.theta - before) / (left - before) * (knots[j] - knots[j - 1]))

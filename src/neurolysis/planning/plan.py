@@ -10,6 +10,7 @@ a TOML value (``3``, ``[3, 0, 0]``, ``"genicular"``) or else taken as a bare str
 from __future__ import annotations
 
 import math
+import re
 import sys
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
@@ -22,8 +23,9 @@ from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.indications import load_indication
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
 from neurolysis.outcome.relief import AGE_RANGE_YEARS
-from neurolysis.outcome.spread import check_uncertainty
 from neurolysis.planning.anatomy_spec import AnatomySpec
+from neurolysis.planning.needles import PLACEMENT_KEYS, NeedleSpec, needles_from_list
+from neurolysis.planning.uncertainty_spec import UncertaintySpec
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range, check_toml_integers, shown
 
 PLACEMENT_APPROACHES = (*APPROACHES, "explicit")
@@ -144,46 +146,6 @@ class SimulationSpec:
 
 
 @dataclass(frozen=True)
-class UncertaintySpec:
-    """The Monte Carlo cohort over needle placement (``neurolysis.outcome.uncertainty``):
-    ``samples`` poses (left out: no cohort; ``simulate --monte-carlo N`` sets it), drawn with ``seed``
-    (default: ``simulation.seed``) from the target's published accuracy scaled by the
-    ``operator`` preset, unless ``offset_sd_mm`` (one SD or [x, y, z], mm), ``angle_sd_deg``
-    or ``gross_miss_fraction`` are given (``data/uncertainty.toml`` says where each comes from).
-    ``full_solves``: that many samples are solved in full (slow) and compared with the shortcut.
-    ``conductivity_sd_ln``, ``perfusion_sd_ln``: SD of the log of factors on every tissue's
-    electrical conductivity and perfusion (RF methods), solved at ``property_solves`` strata.
-    ``anchors``: that many sample poses are solved in full as well, and every sample is moved
-    from the nearest solved pose (near bone, where one rigid move from the plan is inexact)."""
-
-    samples: int | None = None
-    seed: int | None = None
-    operator: str = "experienced"
-    offset_sd_mm: float | tuple[float, float, float] | None = None
-    angle_sd_deg: float | None = None
-    gross_miss_fraction: float | None = None
-    full_solves: int = 0
-    conductivity_sd_ln: float = 0.0
-    perfusion_sd_ln: float = 0.0
-    property_solves: int = 4
-    anchors: int = 0
-
-    def __post_init__(self) -> None:
-        for name, high in (("full_solves", 1000), ("property_solves", 16), ("anchors", 32)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValidationError(f"uncertainty.{name} = {value!r}: must be a whole number in [{int(name == 'property_solves')}, {high}]")
-            check_range(f"uncertainty.{name}", value, int(name == "property_solves"), high)
-        check_range("uncertainty.conductivity_sd_ln", self.conductivity_sd_ln, 0.0, 1.0)
-        check_range("uncertainty.perfusion_sd_ln", self.perfusion_sd_ln, 0.0, 1.0)
-        if self.anchors and (self.conductivity_sd_ln or self.perfusion_sd_ln):
-            raise ValidationError(f"uncertainty.anchors = {self.anchors}: not combined with a property spread (conductivity_sd_ln, perfusion_sd_ln); use one or the other")
-        if isinstance(self.offset_sd_mm, list):
-            object.__setattr__(self, "offset_sd_mm", tuple(self.offset_sd_mm))
-        check_uncertainty(self.samples, self.seed, self.operator, self.offset_sd_mm, self.angle_sd_deg, self.gross_miss_fraction)
-
-
-@dataclass(frozen=True)
 class IndicationSpec:
     """The indication the plan treats (optional; ``neurolysis indications``, ``data/indications.toml``):
     the outcome then carries its evidence, outcomes and coverage, and warns when the plan's target
@@ -220,10 +182,25 @@ class Plan:
     simulation: SimulationSpec = field(default_factory=SimulationSpec)
     uncertainty: UncertaintySpec = field(default_factory=UncertaintySpec)
     indication: IndicationSpec = field(default_factory=IndicationSpec)
+    needles: tuple[NeedleSpec, ...] = ()
     base_dir: str = "."
 
     def __post_init__(self) -> None:
+        if self.needles:
+            if self.placement != PlacementSpec():
+                raise ValidationError("placement: a plan with [[needles]] places each needle in its own table; leave [placement] out")
+            if self.target.nerve is not None and self.target.nerve != self.needles[0].target:
+                raise ValidationError(f"target.nerve = {self.target.nerve!r}: with [[needles]] it is the first needle's target ({self.needles[0].target!r}); leave it out or make them agree")
         check_plan(self)
+
+    def needle_specs(self) -> tuple[NeedleSpec, ...]:
+        """Every lesion of the plan: the ``[[needles]]``, or the one of ``[target]`` and ``[placement]``."""
+        return self.needles or (NeedleSpec(self.target.nerve, self.placement),)
+
+    def for_needle(self, needle: NeedleSpec) -> Plan:
+        """This plan as the one lesion ``needle`` makes: its target, placement and settings."""
+        procedure = replace(self.procedure, **{k: tuple(v) if isinstance(v, list) else v for k, v in needle.settings.items()}) if needle.settings else self.procedure
+        return replace(self, target=TargetSpec(nerve=needle.target), placement=needle.placement, procedure=procedure, needles=())
 
     def path(self, name: str | None) -> Path | None:
         """An anatomy file path, relative to the plan file's folder."""
@@ -236,8 +213,12 @@ class Plan:
         """The plan as nested sections (the resolved plan in the JSON output)."""
         out = {}
         for name in _SECTIONS:
+            if name == "placement" and self.needles:
+                continue
             values = asdict(getattr(self, name))
             out[name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if v is not None}
+        if self.needles:
+            out["needles"] = [n.as_dict() for n in self.needles]
         return out
 
     def with_(self, **sections) -> Plan:
@@ -248,10 +229,10 @@ def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
     """Validate nested sections (as read from TOML) into a :class:`Plan`."""
     if not isinstance(data, dict):
         raise ValidationError(f"plan = {data!r}: must be a table of sections")
-    unknown = sorted(set(data) - set(_SECTIONS))
+    unknown = sorted(set(data) - set(_SECTIONS) - {"needles"}, key=str)
     if unknown:
-        raise ValidationError(f"plan section [{shown(unknown[0])}]: unknown; allowed sections are {', '.join(_SECTIONS)}")
-    for name in _SECTIONS:
+        raise ValidationError(f"plan section [{shown(unknown[0])}]: unknown; allowed sections are {', '.join(_SECTIONS)} and [[needles]]")
+    for name in (*_SECTIONS, "needles"):
         check_toml_integers(data.get(name), name)
     sections = {}
     for name, cls in _SECTIONS.items():
@@ -269,7 +250,16 @@ def plan_from_dict(data: dict, base_dir: str = ".") -> Plan:
         if name == "anatomy" and ("labels" in kwargs or "segmentation" in kwargs) and "template" not in kwargs:
             kwargs["template"] = None
         sections[name] = cls(**kwargs)
-    return Plan(**sections, base_dir=base_dir)
+    needles = ()
+    if "needles" in data:
+        needles = needles_from_list(data["needles"], sections["procedure"], PlacementSpec, tuple(f.name for f in procedure_fields()))
+        if sections["target"].nerve is None:
+            sections["target"] = TargetSpec(nerve=needles[0].target)
+    return Plan(**sections, needles=needles, base_dir=base_dir)
+
+
+NEEDLE_KEY = re.compile(r"needles\[(\d{1,2})\]")
+"""``--set needles[k].field=value``: a field of the k-th ``[[needles]]`` table (k from 0)."""
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
@@ -278,9 +268,12 @@ def parse_override(text: str) -> tuple[str, str, object]:
     section, dot, name = key.strip().partition(".")
     if not sep or not dot or not name:
         raise ValidationError(f"--set {text!r}: must be section.field=value, e.g. placement.offset_mm=[3,0,0]")
-    if section not in _SECTIONS:
-        raise ValidationError(f"--set {text!r}: unknown section {section!r}; allowed sections are {', '.join(_SECTIONS)}")
-    allowed = [f.name for f in fields(_SECTIONS[section])]
+    if NEEDLE_KEY.fullmatch(section):
+        allowed = ["target", *PLACEMENT_KEYS, *(f.name for f in procedure_fields() if f.name not in PLACEMENT_KEYS)]
+    elif section not in _SECTIONS:
+        raise ValidationError(f"--set {text!r}: unknown section {section!r}; allowed sections are {', '.join(_SECTIONS)} and needles[k] (k from 0)")
+    else:
+        allowed = [f.name for f in fields(_SECTIONS[section])]
     if name not in allowed:
         raise ValidationError(f"--set {text!r}: unknown field {name!r}; allowed fields of [{section}] are {', '.join(allowed)}")
     try:
@@ -309,6 +302,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for text in overrides:
         section, name, value = parse_override(text)
+        if (needle := NEEDLE_KEY.fullmatch(section)) is not None:
+            k, needles = int(needle.group(1)), out.get("needles")
+            if not isinstance(needles, list) or k >= len(needles) or not isinstance(needles[k], dict):
+                raise ValidationError(f"--set {text!r}: the plan has {len(needles) if isinstance(needles, list) else 0} [[needles]] tables; needles[k] counts from 0")
+            out["needles"] = [dict(n) if isinstance(n, dict) else n for n in needles]
+            out["needles"][k][name] = value
+            continue
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise ValidationError(f"{section} = {out[section]!r}: must be a table [{section}]")
@@ -376,6 +376,11 @@ def plan_toml(plan: Plan) -> str:
     for section, values in plan.as_dict().items():
         if section == "indication" and not values:
             continue  # optional: written only when set
+        if section == "needles":
+            for needle in values:
+                lines.append("\n[[needles]]")
+                lines += [f"{key} = {toml_value(value)}" for key, value in needle.items()]
+            continue
         lines.append(f"\n[{section}]")
         if section == "patient" and not values:
             lines.append("# weight_kg = 70")

@@ -25,11 +25,13 @@ from neurolysis.fields import NeedlePose
 from neurolysis.indications import indication_warnings, outcome_indication
 from neurolysis.methods import METHODS
 from neurolysis.methods.base import Context, PhysicsResult
-from neurolysis.outcome.assess import assess
+from neurolysis.outcome.assess import assess, territory_of
 from neurolysis.outcome.axons import NerveOutcome, check_axon_count
 from neurolysis.outcome.risk import StructureRisk
 from neurolysis.outcome.spread import PropertySpread, placement_spread
+from neurolysis.outcome.territory import TerritoryOutcome, territory_outcome
 from neurolysis.outcome.uncertainty import Cohort, placement_cohort
+from neurolysis.planning.lesions import solve_lesions
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -74,9 +76,13 @@ class Outcome:
     """Everything a plan produced; ``to_dict()`` is the ``simulate --json`` contract.
 
     Every method gives the same keys (target, critical, lesion, warnings, settings,
-    disclaimer, method, anatomy, placement, indication, wall_time_s) plus its own section: ``rf``
-    (rf, cooled-rf, pulsed-rf), ``chemical``, ``cryo``, ``surgical`` or ``block``. ``indication``
-    is None unless the plan names one (then its evidence, outcomes and coverage, with sources).
+    disclaimer, method, anatomy, placement, indication, targets, territory, needles, wall_time_s)
+    plus its own section: ``rf`` (rf, cooled-rf, pulsed-rf), ``chemical``, ``cryo``, ``surgical`` or
+    ``block``. ``indication`` is None unless the plan names one (then its evidence, outcomes and
+    coverage, with sources). ``targets`` holds every target nerve (one per distinct target of the
+    ``[[needles]]``; ``target`` is the first), ``territory`` what the plan relieves
+    (:mod:`neurolysis.outcome.territory`), ``needles`` each lesion's target and pose (None for one
+    needle; ``placement`` and ``lesion`` are the first lesion's).
     """
 
     plan: Plan
@@ -89,6 +95,9 @@ class Outcome:
     warnings: tuple[str, ...]
     wall_time_s: float
     uncertainty: Cohort | None = None
+    targets: tuple[NerveOutcome, ...] = ()
+    territory: TerritoryOutcome | None = None
+    lesions: tuple[tuple[Nerve, NeedlePose], ...] = ()  # several needles: each lesion's target and pose
 
     @property
     def section(self) -> str:
@@ -121,6 +130,10 @@ class Outcome:
             },
             self.section: self.physics.section,
             "indication": outcome_indication(self.plan.indication.name),
+            "targets": [t.to_dict() for t in self.targets or (self.target,)],
+            "territory": None if self.territory is None else self.territory.to_dict(),
+            "needles": [{"target": nerve.name, "tip_mm": [float(v) for v in pose.tip_m * 1e3], "direction": [float(v) for v in pose.direction]}
+                        for nerve, pose in self.lesions] if self.lesions else None,
             "wall_time_s": self.wall_time_s,
         } | ({"uncertainty": self.uncertainty.to_dict()} if self.uncertainty is not None else {})
 
@@ -142,14 +155,25 @@ def prepare(plan: Plan, progress: Callable[[float], None] | None = None) -> Cont
     fields with defaults (``Method.settings_for``). ``progress(fraction)`` is handed to the solver.
     """
     scene = load_scene(plan)
-    nerve = target_nerve(plan, scene)
-    check_axon_count(nerve, plan.simulation.n_axons)
-    pose = resolve_pose(plan, scene, nerve)
     method = METHODS[plan.procedure.method]
-    settings = method.settings_for(plan, scene, pose)
-    if method.needle_length_m is not None:
-        _check_tip_not_in_bone(scene, pose, method.needle_length_m(settings))
-    return Context(plan, scene, nerve, pose, settings, progress)
+    parts = []
+    for k, needle in enumerate(plan.needle_specs()):
+        part = plan.for_needle(needle) if plan.needles else plan
+        try:
+            nerve = target_nerve(part, scene)
+            check_axon_count(nerve, plan.simulation.n_axons)
+            pose = resolve_pose(part, scene, nerve)
+            settings = method.settings_for(part, scene, pose)
+            if method.needle_length_m is not None:
+                _check_tip_not_in_bone(scene, pose, method.needle_length_m(settings))
+        except ValidationError as error:
+            if not plan.needles:
+                raise
+            raise ValidationError(f"needles[{k}] ({needle.target}): {error}") from None
+        parts.append(Context(part, scene, nerve, pose, settings, progress))
+    if len(parts) == 1 and not plan.needles:
+        return parts[0]
+    return replace(parts[0], plan=plan, lesions=tuple(parts))
 
 
 def solve(ctx: Context) -> Outcome:
@@ -157,14 +181,15 @@ def solve(ctx: Context) -> Outcome:
     every critical structure (:func:`neurolysis.outcome.assess.assess`)."""
     started = time.perf_counter()
     method = METHODS[ctx.plan.procedure.method]
-    physics = method.solve(ctx)
+    physics = solve_lesions(ctx, method.solve) if ctx.lesions else method.solve(ctx)
     found = assess(ctx, physics)
     warnings = physics.warnings
-    if method.read_outcome is not None:
+    if method.read_outcome is not None and not ctx.lesions:
         extra, more = method.read_outcome(ctx, physics, found.stages)
         physics = replace(physics, section=physics.section | extra)
         warnings = (*warnings, *more)
     warnings = (*ctx.scene.warnings, *warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
+    territory = territory_outcome(found.targets or (found.target,), territory_of(ctx), ctx.plan.simulation.seed)
     cohort = None
     if ctx.plan.uncertainty.samples is not None:
         cohort = _placement_cohort(ctx, method, physics, found)
@@ -173,7 +198,8 @@ def solve(ctx: Context) -> Outcome:
                                    "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "
                                    "set [uncertainty] anchors = K to solve K more poses and move each sample from the nearest, "
                                    "and full_solves = N to see the agreement with N full solves")  # fmt: skip
-    return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort)
+    return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort,
+                   found.targets or (found.target,), territory, tuple((part.nerve, part.pose) for part in ctx.lesions))  # fmt: skip
 
 
 def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Cohort:

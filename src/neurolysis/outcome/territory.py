@@ -1,0 +1,113 @@
+"""The territory a plan relieves: the pain of a joint or a region is carried by several nerves, and a
+plan with several needles relieves it only as far as all its treated nerves are.
+
+A territory (``data/nerve_model.toml [shared_territory]``) lists the share s_k of its nociceptive input
+each nerve carries; the rest, u = 1 - sum s_k, comes from nerves no plan there treats, and a member the
+plan leaves alone adds its share to u. After the procedure the territory's input is
+
+    I(t) = u + sum_k s_k [n_alive,k + sum_i h(t - T_ik)] / N_k + S(t)
+
+(the recovery model of ``outcome/relief.py`` for one nerve, each axon weighted by s_k / N_k, all nerves
+regrowing in the same patient: one set of recovery draws). Relief ends when I(t) reaches the return
+threshold. Pain is blocked when every treated member is blocked. A plan whose targets share no
+catalogued territory reports the shortest relief of its targets, draw by draw; a plan with one
+target reports that target's own relief.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from neurolysis.outcome.axons import NerveOutcome
+from neurolysis.outcome.relief import Relief, Territory, age_factor, crossing_mask, days_per_month, input_model, model_parameters, reconnection_days, recovery_draws, summarise
+
+
+@dataclass(frozen=True)
+class TerritoryOutcome:
+    """``name`` of the territory, its ``members`` (nerve -> share, treated, blocked, pain fibres
+    killed), the ``untreated_share``, whether its pain is blocked and how long relief lasts."""
+
+    name: str
+    members: tuple[Mapping, ...]
+    untreated_share: float
+    pain_block: bool
+    relief: Relief
+    basis: str
+    source: str = ""
+    detail: Mapping = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "members": [dict(m) for m in self.members], "untreated_share": round(self.untreated_share, 4),
+            "pain_block": self.pain_block, "relief_months": self.relief.to_dict(), "relief_mechanism": self.relief.mechanism,
+            "relieved_share_at_months": dict(self.relief.detail.get("relieved_share_at_months", {})), "basis": self.basis, "source": self.source,
+        }  # fmt: skip
+
+
+def shared_territory(nerve: str) -> tuple[str, Mapping[str, float], str] | None:
+    """(key, shares, source) of the catalogued territory that holds ``nerve``, or None."""
+    for key, entry in model_parameters().get("shared_territory", {}).items():
+        if nerve in entry["shares"]:
+            return key, {k: float(v) for k, v in entry["shares"].items()}, entry.get("source", "")
+    return None
+
+
+def _member(o: NerveOutcome, share: float, treated: bool) -> dict:
+    return {"nerve": o.nerve, "share": round(share, 4), "treated": treated, "pain_block": o.pain_block, "pain_fibres_killed_fraction": round(o.pain_fibres_killed_fraction, 4)}
+
+
+def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, seed: int) -> TerritoryOutcome:
+    """The territory of ``targets`` (the plan's target nerves, first first) after the procedure;
+    ``territory`` gives the age and the disease course (of the first target)."""
+    first = targets[0]
+    if len(targets) == 1:
+        return TerritoryOutcome(f"territory of the {first.nerve}", (_member(first, 1.0 - territory.untreated_share, True),), territory.untreated_share,
+                                first.pain_block, first.relief, "the target nerve's own relief (one target)", territory.sources)  # fmt: skip
+    found = shared_territory(first.nerve)
+    blocked = all(t.pain_block for t in targets)
+    if found is None:
+        return _shortest(targets, blocked, seed)
+    key, shares, source = found
+    entry = model_parameters()["shared_territory"][key]
+    treated = {t.nerve: t for t in targets if t.nerve in shares}
+    u = 1.0 - sum(shares[n] for n in treated)
+    members = tuple(_member(treated[n], s, True) if n in treated else {"nerve": n, "share": round(s, 4), "treated": False} for n, s in shares.items())
+    if not blocked or any(t.pain_paths is None for t in treated.values()):
+        relief = Relief(0.0, 0.0, 0.0, "none", "no block: a treated nerve of the territory still conducts most of its pain fibres", 0.0)
+        return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source)
+    days = _shared_relief_days(list(treated.values()), [shares[n] for n in treated], u, territory, seed)
+    note = f"input of the {entry['name']}: {len(treated)} treated nerves carrying {1 - u:.0%}, {u:.0%} untreated; relief ends when their regrown, matured axons bring it back to the return threshold"
+    return TerritoryOutcome(entry["name"], members, u, True, summarise(days, "regrowth", note), "shared territory", source)
+
+
+def _shared_relief_days(targets: Sequence[NerveOutcome], shares: Sequence[float], untreated: float, territory: Territory, seed: int) -> np.ndarray:
+    """Relief days per draw of a territory whose nerves carry ``shares`` of its input (module docstring)."""
+    p = model_parameters()["recovery"]
+    horizon = float(p["horizon_months"]) * days_per_month()
+    draws = recovery_draws(seed)
+    age = age_factor(territory.age_years)
+    base = untreated + sum(s * (t.n_pain - t.pain_paths.grade.size) / t.n_pain for t, s in zip(targets, shares, strict=True))
+    model = replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years)), base=base, weight=0.0)
+    times = [reconnection_days(t.pain_paths, draws, crossing_mask(t.pain_paths.grade.size, seed), age) for t in targets]
+    weights = np.concatenate([np.full(t.pain_paths.grade.size, s / t.n_pain) for t, s in zip(targets, shares, strict=True)])
+    out = np.array([model.crossing_day(np.concatenate([t[d] for t in times]), horizon, weights) for d in range(draws.delay_days.size)])
+    grade5 = np.concatenate([t.pain_paths.grade for t in targets]) == 5
+    if grade5.any():
+        out = np.minimum(out, draws.recurrence_days)
+    return np.minimum(out, horizon)
+
+
+def _shortest(targets: Sequence[NerveOutcome], blocked: bool, seed: int) -> TerritoryOutcome:
+    members = tuple(_member(t, float("nan"), True) | {"share": None} for t in targets)
+    if not blocked or any(t.relief_days is None for t in targets):
+        relief = Relief(0.0, 0.0, 0.0, "none", "no block: one of the targets still conducts most of its pain fibres", 0.0)
+    else:
+        days = np.min(np.vstack([t.relief_days for t in targets]), axis=0)
+        relief = summarise(days, targets[0].relief.mechanism, "no catalogued territory holds these targets together: the shortest relief of the targets, draw by draw")
+    return TerritoryOutcome("the targets' territories", members, 0.0, blocked, relief, "shortest of the targets")
+
+
+__all__ = ["TerritoryOutcome", "shared_territory", "territory_outcome"]

@@ -1,0 +1,49 @@
+"""Several lesions in one plan (``[[needles]]``): each prepared and solved in turn, their fields
+combined (:func:`neurolysis.fields.lesions_in_turn`), every target nerve and the critical structures
+judged on the combined fields.
+
+The lesions are made one after another, as a physician moves the needle (or places the next
+one): each is solved from body temperature, and the damage adds up (Arrhenius Omega and CEM43
+sum; the peak temperature is the highest). Tissue still warm from the last lesion is not carried
+over: moving the needle takes minutes, several of the perfusion time constant rho c / (w_b rho_b
+c_b) of muscle (docs/planning.md), so the model's start at 37 C slightly understates a lesion made
+at once beside the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from neurolysis.fields import lesions_in_turn
+from neurolysis.methods.base import Context, PhysicsResult
+
+
+def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> PhysicsResult:
+    """Every lesion of ``ctx`` solved by ``solve`` and combined: the combined sampler, the first
+    lesion's JSON section and lesion with a ``lesions`` list added (target, needle, lesion each)."""
+    n = len(ctx.lesions)
+    results = []
+    for k, part in enumerate(ctx.lesions):
+        progress = None if ctx.progress is None else (lambda f, k=k: ctx.progress((k + f) / n))
+        results.append(solve(replace(part, progress=progress)))
+    first = results[0]
+    lesions = [
+        {"target": part.nerve.name, "tip_mm": [float(v) for v in part.pose.tip_m * 1e3], "direction": [float(v) for v in part.pose.direction],
+         "lesion": r.lesion, "warnings": list(r.warnings)}
+        for part, r in zip(ctx.lesions, results, strict=True)
+    ]  # fmt: skip
+    warnings = tuple(dict.fromkeys(w for r in results for w in r.warnings))
+    return replace(
+        first,
+        sample=lesions_in_turn(tuple(r.sample for r in results)),
+        section=first.section | {"lesions": lesions},
+        warnings=warnings,
+        stage_samplers=(),
+        risk_margin_m=max(r.risk_margin_m for r in results),
+        view_half_width_m=max(r.view_half_width_m for r in results),
+        engine=first.engine,
+    )
+
+
+__all__ = ["solve_lesions"]

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--names", nargs="+", metavar="N", help="with --segmentation: totalsegmentator | totalsegmentator-mr | totalsegmentator:<task> | embedded | a table file; one, or one per file")
     new.add_argument("--image", metavar="IMG", help="with --segmentation: the CT or MR (NIfTI, NRRD or a DICOM folder) for figures and the viewer")
     new.add_argument("--side", choices=("left", "right"), help="with --segmentation: the side of the target nerve, where it matters")
-    new.add_argument("--target", help="target nerve (default: the template's target; required with --segmentation)")
+    new.add_argument("--target", action="append", help="target nerve (default: the template's targets, one needle each; required with --segmentation); repeat for several needles")
     new.add_argument("--approach", default="parallel", help="parallel (default) or perpendicular")
     new.add_argument("--method", default="rf", help="rf (default), cooled-rf, pulsed-rf, chemical, cryo, surgical or block")
     sim = sub.add_parser("simulate", help="simulate a plan: lesion, nerve outcome, relief and critical-structure risk")

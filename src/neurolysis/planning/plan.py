@@ -13,6 +13,7 @@ import math
 import re
 import sys
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 
@@ -400,27 +401,36 @@ def _scene_of(anatomy: AnatomySpec, target: str | None, base_dir: str):
     raise ValidationError("plan new: give a template or a segmentation (label-map plans are written by hand: docs/planning.md)")
 
 
-def plan_on(anatomy: AnatomySpec, target: str | None = None, approach: str = "parallel", method: str = "rf", base_dir: str = ".") -> Plan:
+def plan_on(anatomy: AnatomySpec, target: str | Sequence[str] | None = None, approach: str = "parallel", method: str = "rf", base_dir: str = ".") -> Plan:
     """A plan on ``anatomy`` with the recommended placement for its target and the method's
-    defaults (the template's, or those of the template of the same procedure for a segmentation)."""
-    scene = _scene_of(anatomy, target, base_dir)
-    nerve = target or scene.target
-    check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
+    defaults (the template's, or those of the template of the same procedure for a segmentation).
+
+    ``target``: one nerve (the single ``[placement]`` form), several (one ``[[needles]]`` table
+    each), or None: the template's targets, as needles when it has several (the genicular
+    procedure treats three nerves)."""
+    wanted = (target,) if isinstance(target, str) else tuple(target) if target else ()
+    scene = _scene_of(anatomy, wanted[0] if len(wanted) == 1 else (wanted or None), base_dir)
+    if not wanted:
+        wanted = scene.targets if anatomy.template is not None else (scene.target,)
+    for nerve in wanted:
+        check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
     check_choice("procedure.method", method, method_names())
     defaults_from = anatomy.template or scene.procedure_template
     values = METHODS[method].plan_new_values() | (template_procedure_defaults(defaults_from, method) if defaults_from else {})
+    several = len(wanted) > 1
     return Plan(
         anatomy=anatomy,
-        target=TargetSpec(nerve=nerve),
+        target=TargetSpec(nerve=wanted[0]),
         procedure=ProcedureSpec(method=method, **values),
-        placement=PlacementSpec(approach=approach),
+        placement=PlacementSpec() if several else PlacementSpec(approach=approach),
         patient=PatientSpec(weight_kg=DEFAULT_BLOCK_WEIGHT_KG if method == "block" else None),
+        needles=tuple(NeedleSpec(n, PlacementSpec(approach=approach)) for n in wanted) if several else (),
         base_dir=base_dir,
     )
 
 
-def new_plan(template: str, target: str | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
-    """A plan with the template's recommended placement for its target."""
+def new_plan(template: str, target: str | Sequence[str] | None = None, approach: str = "parallel", method: str = "rf") -> Plan:
+    """A plan with the template's recommended placement for its target (or its targets: a needle each)."""
     return plan_on(AnatomySpec(template=template), target, approach, method)
 
 

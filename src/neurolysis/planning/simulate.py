@@ -42,7 +42,8 @@ def load_scene(plan: Plan) -> Scene:
     if a.template is not None:
         return load_template(a.template)
     if a.segmentation is not None:
-        return segmentation_scene(a.segmentation, a.names, a.image, a.side, plan.target.nerve, a.tissues, plan.base_dir)
+        targets = tuple(dict.fromkeys(n.target for n in plan.needles)) if plan.needles else plan.target.nerve
+        return segmentation_scene(a.segmentation, a.names, a.image, a.side, targets, a.tissues, plan.base_dir)
     return load_label_map(plan.path(a.labels), plan.path(a.labels_map), plan.path(a.nerves))
 
 

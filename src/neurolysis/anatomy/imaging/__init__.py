@@ -37,10 +37,10 @@ def _as_tuple(value) -> tuple:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def segmentation_scene(segmentation: str | Sequence[str], names: str | Sequence[str] | None, image: str | None, side: str | None, target: str | None,
+def segmentation_scene(segmentation: str | Sequence[str], names: str | Sequence[str] | None, image: str | None, side: str | None, target: str | tuple[str, ...] | None,
                        tissues: Mapping[str, str] | None = None, base_dir: str | Path | None = None) -> Scene:  # fmt: skip
-    """The scene of a plan on a segmentation (read, classified, target placed; module docstring),
-    cached on the files' identity so that a cohort, a comparison or a search reads them once."""
+    """The scene of a plan on a segmentation (read, classified, its target or targets placed; module
+    docstring), cached on the files' identity so that a cohort, a comparison or a search reads them once."""
     base = Path(base_dir) if base_dir is not None else Path(".")
     resolved = [p if Path(p).is_absolute() else str(base / p) for p in _as_tuple(segmentation)]
     image_path = None if image is None else (image if Path(image).is_absolute() else str(base / image))

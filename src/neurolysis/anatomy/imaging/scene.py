@@ -35,11 +35,11 @@ OUTSIDE = "outside"
 UNLABELLED = "unlabelled"
 
 
-def _crop(anatomy: SegmentedAnatomy, centre_mm: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
-    """The index box within ``ROI_HALF_MM`` of ``centre_mm`` (whether it is smaller than the grid)."""
+def _crop(anatomy: SegmentedAnatomy, centres_mm: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
+    """The index box within ``ROI_HALF_MM`` of every centre (n, 3) mm (whether it is smaller than the grid)."""
     grid = anatomy.grid
     half = ROI_HALF_MM
-    corners = np.array([[centre_mm[0] + a, centre_mm[1] + b, centre_mm[2] + c] for a in (-half, half) for b in (-half, half) for c in (-half, half)])
+    corners = np.array([c + [a, b, d] for c in np.atleast_2d(centres_mm) for a in (-half, half) for b in (-half, half) for d in (-half, half)])
     index = grid.to_index(corners)
     shape = np.asarray(grid.shape)
     lo = np.clip(np.floor(index.min(axis=0)).astype(int), 0, shape)
@@ -86,10 +86,9 @@ def _default_tissue() -> str:
     return load_catalog("structure_rules")["default_tissue"]
 
 
-def _critical(present: list[Structure], target: PlacedTarget) -> list[CriticalStructure]:
-    """One critical structure per labelled structure of a critical kind, except the target nerve's own label."""
-    target_names = {target.target}
-    return [CriticalStructure(name=s.name, kind=s.critical, regions=(s.name,)) for s in present if s.critical and s.nerve not in target_names]
+def _critical(present: list[Structure], targets: set[str]) -> list[CriticalStructure]:
+    """One critical structure per labelled structure of a critical kind, except the target nerves' own labels."""
+    return [CriticalStructure(name=s.name, kind=s.critical, regions=(s.name,)) for s in present if s.critical and s.nerve not in targets]
 
 
 def _clear_of_bone(scene: Scene, placements: Mapping, tip_length_m: float) -> dict:
@@ -106,27 +105,44 @@ def _clear_of_bone(scene: Scene, placements: Mapping, tip_length_m: float) -> di
     return out
 
 
-def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | None, side: str | None, name: str = "segmentation") -> Scene:
-    """The scene of a plan on ``anatomy`` for ``target`` (on ``side``): see the module docstring."""
-    placed = place_target(anatomy, target, side)
-    box, cropped = _crop(anatomy, np.asarray(placed.centre_mm, float))
-    regions, names, tissues, present = _regions(anatomy, box, placed)
+def _merged(placed: list[PlacedTarget]) -> tuple[list[Mapping], list[Mapping], list[Mapping]]:
+    """The targets' nerve, placement and critical specs, each nerve once (two rules may place the same one)."""
+    nerves, seen = [], set()
+    for p in placed:
+        for spec in p.nerves:
+            if spec["name"] not in seen:
+                seen.add(spec["name"])
+                nerves.append(spec)
+    critical = list({c["name"]: c for p in placed for c in p.critical}.values())
+    return nerves, [h for p in placed for h in p.placements], critical
+
+
+def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | tuple[str, ...] | None, side: str | None, name: str = "segmentation") -> Scene:
+    """The scene of a plan on ``anatomy`` for its target (or targets: a plan with several needles)
+    on ``side``: see the module docstring."""
+    wanted = (target,) if target is None or isinstance(target, str) else tuple(dict.fromkeys(target))
+    placed = [place_target(anatomy, t, side) for t in wanted]
+    first = placed[0]
+    targets = tuple(p.target for p in placed)
+    box, cropped = _crop(anatomy, np.array([p.centre_mm for p in placed], float))
+    regions, names, tissues, present = _regions(anatomy, box, first)
     affine = anatomy.grid.affine.copy()
     affine[:3, 3] = anatomy.grid.to_mm(np.array([[b.start for b in box]]))[0]
     voxels = VoxelRegions(regions, affine)
-    nerves = tuple(nerve_from_spec(spec, f"landmark rule {placed.rule}: nerve[{i}]") for i, spec in enumerate(placed.nerves))
+    nerve_specs, hints, critical_specs = _merged(placed)
+    nerves = tuple(nerve_from_spec(spec, f"landmark rule: nerve[{i}]") for i, spec in enumerate(nerve_specs))
     for n in nerves:
         k = voxels.centreline_outside(n.centerline_m)
         if k is not None:
             point = ", ".join(f"{v:.1f}" for v in n.centerline_m[k] / MM)
-            raise ValidationError(f"target.nerve = {placed.target!r}: the landmark rule puts {n.name!r} at [{point}] mm, outside the segmentation's field of view")
+            raise ValidationError(f"target.nerve = {first.target!r}: the landmark rule puts {n.name!r} at [{point}] mm, outside the segmentation's field of view")
     paint_nerve_regions(nerves, names, tissues, voxels.nerve_layers, lambda n: f"target.nerve = {n!r}: a structure of the segmentation has the same name")
-    critical = _critical(present, placed)
-    critical += [critical_from_spec(c, f"landmark rule {placed.rule}: critical[{i}]", names, [n.name for n in nerves]) for i, c in enumerate(placed.critical)]
+    critical = _critical(present, set(targets))
+    critical += [critical_from_spec(c, f"landmark rule: critical[{i}]", names, [n.name for n in nerves]) for i, c in enumerate(critical_specs)]
     bounds = voxels.bounds_m()
     blocked = [i for i, t in enumerate(tissues) if t == "bone"]
     avoid = sorted({names.index(r) for c in critical for r in c.regions})
-    placements = build_placements(placed.placements, nerves, (placed.target,), voxels.label_at, bounds, blocked, avoid, f"landmark rule {placed.rule}: placement")
+    placements = build_placements(hints, nerves, targets, voxels.label_at, bounds, blocked, avoid, "landmark rule: placement")
     image_at = None
     if anatomy.image is not None:
         picture = anatomy.image.values[box]
@@ -135,30 +151,31 @@ def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | None, side: str 
     grid = anatomy.grid
     axes = ", ".join(f"{a} to the patient's {d}" for a, d in zip("xyz", _axis_words(grid.frame), strict=True))
     sources = dict(anatomy.sources) | {
-        "landmark rule": f"{placed.rule}: {placed.notes[0] if placed.notes else ''}".rstrip(": "),
-        "region simulated": (f"a {2 * ROI_HALF_MM:g} mm box around the target, {regions.shape[0]} x {regions.shape[1]} x {regions.shape[2]} of the {grid.shape[0]} x {grid.shape[1]} x {grid.shape[2]} voxels"
+        "landmark rule": "; ".join(f"{p.rule}: {p.notes[0] if p.notes else ''}".rstrip(": ") for p in placed),
+        "region simulated": ((f"a {2 * ROI_HALF_MM:g} mm box around the target" if len(placed) == 1 else f"a box reaching {ROI_HALF_MM:g} mm around each target") + ", "
+                             f"{regions.shape[0]} x {regions.shape[1]} x {regions.shape[2]} of the {grid.shape[0]} x {grid.shape[1]} x {grid.shape[2]} voxels"
                              if cropped else f"the whole volume, {grid.shape[0]} x {grid.shape[1]} x {grid.shape[2]} voxels") + f" of {', '.join(f'{s:.3g}' for s in grid.spacing_mm)} mm",
     }  # fmt: skip
     scene = Scene(
         name=name,
-        description=f"{placed.target} placed by landmarks ({placed.rule}) on {anatomy.sources.get('segmentation', 'a segmentation')}",
+        description=f"{', '.join(targets)} placed by landmarks ({', '.join(dict.fromkeys(p.rule for p in placed))}) on {anatomy.sources.get('segmentation', 'a segmentation')}",
         bounds_m=bounds,
         region_names=tuple(names),
         region_tissue=tuple(tissues),
         label_at=voxels.label_at,
         nerves=nerves,
         critical=tuple(critical),
-        target=placed.target,
+        target=first.target,
         placements=MappingProxyType(placements),
         sources=MappingProxyType(sources),
-        targets=(placed.target,),
+        targets=targets,
         frame=f"{grid.frame}: the segmentation's scanner coordinates ({axes}), mm",
         convention=grid.frame,
         image_at=image_at,
         image_modality=None if anatomy.image is None else anatomy.image.modality,
-        landmarks=MappingProxyType({k: tuple(float(v) for v in p) for k, p in placed.landmarks.items()}),
-        procedure_template=placed.template or None,
-        landmark_rule=placed.rule,
+        landmarks=MappingProxyType({k: tuple(float(v) for v in point) for p in placed for k, point in p.landmarks.items()}),
+        procedure_template=first.template or None,
+        landmark_rule=", ".join(dict.fromkeys(p.rule for p in placed)),
         files_sha256=anatomy.files_sha256,
         warnings=(*anatomy.warnings, *([f"anatomy: simulated in {sources['region simulated']}"] if cropped else [])),
     )

@@ -11,7 +11,6 @@ is treated by decompression (the common peroneal nerve: foot drop). ``add_argume
 
 from __future__ import annotations
 
-
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields

@@ -108,7 +108,8 @@ class PhysicsResult:
     whose nerve outcomes the method reads; ``reversible_relief``: a temporary conduction
     block's duration (a nerve block destroys nothing, so relief does not come from regrowth);
     ``moves_with_needle``: the fields sit in the needle's frame, so a placement cohort can move
-    them with it (False for surgery and the block).
+    them with it (False for surgery and the block); ``parts``: with several needles, each lesion's
+    own result (this one's ``sample`` combines them).
     """
 
     sample: FieldSampler
@@ -125,6 +126,7 @@ class PhysicsResult:
     stage_samplers: tuple[FieldSampler, ...] = ()
     reversible_relief: Relief | None = None
     moves_with_needle: bool = True
+    parts: tuple[PhysicsResult, ...] = ()  # several needles: each lesion's own result (this one combines them)
 
 
 OutcomeReader = Callable[[Context, PhysicsResult, Sequence["NerveOutcome"]], tuple[dict, tuple[str, ...]]]

@@ -104,9 +104,10 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + s * k + (1.0 - c) * k @ k
 
 
-def draw_poses(pose: NeedlePose, spread: PlacementSpread, n: int, seed: int) -> list[NeedlePose]:
-    """``n`` seeded needle poses around ``pose``: offset, tilt about the tip, gross misses."""
-    rng = np.random.default_rng([int(seed), 3])
+def draw_poses(pose: NeedlePose, spread: PlacementSpread, n: int, seed: int, stream: int = 0) -> list[NeedlePose]:
+    """``n`` seeded needle poses around ``pose``: offset, tilt about the tip, gross misses.
+    ``stream`` > 0 draws an independent set with the same seed (the k-th needle of a plan)."""
+    rng = np.random.default_rng([int(seed), 3] + ([int(stream)] if stream else []))
     offsets = rng.standard_normal((n, 3)) * np.asarray(spread.offset_sd_m)
     gross = rng.random(n) < spread.gross_miss_fraction
     away = rng.standard_normal((n, 3))

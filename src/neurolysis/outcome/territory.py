@@ -22,7 +22,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from neurolysis.outcome.axons import NerveOutcome
-from neurolysis.outcome.relief import Relief, Territory, age_factor, crossing_mask, days_per_month, input_model, model_parameters, reconnection_days, recovery_draws, summarise
+from neurolysis.outcome.relief import (
+    KilledPaths,
+    RecoveryDraws,
+    Relief,
+    Territory,
+    age_factor,
+    crossing_mask,
+    days_per_month,
+    input_model,
+    model_parameters,
+    reconnection_days,
+    recovery_draws,
+    summarise,
+)
 
 
 @dataclass(frozen=True)
@@ -78,24 +91,24 @@ def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, see
     if not blocked or any(t.pain_paths is None for t in treated.values()):
         relief = Relief(0.0, 0.0, 0.0, "none", "no block: a treated nerve of the territory still conducts most of its pain fibres", 0.0)
         return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source)
-    days = _shared_relief_days(list(treated.values()), [shares[n] for n in treated], u, territory, seed)
+    nerves = list(treated.values())
+    days = shared_relief_days([t.pain_paths for t in nerves], [t.n_pain for t in nerves], [shares[n] for n in treated], u, territory, recovery_draws(seed), seed)
     note = f"input of the {entry['name']}: {len(treated)} treated nerves carrying {1 - u:.0%}, {u:.0%} untreated; relief ends when their regrown, matured axons bring it back to the return threshold"
     return TerritoryOutcome(entry["name"], members, u, True, summarise(days, "regrowth", note), "shared territory", source)
 
 
-def _shared_relief_days(targets: Sequence[NerveOutcome], shares: Sequence[float], untreated: float, territory: Territory, seed: int) -> np.ndarray:
-    """Relief days per draw of a territory whose nerves carry ``shares`` of its input (module docstring)."""
-    p = model_parameters()["recovery"]
-    horizon = float(p["horizon_months"]) * days_per_month()
-    draws = recovery_draws(seed)
+def shared_relief_days(pain_paths: Sequence[KilledPaths], n_pain: Sequence[int], shares: Sequence[float], untreated: float, territory: Territory,
+                       draws: RecoveryDraws, seed: int) -> np.ndarray:  # fmt: skip
+    """Relief days per draw of a territory whose nerves (their killed pain axons' paths and pain-axon
+    counts) carry ``shares`` of its input, ``untreated`` the rest (module docstring)."""
+    horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
     age = age_factor(territory.age_years)
-    base = untreated + sum(s * (t.n_pain - t.pain_paths.grade.size) / t.n_pain for t, s in zip(targets, shares, strict=True))
+    base = untreated + sum(s * (n - p.grade.size) / n for p, n, s in zip(pain_paths, n_pain, shares, strict=True))
     model = replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years)), base=base, weight=0.0)
-    times = [reconnection_days(t.pain_paths, draws, crossing_mask(t.pain_paths.grade.size, seed), age) for t in targets]
-    weights = np.concatenate([np.full(t.pain_paths.grade.size, s / t.n_pain) for t, s in zip(targets, shares, strict=True)])
+    times = [reconnection_days(p, draws, crossing_mask(p.grade.size, seed), age) for p in pain_paths]
+    weights = np.concatenate([np.full(p.grade.size, s / n) for p, n, s in zip(pain_paths, n_pain, shares, strict=True)])
     out = np.array([model.crossing_day(np.concatenate([t[d] for t in times]), horizon, weights) for d in range(draws.delay_days.size)])
-    grade5 = np.concatenate([t.pain_paths.grade for t in targets]) == 5
-    if grade5.any():
+    if (np.concatenate([p.grade for p in pain_paths]) == 5).any():
         out = np.minimum(out, draws.recurrence_days)
     return np.minimum(out, horizon)
 
@@ -110,4 +123,4 @@ def _shortest(targets: Sequence[NerveOutcome], blocked: bool, seed: int) -> Terr
     return TerritoryOutcome("the targets' territories", members, 0.0, blocked, relief, "shortest of the targets")
 
 
-__all__ = ["TerritoryOutcome", "shared_territory", "territory_outcome"]
+__all__ = ["TerritoryOutcome", "shared_relief_days", "shared_territory", "territory_outcome"]

@@ -107,6 +107,7 @@ class Cohort:
     checks: tuple = ()  # (|killed error|, block agrees, injuries agree) of the samples solved in full
     properties: PropertySpread | None = None
     anchors: int = 0  # poses solved in full besides the plan, each sample moved from the nearest
+    targets: tuple = ()  # several needles: (nerve, pain killed per sample, block per sample) of each target
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -132,6 +133,7 @@ class Cohort:
                 "note": "the first full_solves samples were solved in full (their results are used) and compared with the shortcut's reading of them",
             },
             "bone_contact_fraction": round(float(self.bone_contact.mean()), 4) if self.bone_contact is not None else 0.0,
+            "targets": [{"nerve": name, "p_block": round(float(b.mean()), 4), "pain_fibres_killed_fraction": _spread_dict(killed)} for name, killed, b in self.targets] or None,
             "method": self.note,
             "wall_time_s": self.wall_time_s,
         }
@@ -227,15 +229,15 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
         margin = physics_k.risk_margin_m
         fields = _tabulate(physics_k, frame_k, np.full(3, -margin), np.full(3, margin), physics_k.risk_spacing_m, (*FIELDS, "lethal"))
         lethal_grid = _lethal_grid(physics_k, frame_k, fields, float(limits["lethal_grid_mm"]) * 1e-3)
-        readers.append((_NerveCohort(ctx, lethal_grid, seed, samples, territory_of(ctx)), _RiskCohort(ctx, fields, frame_k, displacement)))
+        readers.append((_NerveCohort(ctx, [lethal_grid], seed, samples, territory_of(ctx)), _RiskCohort(ctx, [fields], [frame_k], displacement)))
         inexact[mine] = _inexact(ctx, frame_k, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
     checks = []
     for i, frame in enumerate(frames):
         nerve, risk = readers[source_of[i]]
-        pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample(frame, i)
-        injured[i] = risk.sample(frame)
+        pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frame], i)
+        injured[i] = risk.sample([frame])
         if i < full_solves and full_solve is not None:
             full, full_critical = full_solve(poses[i])
             checks.append((abs(full.pain_fibres_killed_fraction - pain[i]), full.pain_block == bool(block[i]), [r.injured for r in full_critical] == list(injured[i])))
@@ -282,19 +284,20 @@ def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spa
 
 
 class _NerveCohort:
-    """The target nerve's axons, read through each sample's frame from the lethal grid."""
+    """One nerve's axons, read through each sample's frames from the lethal grids (one per lesion:
+    an axon dies where any lesion's moved lethal region reaches it)."""
 
-    def __init__(self, ctx: Context, lethal: _Grid | None, seed: int, samples: int, territory: Territory):
+    def __init__(self, ctx: Context, lethal: list[_Grid | None], seed: int, samples: int, territory: Territory, nerve=None):
         cat = model_parameters()
         sim = ctx.plan.simulation
-        self.nerve = ctx.nerve
+        self.nerve = nerve or ctx.nerve
         self.lethal = lethal
-        pop = axon_population(ctx.nerve, sim.n_axons, sim.seed)
-        self.frame = nerve_frame(ctx.nerve.centerline_m, cat["population"]["default_step_mm"] * 1e-3)
+        pop = axon_population(self.nerve, sim.n_axons, sim.seed)
+        self.frame = nerve_frame(self.nerve.centerline_m, cat["population"]["default_step_mm"] * 1e-3)
         self.paths = self.frame.offset_points(pop.x_m, pop.y_m)
         roles = pop.role
         self.pain, self.motor = roles == "pain", roles == "motor"
-        self.has_motor = any(f.role == "motor" and f.fraction > 0 for f in ctx.nerve.fibres)
+        self.has_motor = any(f.role == "motor" and f.fraction > 0 for f in self.nerve.fibres)
         self.f_block = float(cat["block"]["pain_block_fraction"])
         self.motor_threshold = float(cat["block"]["motor_deficit_fraction"])
         self.grade = method_grade(ctx.plan.procedure.method)
@@ -303,70 +306,101 @@ class _NerveCohort:
         self.draws = recovery_draws(seed, samples) if self.relief_modelled else None
         self.territory = territory
         self.seed = sim.seed
-        if lethal is not None:
-            # rows whose centreline point lies within a nerve radius of the lethal region can kill
-            r = int(math.ceil(ctx.nerve.radius_m / lethal.spacing)) + 1
-            offsets = np.arange(-r, r + 1) ** 2
-            ball = (offsets[:, None, None] + offsets[None, :, None] + offsets[None, None, :]) <= r * r
-            self.near = binary_dilation(lethal.values["lethal"].reshape(lethal.shape), structure=ball).ravel()
+        self.near = [None if grid is None else self._near(grid) for grid in lethal]
 
-    def sample(self, frame: NeedleFrame, i: int) -> tuple[float, float, float, float, float]:
-        """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""
+    def _near(self, lethal: _Grid) -> np.ndarray:
+        """Nodes within a nerve radius of the lethal region: rows of the centreline there can kill."""
+        r = int(math.ceil(self.nerve.radius_m / lethal.spacing)) + 1
+        offsets = np.arange(-r, r + 1) ** 2
+        ball = (offsets[:, None, None] + offsets[None, :, None] + offsets[None, None, :]) <= r * r
+        return binary_dilation(lethal.values["lethal"].reshape(lethal.shape), structure=ball).ravel()
+
+    def hits(self, frames: list[NeedleFrame]):
+        """(axon paths or None, killed) over the nerve's rows that some lesion can reach."""
         n = self.paths.shape[1]
-        killed = np.zeros(n, bool)
-        paths = None
-        if self.lethal is not None:
-            rows = np.flatnonzero(self.near[self.lethal.index(frame, self.frame.points_m)])
-            if rows.size:
-                flat = self.lethal.index(frame, self.paths[rows].reshape(-1, 3))
-                hit = self.lethal.values["lethal"][flat].reshape(rows.size, n)
-                scar = self.lethal.values["tubes_destroyed"][flat].reshape(rows.size, n) if self.lethal.values["scar_known"] else None
-                f = self.frame
-                paths = axon_paths(hit, scar, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows)
-                killed = paths.killed
+        reach = [None if grid is None else self.near[k][grid.index(frames[k], self.frame.points_m)] for k, grid in enumerate(self.lethal)]
+        rows = np.flatnonzero(np.any([r for r in reach if r is not None], axis=0)) if any(r is not None for r in reach) else np.zeros(0, int)
+        if not rows.size:
+            return None, np.zeros(n, bool)
+        hit = np.zeros((rows.size, n), bool)
+        scar, known = np.zeros((rows.size, n), bool), False
+        for k, grid in enumerate(self.lethal):
+            if grid is None or not reach[k][rows].any():
+                continue
+            flat = grid.index(frames[k], self.paths[rows].reshape(-1, 3))
+            hit |= grid.values["lethal"][flat].reshape(rows.size, n)
+            if grid.values["scar_known"]:
+                known = True
+                scar |= grid.values["tubes_destroyed"][flat].reshape(rows.size, n)
+        f = self.frame
+        paths = axon_paths(hit, scar if known else None, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows)
+        return paths, paths.killed
+
+    def sample(self, frames: list[NeedleFrame], i: int) -> tuple[float, float, float, float, float]:
+        """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""
+        paths, killed = self.hits(frames)
         pain = float(killed[self.pain].mean()) if self.pain.any() else 0.0
         motor = float(killed[self.motor].mean()) if self.motor.any() else 0.0
         block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12
         relief = 0.0
+        self.last_pain_paths = None
         if block:
-            days = relief_days(killed_paths(paths, self.pain, self.vigour), int(self.pain.sum()), self.draws.one(i), self.territory, seed=self.seed)
+            self.last_pain_paths = killed_paths(paths, self.pain, self.vigour)
+            days = relief_days(self.last_pain_paths, int(self.pain.sum()), self.draws.one(i), self.territory, seed=self.seed)
             relief = float(days[0]) / days_per_month()
         deficit = self.has_motor and motor >= self.motor_threshold
         return pain, motor, float(block), float(deficit), relief
 
 
 class _RiskCohort:
-    """Each critical structure's points, read through each sample's frame from the field grid.
-    Points that no sample can bring into the disturbed part of the fields are dropped (they
+    """Each critical structure's points, read through each sample's frames from the field grids (one
+    per lesion, combined as lesions made in turn: peak the highest, Omega and CEM43 summed, agent the
+    highest). Points that no sample can bring into the disturbed part of the fields are dropped (they
     stay at body temperature with no dose)."""
 
-    def __init__(self, ctx: Context, fields: _Grid, frame0: NeedleFrame, displacement: float):
-        disturbed = np.zeros(len(fields.values["lethal"]), bool)
-        for name, table in fields.values.items():
-            disturbed |= table > (BODY_TEMP_C + 0.05 if name == "peak_temp_c" else 1e-9)
+    def __init__(self, ctx: Context, fields: list[_Grid], frames0: list[NeedleFrame], displacement: float):
         self.fields = fields
         self.kinds = [s.kind for s in ctx.scene.critical]
         self.points = [np.zeros((0, 3))] * len(self.kinds)
-        if not disturbed.any():
+        centres, reaches = [], []
+        for grid, frame0 in zip(fields, frames0, strict=True):
+            disturbed = np.zeros(len(grid.values["lethal"]), bool)
+            for name, table in grid.values.items():
+                disturbed |= table > (BODY_TEMP_C + 0.05 if name == "peak_temp_c" else 1e-9)
+            if disturbed.any():
+                local = grid.node_local(np.flatnonzero(disturbed))
+                centres.append(frame0.to_world(0.5 * (local.min(axis=0) + local.max(axis=0)))[0])
+                reaches.append(0.5 * float(np.linalg.norm(local.max(axis=0) - local.min(axis=0))) + displacement + grid.spacing)
+        if not centres:
             return
-        local = fields.node_local(np.flatnonzero(disturbed))
-        centre = frame0.to_world(0.5 * (local.min(axis=0) + local.max(axis=0)))[0]
-        reach = 0.5 * float(np.linalg.norm(local.max(axis=0) - local.min(axis=0))) + displacement + fields.spacing
+        spacing = min(g.spacing for g in fields)
         lo, hi = (np.asarray(b, float) for b in ctx.scene.bounds_m)
-        where = structure_points(ctx.scene, np.maximum(centre - reach, lo), np.minimum(centre + reach, hi), fields.spacing)
-        self.points = [where.points[idx][np.linalg.norm(where.points[idx] - centre, axis=1) <= reach] for idx in where.index]
-        self.lumen_mm = list(where.lumen_diameter_mm) or [None] * len(self.kinds)
+        blocks = [[] for _ in self.kinds]
+        self.lumen_mm = [None] * len(self.kinds)
+        for centre, reach in zip(centres, reaches, strict=True):  # a box per lesion: needles far apart need no box around them all
+            where = structure_points(ctx.scene, np.maximum(centre - reach, lo), np.minimum(centre + reach, hi), spacing)
+            for k, idx in enumerate(where.index):
+                blocks[k].append(where.points[idx][np.linalg.norm(where.points[idx] - centre, axis=1) <= reach])
+                if where.lumen_diameter_mm and self.lumen_mm[k] is None:
+                    self.lumen_mm[k] = where.lumen_diameter_mm[k]
+        self.points = [np.concatenate(b) if b else np.zeros((0, 3)) for b in blocks]
 
-    def sample(self, frame: NeedleFrame) -> np.ndarray:
+    def sample(self, frames: list[NeedleFrame]) -> np.ndarray:
         out = np.zeros(len(self.points), bool)
         for k, pts in enumerate(self.points):
             if not len(pts):
                 continue
-            flat = self.fields.index(frame, pts)
-            values = {name: float(self.fields.values[name][flat].max()) for name in FIELDS}
+            reads = [(grid, grid.index(frame, pts)) for grid, frame in zip(self.fields, frames, strict=True)]
+            per_point = {
+                "peak_temp_c": np.max([g.values["peak_temp_c"][f] for g, f in reads], axis=0),
+                "omega": np.sum([g.values["omega"][f] for g, f in reads], axis=0),
+                "cem43_min": np.sum([g.values["cem43_min"][f] for g, f in reads], axis=0),
+                "agent_fraction": np.max([g.values["agent_fraction"][f] for g, f in reads], axis=0),
+            }
+            values = {name: float(v.max()) for name, v in per_point.items()}
             if self.lumen_mm[k] is not None:
                 values["lumen_diameter_mm"] = self.lumen_mm[k]
-            lethal_any = bool(self.fields.values["lethal"][flat].max() > 0.5)
+            lethal_any = bool(np.any([g.values["lethal"][f].max() > 0.5 for g, f in reads])) or bool(per_point["omega"].max() >= 1.0 and len(reads) > 1)
             out[k] = injury_verdict(self.kinds[k], lethal_any, values)[0]
         return out
 

@@ -43,6 +43,7 @@ def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> Ph
         risk_margin_m=max(r.risk_margin_m for r in results),
         view_half_width_m=max(r.view_half_width_m for r in results),
         engine=first.engine,
+        parts=tuple(results),
     )
 
 

@@ -190,6 +190,10 @@ class Plan:
         if self.needles:
             if self.placement != PlacementSpec():
                 raise ValidationError("placement: a plan with [[needles]] places each needle in its own table; leave [placement] out")
+            u = self.uncertainty
+            if u.full_solves or u.anchors or u.conductivity_sd_ln or u.perfusion_sd_ln:
+                raise ValidationError("uncertainty: with [[needles]] the placement cohort moves each lesion rigidly; full_solves, anchors and the property spread "
+                                      "(conductivity_sd_ln, perfusion_sd_ln) are for one needle: leave them at 0")  # fmt: skip
             if self.target.nerve is not None and self.target.nerve != self.needles[0].target:
                 raise ValidationError(f"target.nerve = {self.target.nerve!r}: with [[needles]] it is the first needle's target ({self.needles[0].target!r}); leave it out or make them agree")
         check_plan(self)

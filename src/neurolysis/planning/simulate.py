@@ -27,6 +27,7 @@ from neurolysis.methods import METHODS
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import assess, territory_of
 from neurolysis.outcome.axons import NerveOutcome, check_axon_count
+from neurolysis.outcome.lesion_cohort import lesions_cohort
 from neurolysis.outcome.risk import StructureRisk
 from neurolysis.outcome.spread import PropertySpread, placement_spread
 from neurolysis.outcome.territory import TerritoryOutcome, territory_outcome
@@ -210,6 +211,9 @@ def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Co
     spread = placement_spread(ctx.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg, gross_miss_fraction=u.gross_miss_fraction)
     seed = ctx.plan.simulation.seed if u.seed is None else u.seed
     length = method.needle_length_m(ctx.settings) if method.needle_length_m is not None else None
+    if ctx.lesions and physics.moves_with_needle:
+        spreads = [placement_spread(part.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg, gross_miss_fraction=u.gross_miss_fraction) for part in ctx.lesions]
+        return lesions_cohort(ctx, physics.parts, u.samples, seed, spreads, length)
 
     def at(pose: NeedlePose) -> Context:
         return replace(ctx, pose=pose, settings=method.settings_for(ctx.plan, ctx.scene, pose), progress=None)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -16,8 +17,6 @@ from .names import resolve_names
 from .readers import existing, read_image, read_segmentation, resample_image
 from .rules import classify
 from .volume import Segmentation
-
-import hashlib
 
 GRID_TOLERANCE_MM = 1e-3
 MAX_SPACING_MM = 5.0

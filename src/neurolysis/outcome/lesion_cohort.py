@@ -1,0 +1,95 @@
+"""The placement cohort of a plan with several needles: every needle misplaced on its own.
+
+Each sample draws a pose for every needle from its own target's published spread (an
+independent stream of the same seed), moves each lesion's fields with its needle (the rigid-move
+shortcut of :mod:`neurolysis.outcome.uncertainty`, lesion by lesion), and reads every target nerve
+and critical structure from the moved lesions together: an axon dies where any moved lethal region
+reaches it; a structure's dose combines the lesions as they are made in turn (peak the highest,
+Omega and CEM43 summed). The sample's block and relief are the territory's
+(:mod:`neurolysis.outcome.territory`: every treated nerve blocked; relief from their weighted
+regrowth, or the shortest of the targets), with one regrowth draw per sample.
+
+Limits beyond those of one needle: a lethal region made by two lesions only together (neither
+reaching Omega = 1 alone) is missed by the nerve reading, which takes each lesion's own lethal
+region; no anchor poses, property strata or full re-solves (``[uncertainty]`` refuses them with
+several needles).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from neurolysis._catalog import load_catalog
+from neurolysis.engines.poses import against_bone, pose_frame
+from neurolysis.methods.base import Context, PhysicsResult
+from neurolysis.outcome.assess import territory_of
+from neurolysis.outcome.spread import PlacementSpread, draw_poses
+from neurolysis.outcome.territory import shared_relief_days, shared_territory
+from neurolysis.outcome.uncertainty import FIELDS, Cohort, _inexact, _lethal_grid, _moved_frame, _NerveCohort, _RiskCohort, _tabulate
+
+
+def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, seed: int, spreads: Sequence[PlacementSpread], needle_length_m: float | None) -> Cohort:
+    """The cohort of ``ctx.lesions`` (each solved as ``parts``) with ``spreads[k]`` for the k-th needle."""
+    started = time.perf_counter()
+    limits = load_catalog("uncertainty")["limits"]
+    names = tuple(s.name for s in ctx.scene.critical)
+    poses, frames, fields, lethal, frames0, inexact, contact = [], [], [], [], [], np.zeros(samples, bool), np.zeros(samples, bool)
+    for k, (lesion, physics) in enumerate(zip(ctx.lesions, parts, strict=True)):
+        drawn = draw_poses(lesion.pose, spreads[k], samples, seed, stream=k)
+        if needle_length_m:
+            for i, pose in enumerate(drawn):
+                stopped = against_bone(ctx.scene, pose, needle_length_m)
+                if stopped is not None and stopped is not pose:
+                    drawn[i], contact[i] = stopped, True
+        frame0 = pose_frame([lesion.pose])
+        margin = physics.risk_margin_m
+        grid = _tabulate(physics, frame0, np.full(3, -margin), np.full(3, margin), physics.risk_spacing_m, (*FIELDS, "lethal"))
+        lethal_k = _lethal_grid(physics, frame0, grid, float(limits["lethal_grid_mm"]) * 1e-3)
+        moved = [_moved_frame(frame0, lesion.pose, p) for p in drawn]
+        inexact |= _inexact(lesion, frame0, moved, lethal_k, float(limits["inexact_tissue_fraction"]))
+        poses.append(drawn)
+        frames.append(moved)
+        fields.append(grid)
+        lethal.append(lethal_k)
+        frames0.append(frame0)
+    displacement = max(float(np.linalg.norm(p.tip_m - lesion.pose.tip_m)) for drawn, lesion in zip(poses, ctx.lesions, strict=True) for p in drawn)
+    nerves = list({lesion.nerve.name: lesion.nerve for lesion in ctx.lesions}.values())
+    readers = [_NerveCohort(ctx, lethal, seed, samples, territory_of(ctx, n.name), nerve=n) for n in nerves]
+    risk = _RiskCohort(ctx, fields, frames0, displacement)
+    found = shared_territory(nerves[0].name)
+    shares = None if found is None else [found[1].get(n.name) for n in nerves]
+    untreated = None if shares is None else 1.0 - sum(s for s in shares if s is not None)
+    per = np.zeros((len(nerves), samples, 5))
+    block, relief = np.zeros(samples, bool), np.zeros(samples)
+    injured = np.zeros((samples, len(names)), bool)
+    for i in range(samples):
+        moved = [frames[k][i] for k in range(len(ctx.lesions))]
+        paths = []
+        for j, reader in enumerate(readers):
+            per[j, i] = reader.sample(moved, i)
+            paths.append(reader.last_pain_paths)
+        block[i] = bool(per[:, i, 2].all())
+        if block[i] and readers[0].relief_modelled:
+            if shares is not None and all(s is not None for s in shares):
+                kept = [(p, r.pain.sum(), s) for p, r, s in zip(paths, readers, shares, strict=True)]
+                days = shared_relief_days([p for p, _, _ in kept], [int(n) for _, n, _ in kept], [s for _, _, s in kept], untreated, readers[0].territory,
+                                          readers[0].draws.one(i), ctx.plan.simulation.seed)  # fmt: skip
+                relief[i] = float(days[0]) / float(load_catalog("nerve_model")["recovery"]["days_per_month"])
+            else:
+                relief[i] = float(per[:, i, 4].min())
+        injured[i] = risk.sample(moved)
+        if ctx.progress is not None:
+            ctx.progress((i + 1) / samples)
+    first = readers[0]
+    note = (f"{len(ctx.lesions)} needles, each misplaced on its own (its target's spread) and its lesion's fields moved rigidly with it; an axon dies where any "
+            "moved lesion is lethal; block and relief are the territory's (every treated nerve blocked; their weighted regrowth, one draw per sample)")  # fmt: skip
+    targets = tuple((n.name, per[j, :, 0].copy(), per[j, :, 2].astype(bool)) for j, n in enumerate(nerves))
+    return Cohort(tuple(poses[0]), per[0, :, 0], per[0, :, 1] if first.has_motor else None, block, per[:, :, 3].any(axis=0),
+                  relief if first.relief_modelled else None, injured, inexact, spreads[0], seed, names, note, time.perf_counter() - started,
+                  contact, targets=targets)  # fmt: skip
+
+
+__all__ = ["lesions_cohort"]

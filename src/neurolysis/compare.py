@@ -17,9 +17,10 @@ from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.templates import load_template
 from neurolysis.indications import burden
-from neurolysis.methods import method_names
+from neurolysis.methods import METHODS, method_names
 from neurolysis.outcome.relief import procedures_needed
 from neurolysis.planning.anatomy_spec import AnatomySpec
+from neurolysis.planning.needles import PLACEMENT_KEYS
 from neurolysis.planning.plan import Plan, plan_from_dict, plan_on
 from neurolysis.planning.simulate import Outcome, load_scene, simulate
 from neurolysis.validation import ValidationError, check_choice, check_range
@@ -54,10 +55,14 @@ def _plans(template: str | None, target: str | None, base: Plan | None, samples:
     base_dir = base.base_dir if base is not None else "."
     for method in methods:
         approach = base.placement.approach if base is not None and base.placement.approach != "explicit" else "parallel"
-        data = plan_on(anatomy, target, approach, method, base_dir).as_dict()
+        data = plan_on(anatomy, target if base is None or not base.needles else [n.target for n in base.needles], approach, method, base_dir).as_dict()
         if base is not None:
             b = base.as_dict()
-            data["placement"] = b["placement"]
+            if base.needles:  # each needle where the plan puts it; a lesion's own settings only where the method has them
+                own = set(METHODS[method].field_names) - set(PLACEMENT_KEYS)
+                data["needles"] = [{k: v for k, v in n.items() if k in ("target", *PLACEMENT_KEYS) or k in own} for n in b["needles"]]
+            else:
+                data["placement"] = b["placement"]
             data["simulation"] = b["simulation"]
             data["patient"] = data.get("patient", {}) | b.get("patient", {})
             if "uncertainty" in b:
@@ -71,6 +76,8 @@ def _plans(template: str | None, target: str | None, base: Plan | None, samples:
 def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None) -> dict:
     d = out.to_dict()
     t = d["target"]
+    if d.get("needles"):  # several needles: the plan relieves its territory only as far as every target is blocked
+        t = t | {"pain_block": d["territory"]["pain_block"], "relief_months": d["territory"]["relief_months"], "territory": d["territory"]["name"]}
     entry = {"method": method, "applicable": reason is None, "reason": reason} | {k: v for k, v in t.items() if k != "axons"}
     cohort = d.get("uncertainty")
     if cohort is not None:

@@ -61,7 +61,8 @@ def search_space(plan: Plan) -> tuple[Variable, ...]:
     if method not in cat["method"]:
         raise ValidationError(f"procedure.method = {method!r}: optimize searches {sorted(cat['method'])} (the others have no lesion to place or size)")
     off, tilt = float(cat["placement"]["offset_mm"]), float(cat["placement"]["tilt_deg"])
-    out = [Variable(f"d{a}_mm", -off, off) for a in "xyz"] + [Variable(f"tilt_{a}_deg", -tilt, tilt) for a in "ab"]
+    out = [Variable(f"{prefix}d{a}_mm", -off, off) for prefix in _needle_prefixes(plan) for a in "xyz"]
+    out += [Variable(f"{prefix}tilt_{a}_deg", -tilt, tilt) for prefix in _needle_prefixes(plan) for a in "ab"]
     for name, spec in cat["method"][method].items():
         if isinstance(spec, dict) and "choices" in spec:
             out.append(Variable(name, min(spec["choices"]), max(spec["choices"]), tuple(float(c) for c in spec["choices"])))
@@ -76,6 +77,15 @@ def search_space(plan: Plan) -> tuple[Variable, ...]:
     return tuple(out)
 
 
+def _needle_prefixes(plan: Plan) -> tuple[str, ...]:
+    """The placement variables' prefixes: "" for one needle, ``needles[k].`` for each of several."""
+    return tuple(f"needles[{k}]." for k in range(len(plan.needles))) if plan.needles else ("",)
+
+
+def _placement_count(plan: Plan) -> int:
+    return 5 * len(_needle_prefixes(plan))
+
+
 def _tilted(direction: np.ndarray, a_deg: float, b_deg: float) -> np.ndarray:
     d = direction / np.linalg.norm(direction)
     helper = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
@@ -85,12 +95,18 @@ def _tilted(direction: np.ndarray, a_deg: float, b_deg: float) -> np.ndarray:
     return Rotation.from_rotvec(math.radians(a_deg) * u + math.radians(b_deg) * w).apply(d)
 
 
-def candidate(plan: Plan, pose, values: dict[str, float], samples: int) -> Plan:
-    """``plan`` with the needle at ``pose`` moved by the placement values and the settings set."""
+def candidate(plan: Plan, poses, values: dict[str, float], samples: int) -> Plan:
+    """``plan`` with each needle at its pose (``poses``: one, or one per [[needles]] table) moved by
+    the placement values and the settings set."""
     data = plan.as_dict()
-    tip = pose.tip_m * 1e3 + np.array([values["dx_mm"], values["dy_mm"], values["dz_mm"]])
-    direction = _tilted(np.asarray(pose.direction, float), values["tilt_a_deg"], values["tilt_b_deg"])
-    data["placement"] = {"approach": "explicit", "tip_mm": [round(float(v), 4) for v in tip], "direction": [round(float(v), 6) for v in direction]}
+    for k, (prefix, pose) in enumerate(zip(_needle_prefixes(plan), poses if isinstance(poses, list | tuple) else [poses], strict=True)):
+        tip = pose.tip_m * 1e3 + np.array([values[f"{prefix}d{a}_mm"] for a in "xyz"])
+        direction = _tilted(np.asarray(pose.direction, float), values[f"{prefix}tilt_a_deg"], values[f"{prefix}tilt_b_deg"])
+        placed = {"approach": "explicit", "tip_mm": [round(float(v), 4) for v in tip], "direction": [round(float(v), 6) for v in direction]}
+        if plan.needles:
+            data["needles"][k] = {key: v for key, v in data["needles"][k].items() if key not in ("approach", "offset_mm", "tip_mm", "direction")} | placed
+        else:
+            data["placement"] = placed
     proc = data["procedure"]
     for name, v in values.items():
         if name in ("set_temp_c", "time_s", "tip_mm", "concentration_pct"):
@@ -103,13 +119,15 @@ def candidate(plan: Plan, pose, values: dict[str, float], samples: int) -> Plan:
             cycles = proc.get("cycles") or _default(plan, "cycles")
             proc["cycles"] = [[kind, round(v, 1) if kind == "freeze" else secs] for kind, secs in cycles]
     data["uncertainty"] = dict(data.get("uncertainty", {})) | {"samples": samples}
-    return plan_from_dict(data)
+    return plan_from_dict(data, base_dir=plan.base_dir)
 
 
 def _default(plan: Plan, field_name: str):
     from neurolysis.methods import METHODS
 
-    return METHODS[plan.procedure.method].resolved(plan.procedure)[field_name]
+    m = METHODS[plan.procedure.method]
+    resolved = m.resolved(plan.procedure)
+    return resolved[field_name] if field_name in resolved else m.plan_new_values()[field_name]  # RF: the device defaults plan new writes
 
 
 @dataclass(frozen=True)
@@ -152,7 +170,7 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
     cache: dict[tuple, Evaluation] = {}
 
     def evaluate(base: Plan, pose, values: dict[str, float]) -> Evaluation:
-        key = (base.placement.approach, *(round(values[v.name], 4) for v in variables))
+        key = (base.placement.approach, *(round(values[v.name], 4) for v in variables))  # one needle's approach, or the needles' own
         if key in cache:
             return cache[key]
         cand = candidate(base, pose, values, samples)
@@ -174,9 +192,11 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
             progress(len(evals), budget, e)
         return e
 
+    placed = _placement_count(plan)
+
     def settings_of(p: Plan) -> dict[str, float]:
-        v = {"dx_mm": 0.0, "dy_mm": 0.0, "dz_mm": 0.0, "tilt_a_deg": 0.0, "tilt_b_deg": 0.0}
-        for var in variables[5:]:
+        v = {var.name: 0.0 for var in variables[:placed]}
+        for var in variables[placed:]:
             if var.name == "volume_scale":
                 v[var.name] = 1.0
             elif var.name == "freeze_s":
@@ -185,11 +205,12 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
                 v[var.name] = float(_default(p, var.name))
         return v
 
-    approaches = [plan.placement.approach] + ([a for a in ("parallel", "perpendicular") if a != plan.placement.approach] if plan.placement.approach != "explicit" else [])
+    approaches = [plan.placement.approach] + ([a for a in ("parallel", "perpendicular") if a != plan.placement.approach] if plan.placement.approach != "explicit" and not plan.needles else [])
     starts = []
     for approach in approaches:
-        base = plan if approach == plan.placement.approach else plan_from_dict(plan.as_dict() | {"placement": {"approach": approach, "offset_mm": list(plan.placement.offset_mm)}})
-        pose = prepare(base).pose
+        base = plan if approach == plan.placement.approach else plan_from_dict(plan.as_dict() | {"placement": {"approach": approach, "offset_mm": list(plan.placement.offset_mm)}}, base_dir=plan.base_dir)
+        ctx = prepare(base)
+        pose = [part.pose for part in ctx.lesions] if ctx.lesions else ctx.pose
         starts.append((evaluate(base, pose, settings_of(base)), base, pose))
     baseline = starts[0][0]
     best0, base, pose = max(starts, key=lambda s: s[0].score)

@@ -92,17 +92,40 @@ def _critical(present: list[Structure], targets: set[str]) -> list[CriticalStruc
 
 
 def _clear_of_bone(scene: Scene, placements: Mapping, tip_length_m: float) -> dict:
-    """Each recommended pose whose active tip lies in bone (a voxelised bone surface can swallow a
-    hinted pose) chosen again around the nerve by the path score (fewest bone points first)."""
+    """Each recommended pose whose active tip lies in bone, or whose tip lies in a critical structure
+    (a voxelised bone surface or a vessel beside the nerve can swallow a hinted pose), chosen again
+    around the nerve by the path score (fewest bone points, then critical ones)."""
     out = dict(placements)
     blocked = scene.regions_of_tissue("bone")
     avoid = sorted({scene.region_index(r) for c in scene.critical for r in c.regions})
     for (nerve_name, approach), pose in placements.items():
-        if tip_in_bone(scene, pose, tip_length_m)[0] <= MAX_ACTIVE_TIP_IN_BONE:
+        in_critical = int(scene.label_at(pose.tip_m[None])[0]) in avoid
+        if not in_critical and tip_in_bone(scene, pose, tip_length_m)[0] <= MAX_ACTIVE_TIP_IN_BONE:
             continue
         nerve = scene.nerve(nerve_name)
         out[(nerve_name, approach)] = recommended_pose(nerve, approach, label_at=scene.label_at, bounds_m=scene.bounds_m, blocked=blocked, avoid=avoid)
     return out
+
+
+def _within(spec: Mapping, voxels: VoxelRegions, anatomy: SegmentedAnatomy) -> dict:
+    """A nerve spec cut to the region simulated: the longest run of centreline points inside it; the
+    length cut off distally joins the path to the end organ (regrowth must still cover it). A nerve
+    with no point inside the scan at all is refused."""
+    line = np.asarray(spec["centerline_mm"], float)
+    index = voxels.to_index(line * MM)
+    inside = np.all((index >= -0.5) & (index <= voxels.shape - 0.5), axis=1)
+    if inside.all():
+        return dict(spec)
+    whole = anatomy.grid.to_index(line)
+    if not np.all((whole >= -0.5) & (whole <= np.asarray(anatomy.grid.shape) - 0.5), axis=1).all():
+        k = int(np.argmax(~np.all((whole >= -0.5) & (whole <= np.asarray(anatomy.grid.shape) - 0.5), axis=1)))
+        raise ValidationError(f"target: the landmark rule puts {spec['name']!r} at [{', '.join(f'{v:.1f}' for v in line[k])}] mm, outside the segmentation's field of view")
+    runs = np.split(np.arange(len(line)), np.flatnonzero(np.diff(inside.astype(int))) + 1)
+    best = max((r for r in runs if inside[r[0]]), key=len)
+    if len(best) < 2:
+        raise ValidationError(f"target: {spec['name']!r} has less than two centreline points in the region simulated")
+    distal = float(np.linalg.norm(np.diff(line[best[-1]:], axis=0), axis=1).sum())
+    return dict(spec) | {"centerline_mm": line[best].tolist(), "end_organ_mm": float(spec["end_organ_mm"]) + distal}
 
 
 def _merged(placed: list[PlacedTarget]) -> tuple[list[Mapping], list[Mapping], list[Mapping]]:
@@ -130,12 +153,8 @@ def scene_from_anatomy(anatomy: SegmentedAnatomy, target: str | tuple[str, ...] 
     affine[:3, 3] = anatomy.grid.to_mm(np.array([[b.start for b in box]]))[0]
     voxels = VoxelRegions(regions, affine)
     nerve_specs, hints, critical_specs = _merged(placed)
+    nerve_specs = [_within(spec, voxels, anatomy) for spec in nerve_specs]
     nerves = tuple(nerve_from_spec(spec, f"landmark rule: nerve[{i}]") for i, spec in enumerate(nerve_specs))
-    for n in nerves:
-        k = voxels.centreline_outside(n.centerline_m)
-        if k is not None:
-            point = ", ".join(f"{v:.1f}" for v in n.centerline_m[k] / MM)
-            raise ValidationError(f"target.nerve = {first.target!r}: the landmark rule puts {n.name!r} at [{point}] mm, outside the segmentation's field of view")
     paint_nerve_regions(nerves, names, tissues, voxels.nerve_layers, lambda n: f"target.nerve = {n!r}: a structure of the segmentation has the same name")
     critical = _critical(present, set(targets))
     critical += [critical_from_spec(c, f"landmark rule: critical[{i}]", names, [n.name for n in nerves]) for i, c in enumerate(critical_specs)]

@@ -20,6 +20,7 @@ from rich.table import Table
 from neurolysis import decide_cli, indications
 from neurolysis import devices as device_catalog
 from neurolysis.about import DISCLAIMER
+from neurolysis.anatomy.imaging import command as anatomy_command
 from neurolysis.anatomy.templates import template_names, template_summary
 from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
 from neurolysis.engines.rf.settings import RFSettings, setting_types
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_command.add_arguments(sub.add_parser("report", help="write one self-contained HTML report of a plan (verdict, figures, risk, uncertainty, comparison, sources)"))
     store_command.add_arguments(sub.add_parser("cases", help="the case store: list, show, export or delete saved cases"))
     web_command.add_arguments(sub.add_parser("serve", help="the web planner and its HTTP API (FastAPI) on 127.0.0.1:8000"))
+    anatomy_command.add_parsers(sub)
     sweep_command.add_arguments(sub.add_parser("sweep", help="run a grid or random sweep of a plan's fields on Dask; results to Parquet"))
     return parser
 
@@ -323,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
         "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
         "compare": decide_cli.run_compare, "optimize": decide_cli.run_optimize, "report": report_command.run, "indications": indications.run,
-        "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run,
+        "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run, "anatomy": lambda a: anatomy_command.run(a, Console()),
     }  # fmt: skip
     runner = runners[args.command]
     try:

@@ -161,3 +161,52 @@ def test_the_whole_ct_is_cut_to_the_region_around_the_target_and_says_so():
     lo, hi = (np.asarray(b) * 1e3 for b in out.scene.bounds_m)
     assert np.all(hi - lo <= 2 * 80.0 + 3 * 3.0)
     assert any("simulated in a 160 mm box" in w for w in out.warnings)
+
+
+KNEE = CT.parent / "spl-knee-atlas"
+
+
+def test_celiac_plexus_chemical_plan_from_plan_new_to_report(tmp_path, capsys, monkeypatch):
+    for name in ("seg.nii.gz", "vertebrae_body.nii.gz", "ct.nii.gz"):
+        shutil.copy(CT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user in the case's folder writes them
+    assert main(["plan", "new", "--segmentation", "seg.nii.gz", "vertebrae_body.nii.gz", "--names", "totalsegmentator", "totalsegmentator:vertebrae_body",
+                 "--image", "ct.nii.gz", "--target", "celiac plexus", "--method", "chemical"]) == 0  # fmt: skip
+    (tmp_path / "celiac.toml").write_text(capsys.readouterr().out, encoding="utf-8")
+    plan = tmp_path / "celiac.toml"
+    assert main(["simulate", str(plan), "--json", "--quiet"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    tip = np.asarray(d["placement"]["tip_mm"])
+    a = _anatomy()
+    sup = a.axis("superior")
+    t12, l1 = (a.voxels_mm(a.find("vertebra", lv)).mean(axis=0) @ sup for lv in ("T12", "L1"))
+    assert min(t12, l1) - 5 <= tip @ sup <= max(t12, l1) + 5  # at T12-L1
+    critical = {c["name"]: c for c in d["critical"]}
+    assert critical["aorta"]["kind"] == "artery" and critical["spinal_cord"]["kind"] == "spinal-cord"
+    assert "agent_fraction" in critical["aorta"] and d["anatomy"]["procedure_template"] == "celiac-plexus"
+    assert main(["report", str(plan), "-o", str(tmp_path / "celiac.html"), "--quiet"]) == 0
+    assert "celiac plexus" in (tmp_path / "celiac.html").read_text(encoding="utf-8")
+
+
+def test_destroying_the_labelled_common_peroneal_nerve_of_the_knee_atlas_warns_foot_drop(tmp_path, capsys):
+    assert main(["plan", "new", "--segmentation", str(KNEE / "knee_seg.nrrd"), "--names", str(KNEE / "knee.ctbl"), "--target", "common peroneal nerve", "--method", "cryo"]) == 0
+    (tmp_path / "cpn.toml").write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["simulate", str(tmp_path / "cpn.toml"), "--json", "--quiet"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["anatomy"]["frame"] == "LPS"
+    assert any(w.startswith("FOOT DROP RISK") for w in d["warnings"]), d["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("files", "names"),
+    [([str(CT / "seg.nii.gz"), str(CT / "vertebrae_body.nii.gz")], ["totalsegmentator", "totalsegmentator:vertebrae_body"]), ([str(KNEE / "knee_seg.nrrd")], [str(KNEE / "knee.ctbl")])],
+)
+def test_anatomy_inspect_maps_every_bone_vessel_cord_and_nerve(capsys, files, names):
+    assert main(["anatomy", "inspect", *files, "--names", *names, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["structures"] and all(s["tissue"] for s in d["structures"])
+    important = {"vertebra", "vertebral-body", "sacrum", "rib", "femur", "tibia", "fibula", "bone", "artery", "vein", "spinal-cord", "spinal-canal", "nerve"}
+    unmapped = [s for s in d["structures"] if not s["mapped"]]
+    assert not [s for s in unmapped if s["kind"] in important]
+    assert all(s["name"].startswith("label ") for s in unmapped), unmapped  # only the knee atlas's unnamed label 3
+    assert d["targets"] and d["grid"]["frame"] in ("RAS", "LPS") and "disclaimer" in d

@@ -186,9 +186,8 @@ def solve(ctx: Context) -> Outcome:
     physics = solve_lesions(ctx, method.solve) if ctx.lesions else method.solve(ctx)
     found = assess(ctx, physics)
     warnings = physics.warnings
-    if method.read_outcome is not None and not ctx.lesions:
-        extra, more = method.read_outcome(ctx, physics, found.stages)
-        physics = replace(physics, section=physics.section | extra)
+    if method.read_outcome is not None:
+        physics, more = _read_method_outcome(ctx, method, physics, found)
         warnings = (*warnings, *more)
     warnings = (*ctx.scene.warnings, *warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
     territory = territory_outcome(found.targets or (found.target,), territory_of(ctx), ctx.plan.simulation.seed)
@@ -202,6 +201,20 @@ def solve(ctx: Context) -> Outcome:
                                    "and full_solves = N to see the agreement with N full solves")  # fmt: skip
     return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort,
                    found.targets or (found.target,), territory, tuple((part.nerve, part.pose) for part in ctx.lesions))  # fmt: skip
+
+
+def _read_method_outcome(ctx: Context, method, physics: PhysicsResult, found) -> tuple[PhysicsResult, tuple[str, ...]]:
+    """The method's own reading of the nerve outcome into its section. With several needles each
+    lesion is read alone (its own solve, its target's final outcome under the combined fields) into
+    its ``lesions`` entry, and the first lesion's reading also sits at the top of the section."""
+    if not ctx.lesions:
+        extra, warnings = method.read_outcome(ctx, physics, found.stages)
+        return replace(physics, section=physics.section | extra), warnings
+    by_name = {t.nerve: t for t in found.targets}
+    readings = [method.read_outcome(part, result, (by_name[part.nerve.name],)) for part, result in zip(ctx.lesions, physics.parts, strict=True)]
+    lesions = [entry | extra for entry, (extra, _) in zip(physics.section["lesions"], readings, strict=True)]
+    warnings = tuple(dict.fromkeys(f"needles[{k}] ({part.nerve.name}): {w}" for k, (part, (_, more)) in enumerate(zip(ctx.lesions, readings, strict=True)) for w in more))
+    return replace(physics, section=physics.section | readings[0][0] | {"lesions": lesions}), warnings
 
 
 def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Cohort:

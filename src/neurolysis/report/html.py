@@ -199,6 +199,22 @@ def _anatomy_text(a: dict) -> str:
     return f"label map {a.get('labels')}"
 
 
+def _needle_rows(d: dict) -> list[tuple[str, str]]:
+    """Where each needle goes: the plan's one ``[placement]`` or every ``[[needles]]`` table."""
+
+    def vector(values, digits: int) -> str:
+        return "[" + ", ".join(f"{v:.{digits}f}" for v in values) + "]"
+
+    s, p = d["settings"], d["placement"]
+    if not d.get("needles"):
+        return [
+            ("placement", f"{p['approach']}, offset {s['placement'].get('offset_mm', [0, 0, 0])} mm"),
+            ("needle tip (anatomy frame)", f"{vector(p['tip_mm'], 1)} mm"),
+            ("needle direction", vector(p["direction"], 3)),
+        ]
+    return [(f"needle {k + 1} ({n['target']})", f"tip {vector(n['tip_mm'], 1)} mm, direction {vector(n['direction'], 3)}") for k, n in enumerate(d["needles"])]
+
+
 def _plan_rows(d: dict) -> list[tuple[str, str]]:
     s = d["settings"]
     a = s["anatomy"]
@@ -214,11 +230,8 @@ def _plan_rows(d: dict) -> list[tuple[str, str]]:
     if "rf" in d:
         r = d["rf"]["settings"]
         rows.append(("resolved RF settings", ", ".join(f"{k} = {v}" for k, v in r.items() if v is not None)))
-    p = d["placement"]
+    rows += _needle_rows(d)
     rows += [
-        ("placement", f"{p['approach']}, offset {s['placement'].get('offset_mm', [0, 0, 0])} mm"),
-        ("needle tip (anatomy frame)", "[" + ", ".join(f"{v:.1f}" for v in p["tip_mm"]) + "] mm"),
-        ("needle direction", "[" + ", ".join(f"{v:.3f}" for v in p["direction"]) + "]"),
         ("patient", ", ".join(f"{k} = {v}" for k, v in s.get("patient", {}).items()) or "defaults"),
         ("simulation", ", ".join(f"{k} = {v}" for k, v in s["simulation"].items())),
     ]

@@ -42,8 +42,8 @@ def segmentation_scene(segmentation: str | Sequence[str], names: str | Sequence[
     """The scene of a plan on a segmentation (read, classified, its target or targets placed; module
     docstring), cached on the files' identity so that a cohort, a comparison or a search reads them once."""
     base = Path(base_dir) if base_dir is not None else Path(".")
-    resolved = [p if Path(p).is_absolute() else str(base / p) for p in _as_tuple(segmentation)]
-    image_path = None if image is None else (image if Path(image).is_absolute() else str(base / image))
+    resolved = [str((base / p).absolute()) for p in _as_tuple(segmentation)]  # absolute: load_anatomy joins a relative path to base again
+    image_path = None if image is None else str((base / image).absolute())
     key = (tuple(_fingerprint(Path(p)) for p in resolved), _as_tuple(names), None if image_path is None else _fingerprint(Path(image_path)),
            side, target, tuple(sorted((tissues or {}).items())), str(base.resolve()))  # fmt: skip
     return _cached_scene(key, tuple(resolved), _as_tuple(names), image_path, side, target, tuple(sorted((tissues or {}).items())), str(base))

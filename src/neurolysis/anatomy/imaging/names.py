@@ -75,10 +75,13 @@ def _read_text(path: Path, where: str) -> str:
         raise ValidationError(f"{where} = {str(path)!r}: cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
-def _rows(text: str, path: Path) -> list[list[str]]:
+def _rows(text: str, path: Path, where: str) -> list[list[str]]:
     """Rows of a names table: ``.ctbl`` and other text split on whitespace or tabs, ``.csv`` on commas."""
     if path.suffix.lower() == ".csv":
-        return [row for row in csv.reader(io.StringIO(text))]
+        try:
+            return [row for row in csv.reader(io.StringIO(text, newline=""))]
+        except csv.Error as exc:
+            raise ValidationError(f"{where} = {str(path)!r}: not a readable CSV table ({exc})") from None
     rows = []
     for line in text.splitlines():
         if "\t" in line:
@@ -102,7 +105,7 @@ def read_table(path: Path, where: str) -> LabelNames:
     names: dict[int, str] = {}
     tissues: dict[int, str] = {}
     first = True
-    for number, row in enumerate(_rows(text, path), start=1):
+    for number, row in enumerate(_rows(text, path, where), start=1):
         if not row or not row[0] or row[0].startswith("#"):
             continue
         header, first = first, False
@@ -133,7 +136,9 @@ def resolve_names(spec: str | None, embedded: Mapping[int, str], present: Mappin
     are not in the volume gives a warning, not an error (a class map names every class)."""
     if spec is None:
         if not embedded:
-            raise ValidationError(f"{where} = None: the segmentation carries no names; give one of {', '.join(names_choices()[:2])}, {TOTALSEGMENTATOR}:<task>, {EMBEDDED} or a table file (.ctbl, .tsv, .txt, .csv)")
+            raise ValidationError(
+                f"{where} = None: the segmentation carries no names; give one of {', '.join(names_choices()[:2])}, {TOTALSEGMENTATOR}:<task>, {EMBEDDED} or a table file (.ctbl, .tsv, .txt, .csv)"
+            )
         spec = EMBEDDED
     if not isinstance(spec, str) or not spec.strip():
         raise ValidationError(f"{where} = {spec!r}: must be {', '.join(BUILT_IN)}, {TOTALSEGMENTATOR}:<task>, {EMBEDDED} or a table file")
@@ -156,7 +161,9 @@ def resolve_names(spec: str | None, embedded: Mapping[int, str], present: Mappin
         if spec not in BUILT_IN and not spec.startswith(f"{TOTALSEGMENTATOR}:"):
             warnings = (f"{where}: {len(absent)} label(s) of the table are not in the volume ({', '.join(map(str, absent[:8]))}{', ...' if len(absent) > 8 else ''})",)
     elif absent:
-        raise ValidationError(f"{where} = {spec!r}: none of its labels ({', '.join(map(str, sorted(found.names)[:8]))}...) is in the volume (labels present: {', '.join(map(str, sorted(present)[:8]))}...); wrong table for this segmentation")
+        raise ValidationError(
+            f"{where} = {spec!r}: none of its labels ({', '.join(map(str, sorted(found.names)[:8]))}...) is in the volume (labels present: {', '.join(map(str, sorted(present)[:8]))}...); wrong table for this segmentation"
+        )
     return LabelNames(found.names, found.tissues, found.source, warnings)
 
 

@@ -55,8 +55,29 @@ def existing(field: str, path) -> Path:
     return p
 
 
+def _check_nifti_affine(path: Path, where: str) -> None:
+    """A NIfTI's sform and qform finite where their codes say they are used: ITK 5.4 never returns
+    from reading an sform holding inf or NaN, so the header is read first with nibabel."""
+    if not path.name.lower().endswith(NIFTI_SUFFIXES):
+        return
+    import nibabel
+
+    try:
+        header = nibabel.load(str(path)).header
+    except Exception:  # noqa: BLE001 - any header nibabel cannot parse is ITK's to refuse
+        return
+    used = []
+    if int(header["sform_code"]) > 0:
+        used += [header["srow_x"], header["srow_y"], header["srow_z"]]
+    if int(header["qform_code"]) > 0:
+        used += [header["pixdim"][1:4], [header[k] for k in ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z")]]
+    if used and not np.all(np.isfinite(np.concatenate([np.asarray(u, float).ravel() for u in used]))):
+        raise ValidationError(f"{where} = {str(path)!r}: the NIfTI header's voxel-to-scanner transform (sform/qform) holds inf or NaN; fix the header (e.g. with nibabel)")
+
+
 def _header(path: Path, where: str):
     """An ITK reader with the header read and the voxel count checked (no voxel read yet)."""
+    _check_nifti_affine(path, where)
     sitk = _sitk()
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -73,10 +94,35 @@ def _header(path: Path, where: str):
 
 def _read(path: Path, where: str):
     reader = _header(path, where)
+    if _uncompressed(path) and path.stat().st_size < _voxel_bytes(reader):
+        raise ValidationError(f"{where} = {str(path)!r}: {path.stat().st_size} bytes, fewer than its voxels need ({_voxel_bytes(reader)}): truncated or damaged file")
     try:
         return _quiet(reader.Execute)
     except RuntimeError:
         raise ValidationError(f"{where} = {str(path)!r}: the header reads but the voxel data do not (truncated or damaged file)") from None
+
+
+NRRD_ENCODING = re.compile(rb"^encoding:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def _uncompressed(path: Path) -> bool:
+    """A file whose voxels are stored raw in it: a ``.nii``, or an NRRD whose header says ``encoding: raw``."""
+    name = path.name.lower()
+    if name.endswith(".nii"):
+        return True
+    if name.endswith(".nrrd"):
+        with path.open("rb") as handle:
+            found = NRRD_ENCODING.search(handle.read(8192).split(b"\n\n", 1)[0])
+        return bool(found and found.group(1).lower() == b"raw")
+    return False
+
+
+def _voxel_bytes(reader) -> int:
+    """Bytes of an uncompressed file's voxels (ITK pads a short file with zeros instead of failing)."""
+    sitk = _sitk()
+    size = int(np.prod(reader.GetSize(), dtype=np.int64)) * max(1, int(reader.GetNumberOfComponents()))
+    item = np.dtype(sitk.GetArrayViewFromImage(sitk.Image([1] * reader.GetDimension(), reader.GetPixelID())).dtype).itemsize
+    return size * item
 
 
 def _metadata(image) -> dict[str, str]:
@@ -149,7 +195,9 @@ def _mask_folder(folder: Path, where: str) -> Segmentation:
         if grid is None:
             grid, labels = part.grid, np.zeros(part.labels.shape, dtype=np.uint16 if len(masks) > 255 else np.uint8)
         elif part.labels.shape != grid.shape or not np.allclose(part.grid.affine, grid.affine, atol=IMAGE_GRID_TOLERANCE_MM):
-            raise ValidationError(f"{where} = {str(folder)!r}: mask {mask_path.name!r} is on another grid than {masks[0].name!r} (shape {part.labels.shape} vs {grid.shape}); the masks of one folder must share their grid")
+            raise ValidationError(
+                f"{where} = {str(folder)!r}: mask {mask_path.name!r} is on another grid than {masks[0].name!r} (shape {part.labels.shape} vs {grid.shape}); the masks of one folder must share their grid"
+            )
         labels[part.labels > 0] = value  # a later mask wins where two overlap
         names[value] = _mask_name(mask_path)
     return Segmentation(labels, grid, MappingProxyType(names), str(folder))
@@ -223,7 +271,9 @@ def resample_image(image: Image, grid: Grid, where: str = "anatomy.image") -> Im
     lo, hi = grid.bounds_mm()
     slo, shi = source.bounds_mm()
     if np.any(shi <= lo) or np.any(slo >= hi):
-        raise ValidationError(f"{where} = {image.source!r}: does not overlap the segmentation (image {np.round(slo).tolist()} to {np.round(shi).tolist()} mm, segmentation {np.round(lo).tolist()} to {np.round(hi).tolist()} mm, {grid.frame})")
+        raise ValidationError(
+            f"{where} = {image.source!r}: does not overlap the segmentation (image {np.round(slo).tolist()} to {np.round(shi).tolist()} mm, segmentation {np.round(lo).tolist()} to {np.round(hi).tolist()} mm, {grid.frame})"
+        )
     from scipy.ndimage import map_coordinates
 
     out = np.empty(grid.shape, dtype=np.float32)

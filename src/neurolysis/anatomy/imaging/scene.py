@@ -70,10 +70,8 @@ def _regions(anatomy: SegmentedAnatomy, box, target: PlacedTarget) -> tuple[np.n
             lookup[int(value)] = names.index(s.name)
         if not lookup:
             continue
-        table = np.zeros(int(values.max()) + 1, dtype=np.int32)
-        for value, region in lookup.items():
-            table[value] = region
-        mapped = table[labels]
+        table = np.array([lookup.get(int(v), 0) for v in values], dtype=np.int32)  # by position in values: labels may reach 2**31
+        mapped = table[np.searchsorted(values, labels)]
         take = (mapped > 0) & ~filled
         out[take] = mapped[take]
         filled |= mapped > 0

@@ -16,6 +16,7 @@ LPS. RAS and LPS differ by the sign of x and y: ``to_frame`` converts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ is read, so a damaged header cannot claim gigabytes."""
 MAX_LABEL = 2**31 - 1
 SINGULAR_DET = 1e-9
 MAX_FLOAT_LABEL = 2.0**53
+BINCOUNT_MAX_LABEL = 2**20
+"""Largest label counted by ``np.bincount`` (a table of that length); larger ones by sorting."""
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
 
@@ -129,8 +132,13 @@ class Segmentation:
 
     def present(self) -> dict[int, int]:
         """Label -> voxel count, for every label > 0 in the volume."""
-        counts = np.bincount(self.labels.ravel()) if self.labels.size else np.zeros(0, int)
-        return {int(v): int(c) for v, c in enumerate(counts) if v > 0 and c > 0}
+        if not self.labels.size:
+            return {}
+        if int(self.labels.max()) <= BINCOUNT_MAX_LABEL:
+            counts = np.bincount(self.labels.ravel())
+            return {int(v): int(c) for v, c in enumerate(counts) if v > 0 and c > 0}
+        values, counts = np.unique(self.labels, return_counts=True)  # labels up to 2**31: no array of that length
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True) if v > 0}
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,12 +154,21 @@ class Image:
         return self.grid.summary() | {"modality": self.modality, "source": self.source}
 
 
+NRRD_SPACE = re.compile(rb"^space:\s*(\S+)\s*$", re.MULTILINE)
+NRRD_HEADER_BYTES = 8192
+
+
 def native_frame(path: Path, metadata: Mapping[str, str]) -> str:
-    """The convention a file's users read its coordinates in (module docstring)."""
+    """The convention a file's users read its coordinates in (module docstring). An NRRD's ``space``
+    is read from its header text: ITK converts a RAS space to LPS and does not say it did."""
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):
         return "RAS"
     space = metadata.get("NRRD_space", "").lower()
+    if name.endswith(NRRD_SUFFIXES):
+        with path.open("rb") as handle:
+            found = NRRD_SPACE.search(handle.read(NRRD_HEADER_BYTES).split(b"\n\n", 1)[0])
+        space = found.group(1).decode("ascii", "replace").lower() if found else space
     if space in ("right-anterior-superior", "ras"):
         return "RAS"
     return "LPS"

@@ -83,6 +83,17 @@ class Page:
     def tip(self) -> list[float]:
         return [float(self.page.input_value(f"#tip-{axis}")) for axis in "xyz"]
 
+    def run_to_result(self) -> set[str]:
+        """Click Run and wait for the verdict: the progress texts seen on the way."""
+        self.page.click("#run")
+        seen = set()
+        deadline = time.perf_counter() + TIMEOUT_MS / 1000
+        while self.page.is_hidden("#result") and time.perf_counter() < deadline:
+            seen.add(self.page.inner_text("#progress-text"))
+            time.sleep(0.1)
+        assert not self.page.is_hidden("#result"), self.page.inner_text("#form-error")
+        return seen
+
     def check_clean(self) -> None:
         assert not self.errors, self.errors
         assert not self.blocked, f"the page asked for {self.blocked}"
@@ -121,13 +132,7 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         offset = [round(t - r, 1) for t, r in zip(tip, recommended, strict=True)]
         assert view.page.inner_text("#offset-mm") == "[" + ", ".join(f"{v:.1f}" for v in offset) + "]"
 
-        view.page.click("#run")
-        seen = set()
-        deadline = time.perf_counter() + TIMEOUT_MS / 1000
-        while view.page.is_hidden("#result") and time.perf_counter() < deadline:
-            seen.add(view.page.inner_text("#progress-text"))
-            time.sleep(0.1)
-        assert not view.page.is_hidden("#result"), view.page.inner_text("#form-error")
+        seen = view.run_to_result()
         assert any(s.startswith("running") and s != "running 100 %" for s in seen), seen  # live progress before the end
         assert view.page.inner_text("#progress-text") == "done 100 %"
         block = view.page.inner_text("#verdict-block")

@@ -5,7 +5,9 @@ Every user error is a 4xx whose body has FastAPI's shape ``{"detail": [{"loc": [
 ...``) is 422 with ``loc`` naming the field, an unknown template, job or case is 404, a result
 asked of an unfinished job is 409. Requests are validated in full (``prepare``: anatomy,
 target, placement, bone, settings; cheap) before a job starts, so a bad plan never queues.
-Plans on label maps (``anatomy.labels``) are refused: the server would read its own files.
+Plans on label maps (``anatomy.labels``) are refused: the server would read its own files. A
+plan on a patient's scan names the files of an upload (``POST /api/anatomy``, :mod:`.uploads`)
+as ``upload:<id>/<file>``; any other path is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -25,13 +27,14 @@ from neurolysis.anatomy.templates import load_template, template_names, template
 from neurolysis.indications import indications_for
 from neurolysis.methods import method_names, method_summary
 from neurolysis.validation import ValidationError, check_choice
+from neurolysis.web.uploads import Upload, Uploads, hide_paths, shown_plan, upload_job
 
 MAX_SAMPLES = int(load_catalog("uncertainty")["limits"]["max_samples"])
 SSE_POLL_S = 0.1
 """How often an event stream looks at its job (s)."""
 ERRORS = {
     400: {"description": "the body could not be read (not JSON, or not UTF-8)"},
-    404: {"description": "no such template, job or case: `detail[0].msg` names it"},
+    404: {"description": "no such template, upload, job or case: `detail[0].msg` names it"},
     409: {"description": "the job has not finished, or has no such result"},
     422: {"description": "a field is invalid: `detail[0].loc` and `detail[0].msg` name the field, the value and what is allowed"},
 }
@@ -120,6 +123,8 @@ class PlanChecked(BaseModel):
     plan: dict[str, Any]
     plan_toml: str
     placement: dict[str, Any] = Field(description="the needle pose: tip_mm (anatomy frame) and direction (hub -> tip)")
+    frame: str = Field("RAS", description="the frame of every coordinate of the plan: RAS (templates, NIfTI scans) or LPS (an NRRD scan's usual space)")
+    region_mm: list[list[float]] | None = Field(None, description="a scan: the box simulated around the target (mm, the plan's frame), [[x, y, z] low, [x, y, z] high]")
     disclaimer: str
 
 
@@ -161,8 +166,21 @@ def _template(name: str):
     return load_template(name)
 
 
-def checked_plan(sections: PlanSections, monte_carlo: int | None = None, where: list | None = None):
-    """(Plan, Context) of a plan request, validated in full without solving (``prepare``)."""
+class Checked(NamedTuple):
+    """A plan request validated in full: the Plan, its Context (``prepare``) and the upload it reads (or None)."""
+
+    plan: Any
+    context: Any
+    upload: Upload | None
+
+
+def _uploads(request: Request) -> Uploads:
+    return request.app.state.uploads
+
+
+def checked_plan(sections: PlanSections, monte_carlo: int | None = None, where: list | None = None, uploads: Uploads | None = None) -> Checked:
+    """A plan request validated in full without solving (``prepare``); its files must be an
+    upload's (``upload:<id>/<file>``, read from ``uploads``), any other path is refused."""
     from neurolysis.planning.plan import plan_from_dict
     from neurolysis.planning.simulate import prepare
 
@@ -170,18 +188,33 @@ def checked_plan(sections: PlanSections, monte_carlo: int | None = None, where: 
     data = sections.model_dump(exclude_none=True)
     for key in ("labels", "labels_map", "nerves"):
         if key in (data.get("anatomy") or {}):
-            raise ApiError(422, [*where, "anatomy", key], f"anatomy.{key}: label-map plans are not accepted over HTTP (the server would read its files); use anatomy.template")
+            raise ApiError(422, [*where, "anatomy", key], f"anatomy.{key}: label-map plans are not accepted over HTTP (the server would read its files); "
+                                                          "use anatomy.template, or upload the scan (POST /api/anatomy) and name its files upload:<id>/<file>")  # fmt: skip
+    upload = None
+    if data.get("anatomy"):
+        try:
+            data["anatomy"], upload = (uploads if uploads is not None else Uploads(None)).resolve(data["anatomy"])
+        except (ValidationError, LookupError) as error:
+            raise ApiError(422, field_loc(str(error), where), str(error)) from None
     if monte_carlo is not None:
         data.setdefault("uncertainty", {})
         if isinstance(data["uncertainty"], dict):
             data["uncertainty"]["samples"] = monte_carlo
     try:
-        plan = plan_from_dict(data)
-        return plan, prepare(plan)
+        plan = plan_from_dict(data, base_dir=str(upload.folder) if upload else ".")
+        return Checked(plan, prepare(plan), upload)
     except ValidationError as error:
-        raise ApiError(422, field_loc(str(error), where), str(error)) from None
+        message = hide_paths(str(error), upload)
+        raise ApiError(422, field_loc(message, where), message) from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as error:  # a value of a type no check expected
-        raise ApiError(422, where, f"plan: cannot be read ({error.__class__.__name__}: {str(error)[:200]})") from None
+        raise ApiError(422, where, hide_paths(f"plan: cannot be read ({error.__class__.__name__}: {str(error)[:200]})", upload)) from None
+
+
+def plan_checked(checked: Checked) -> PlanChecked:
+    sections, toml = shown_plan(checked.plan, checked.upload)
+    scene = checked.context.scene
+    region = [[round(float(v) * 1e3, 3) for v in corner] for corner in scene.bounds_m] if scene.convention is not None else None
+    return PlanChecked(valid=True, plan=sections, plan_toml=toml, placement=pose_dict(checked.context), frame=scene.convention or "RAS", region_mm=region, disclaimer=DISCLAIMER)
 
 
 def pose_dict(context) -> dict:
@@ -248,26 +281,39 @@ def list_indications(template: str | None = Query(None, description="only those 
     return {"indications": [i.to_dict() for i in indications_for(template=template)], "disclaimer": DISCLAIMER}
 
 
-@router.get("/plans/new", summary="a new plan with the template's recommended placement (as `neurolysis plan new`)", response_model=PlanChecked)
-def new_plan_view(template: str, method: str = "rf", target: str | None = None, approach: str = "parallel") -> PlanChecked:
-    from neurolysis.planning.plan import new_plan, plan_toml
+@router.get("/plans/new", summary="a new plan with the recommended placement on a template or an uploaded scan (as `neurolysis plan new`)", response_model=PlanChecked)
+def new_plan_view(request: Request, template: str | None = Query(None, description="a template (or give upload)"),
+                  upload: str | None = Query(None, description="an uploaded scan's id (POST /api/anatomy; or give template)"),
+                  method: str = "rf", target: str | None = Query(None, description="the target nerve (required on a scan: one of the upload's targets)"),
+                  approach: str = "parallel", side: str | None = Query(None, description="a scan: left or right, where the target has sides")) -> PlanChecked:  # fmt: skip
+    from neurolysis.planning.plan import new_plan, new_segmentation_plan
     from neurolysis.planning.simulate import prepare
 
-    _template(template)
+    if (template is None) == (upload is None):
+        raise ApiError(422, ["query", "template"], f"template = {template!r}, upload = {upload!r}: give a template or an upload, one of them")
+    stored = None
+    if template is not None:
+        _template(template)
+        if side is not None:
+            raise ApiError(422, ["query", "side"], f"side = {side!r}: only used with an upload (a template's targets have their side)")
+    else:
+        stored = get_upload_or_404(request, upload, ["query", "upload"])
     try:
-        plan = new_plan(template, target, approach, method)
+        if stored is None:
+            plan = new_plan(template, target, approach, method)
+        else:
+            files = stored.anatomy(shown=False)
+            plan = new_segmentation_plan(files["segmentation"], files.get("names"), files.get("image"), side, target, approach, method, base_dir=str(stored.folder))
         context = prepare(plan)
     except ValidationError as error:
-        raise ApiError(422, field_loc(str(error), ["query"]), str(error)) from None
-    return PlanChecked(valid=True, plan=plan.as_dict(), plan_toml=plan_toml(plan), placement=pose_dict(context), disclaimer=DISCLAIMER)
+        message = hide_paths(str(error), stored)
+        raise ApiError(422, field_loc(message, ["query"]), message) from None
+    return plan_checked(Checked(plan, context, stored))
 
 
 @router.post("/plans/check", summary="validate a plan without solving: the resolved plan, its TOML and the needle pose", response_model=PlanChecked)
-def check_plan(body: PlanRequest) -> PlanChecked:
-    from neurolysis.planning.plan import plan_toml
-
-    plan, context = checked_plan(body.plan, body.monte_carlo)
-    return PlanChecked(valid=True, plan=plan.as_dict(), plan_toml=plan_toml(plan), placement=pose_dict(context), disclaimer=DISCLAIMER)
+def check_plan(body: PlanRequest, request: Request) -> PlanChecked:
+    return plan_checked(checked_plan(body.plan, body.monte_carlo, uploads=_uploads(request)))
 
 
 def _links(job_id: str, kind: str) -> dict[str, str]:
@@ -281,30 +327,33 @@ def _accepted(job) -> JobAccepted:
 
 @router.post("/simulate", status_code=202, response_model=JobAccepted, summary="start a simulation job (validated first; a bad plan is 422 and starts nothing)")
 def simulate(body: PlanRequest, request: Request) -> JobAccepted:
-    from neurolysis.planning.plan import plan_toml
-
-    plan, _ = checked_plan(body.plan, body.monte_carlo)
-    job = request.app.state.runner.submit_simulation(plan.as_dict(), plan_toml(plan), body.model_dump(exclude_none=True))
+    checked = checked_plan(body.plan, body.monte_carlo, uploads=_uploads(request))
+    job = request.app.state.runner.submit_simulation(checked.plan.as_dict(), shown_plan(checked.plan, checked.upload)[1], body.model_dump(exclude_none=True),
+                                                     upload_job(checked.plan, checked.upload))  # fmt: skip
     return _accepted(job)
 
 
-def compare_options(body: CompareRequest):
-    """(compare_methods keyword arguments, base plan sections or None), checked before any solve."""
+def compare_options(body: CompareRequest, uploads: Uploads | None = None):
+    """(compare_methods keyword arguments, base plan sections or None, the upload's job info or None), checked before any solve."""
     from neurolysis.compare import HORIZON_RANGE_MONTHS
     from neurolysis.validation import check_range
 
-    base = None
+    base, upload = None, None
     template, target = body.template, body.target
+    scene = None
     if body.plan is not None:
-        plan, _ = checked_plan(body.plan, None)
+        checked = checked_plan(body.plan, None, uploads=uploads)
+        plan = checked.plan
         if template is not None and template != plan.anatomy.template:
             raise ApiError(422, ["body", "template"], f"template = {template!r}: differs from the plan's anatomy.template {plan.anatomy.template!r}; give one")
-        template, target, base = plan.anatomy.template, target or plan.target.nerve, plan.as_dict()
-    if template is None:
+        template, target, base, upload = plan.anatomy.template, target or plan.target.nerve, plan.as_dict(), upload_job(checked.plan, checked.upload)
+        scene = checked.context.scene if template is None else None
+    if template is None and scene is None:
         raise ApiError(422, ["body", "template"], "template = None: give a template or a plan")
     try:
-        check_choice("template", template, template_names())
-        scene = load_template(template)
+        if scene is None:
+            check_choice("template", template, template_names())
+            scene = load_template(template)
         if target is not None:
             check_choice("target", target, [n.name for n in scene.nerves])
         check_range("horizon_months", body.horizon_months, *HORIZON_RANGE_MONTHS, unit="months")
@@ -314,13 +363,13 @@ def compare_options(body: CompareRequest):
         raise ApiError(422, field_loc(str(error), ["body"]), str(error)) from None
     options = {"template": template, "target": target, "horizon_months": body.horizon_months, "samples": body.monte_carlo,
                "methods": tuple(body.methods) if body.methods else None}  # fmt: skip
-    return options, base
+    return options, base, upload
 
 
 @router.post("/compare", status_code=202, response_model=JobAccepted, summary="start a comparison of every method at one target (a job)")
 def compare(body: CompareRequest, request: Request) -> JobAccepted:
-    options, base = compare_options(body)
-    job = request.app.state.runner.submit_comparison(options, base, body.model_dump(exclude_none=True))
+    options, base, upload = compare_options(body, _uploads(request))
+    job = request.app.state.runner.submit_comparison(options, base, body.model_dump(exclude_none=True), upload)
     return _accepted(job)
 
 
@@ -394,10 +443,18 @@ def job_figure(job_id: str, request: Request) -> Response:
     return Response(finished_simulation(request, job_id).figure_png, media_type="image/png")
 
 
-@router.get("/version", summary="the version, the disclaimer and the store in use")
+@router.get("/version", summary="the version, the disclaimer, the store in use and the upload limit")
 def version(request: Request) -> dict[str, Any]:
     store = getattr(request.app.state, "store", None)
-    return {"version": __version__, "disclaimer": DISCLAIMER, "store": getattr(store, "url", None), "workers": request.app.state.runner.workers}
+    return {"version": __version__, "disclaimer": DISCLAIMER, "store": getattr(store, "url", None), "workers": request.app.state.runner.workers,
+            "upload_limit_bytes": request.app.state.upload_limit_bytes}  # fmt: skip
 
 
-__all__ = ["ApiError", "CompareRequest", "JobView", "PlanRequest", "PlanSections", "checked_plan", "error_body", "outcome_lights", "router"]
+def get_upload_or_404(request: Request, upload_id: str | None, loc: list) -> Upload:
+    try:
+        return _uploads(request).get(upload_id, loc[-1])
+    except LookupError as error:
+        raise ApiError(404, loc, str(error)) from None
+
+
+__all__ = ["ApiError", "Checked", "CompareRequest", "JobView", "PlanRequest", "PlanSections", "checked_plan", "error_body", "outcome_lights", "router"]

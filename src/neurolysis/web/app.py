@@ -6,7 +6,8 @@ the HTTP API (OpenAPI at ``/api/openapi.json``, Swagger UI at ``/api/docs`` from
 files: the page and the docs load nothing from any other host).
 
 With a token every request must carry it (``Authorization: Bearer T``), or a cookie set by
-opening any page once with ``?token=T`` (HttpOnly, SameSite=Strict); else 401.
+opening any page once with ``?token=T`` (HttpOnly, SameSite=Strict); else 401. Every request body
+has a size limit (:class:`BodyLimit`: an upload 64 MB, anything else 1 MB); beyond it, 413.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.validation import ValidationError
-from neurolysis.web import api, cases
+from neurolysis.web import anatomy, api, cases
 from neurolysis.web.jobs import JobRunner
+from neurolysis.web.uploads import MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES, Uploads, default_uploads_folder
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -64,25 +66,88 @@ class TokenGate:
         await response(scope, receive, send)
 
 
+class BodyTooLarge(Exception):
+    """Raised into the application when a request body passes its limit (:class:`BodyLimit`)."""
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than its limit (``upload_bytes`` for ``POST
+    /api/anatomy``, ``other_bytes`` for anything else) is answered 413 in the usual error shape;
+    at once when its Content-Length says so (nothing is read), else as soon as the bytes received
+    pass the limit (the application's answer to the cut body is replaced)."""
+
+    def __init__(self, app, upload_bytes: int = MAX_UPLOAD_BYTES, other_bytes: int = MAX_REQUEST_BYTES):
+        self.app, self.upload_bytes, self.other_bytes = app, upload_bytes, other_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        upload = scope["path"].rstrip("/") == "/api/anatomy"
+        limit = self.upload_bytes if upload else self.other_bytes
+        what = f"an upload (POST /api/anatomy) is at most {limit} bytes ({limit / 2**20:g} MB)" if upload else f"a request body other than an upload is at most {limit} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await self._refuse(scope, receive, send, f"body: {int(declared)} bytes; {what}")
+        state = {"received": 0, "over": False, "started": False}
+
+        async def counted():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    state["over"] = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded(message):
+            if state["over"] and not state["started"]:
+                return  # the application's answer to a cut body: the 413 goes instead
+            state["started"] = state["started"] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except BodyTooLarge:
+            pass
+        except Exception:
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await self._refuse(scope, receive, send, f"body: more than {limit} bytes; {what}")
+
+    @staticmethod
+    async def _refuse(scope, receive, send, message: str) -> None:
+        response = JSONResponse(api.error_body(["body"], message, "too_large"), status_code=413, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
 def _page(request: Request) -> HTMLResponse:
     import jinja2
 
+    from neurolysis.anatomy.imaging.names import names_choices
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
     store = getattr(request.app.state, "store", None)
-    html = env.get_template("index.html.j2").render(disclaimer=DISCLAIMER, not_a_device=NOT_A_DEVICE, version=__version__, store=getattr(store, "url", ""))
+    html = env.get_template("index.html.j2").render(disclaimer=DISCLAIMER, not_a_device=NOT_A_DEVICE, version=__version__, store=getattr(store, "url", ""),
+                                                    names_choices=names_choices(), upload_limit=request.app.state.upload_limit_bytes)  # fmt: skip
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-def create_app(store=None, *, token: str | None = None, workers: int = 1, solve: bool = True, runner: JobRunner | None = None) -> FastAPI:
+def create_app(store=None, *, token: str | None = None, workers: int = 1, solve: bool = True, runner: JobRunner | None = None,
+               uploads: str | Path | None = None, upload_limit_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:  # fmt: skip
     """The web planner. ``store``: a :class:`~neurolysis.store.CaseStore`, or a location for
     :func:`~neurolysis.store.open_store` (None: the default store; opened now, closed on stop);
     ``token``: required on every request when given; ``workers``: solving processes;
-    ``solve=False``: jobs are validated and recorded but never run (the schema fuzzer's app)."""
+    ``solve=False``: jobs are validated and recorded but never run (the schema fuzzer's app);
+    ``uploads``: the folder of uploaded scans (default: ``uploads`` beside an SQLite store's file,
+    else in the user data folder; created at the first upload); ``upload_limit_bytes``: the
+    largest upload request."""
     from neurolysis.store import open_store
 
     owned = store is None or isinstance(store, str | Path)
     case_store = open_store(store) if owned else store
     job_runner = runner if runner is not None else JobRunner(workers, solve=solve)
+    upload_store = Uploads(uploads if uploads is not None else default_uploads_folder(getattr(case_store, "url", None)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -94,7 +159,7 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
 
     app = FastAPI(title="Neurolysis Planner API", version=__version__, description=f"{NOT_A_DEVICE}; {DISCLAIMER}. Errors: docs/web.md.",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan)  # fmt: skip
-    app.state.runner, app.state.store = job_runner, case_store
+    app.state.runner, app.state.store, app.state.uploads, app.state.upload_limit_bytes = job_runner, case_store, upload_store, upload_limit_bytes
 
     @app.exception_handler(api.ApiError)
     async def api_error(request: Request, error: api.ApiError) -> JSONResponse:
@@ -119,6 +184,7 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
 
     app.include_router(api.router)
     app.include_router(cases.router)
+    app.include_router(anatomy.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
 
@@ -128,9 +194,10 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
                                    swagger_css_url="/static/swagger-ui.css", swagger_favicon_url="/static/favicon.svg",
                                    swagger_ui_parameters={"validatorUrl": None})  # fmt: skip
 
+    app.add_middleware(BodyLimit, upload_bytes=upload_limit_bytes)
     if token:
-        app.add_middleware(TokenGate, token=token)
+        app.add_middleware(TokenGate, token=token)  # outermost: a request without the token is refused before its body is read
     return app
 
 
-__all__ = ["NOT_A_DEVICE", "TokenGate", "create_app"]
+__all__ = ["NOT_A_DEVICE", "BodyLimit", "TokenGate", "create_app"]

@@ -64,8 +64,8 @@ def _init_worker() -> None:
 
 
 def _warm_worker() -> None:
-    import neurolysis.planning.simulate  # noqa: F401
-    import neurolysis.report.anatomy_figures  # noqa: F401
+    import neurolysis.planning.simulate
+    import neurolysis.report.anatomy_figures
     import neurolysis.report.html  # noqa: F401
 
 
@@ -82,8 +82,28 @@ def _reporter(progress_queue, job_id: str) -> Callable[[float], None]:
     return report
 
 
-def simulate_in_worker(job_id: str, plan_data: dict, progress_queue) -> dict:
-    """Validate, solve, and render a plan in a worker: the outcome JSON, the HTML report and the figure (PNG bytes)."""
+def _hidden(text: str, upload: dict | None) -> str:
+    """``text`` with the upload's folder written ``upload:<id>/`` (see :meth:`neurolysis.web.uploads.Upload.hide`)."""
+    if upload is None:
+        return text
+    folder, shown = upload["folder"], f"upload:{upload['id']}"
+    return text.replace(folder + os.sep, shown + "/").replace(folder, shown)
+
+
+def _shown_result(result: dict, upload: dict | None) -> dict:
+    import json
+
+    if upload is None:
+        return result
+    if isinstance(result.get("settings"), dict):
+        result["settings"]["anatomy"] = upload["anatomy"]
+    return json.loads(_hidden(json.dumps(result, ensure_ascii=False), upload))
+
+
+def simulate_in_worker(job_id: str, plan_data: dict, upload: dict | None = None, *, progress_queue) -> dict:
+    """Validate, solve, and render a plan in a worker: the outcome JSON, the HTML report and the figure (PNG bytes).
+    ``upload``: a plan on an uploaded scan, ``{id, folder, anatomy}`` (its files are read in ``folder``;
+    the outcome's settings show ``anatomy`` as the client wrote it, and no path of the folder is returned)."""
     import io
 
     from neurolysis.planning.plan import plan_from_dict
@@ -93,25 +113,26 @@ def simulate_in_worker(job_id: str, plan_data: dict, progress_queue) -> dict:
 
     report = _reporter(progress_queue, job_id)
     report(0.0)
-    outcome = solve(prepare(plan_from_dict(plan_data), progress=lambda f: report(0.95 * f)))
+    plan = plan_from_dict(plan_data, base_dir=upload["folder"] if upload else ".")
+    outcome = solve(prepare(plan, progress=lambda f: report(0.95 * f)))
     figure = io.BytesIO()
     plot_outcome(outcome, figure)
     html = build_report(outcome)
     report(1.0)
-    return {"result": outcome.to_dict(), "report_html": html, "figure_png": figure.getvalue()}
+    return {"result": _shown_result(outcome.to_dict(), upload), "report_html": _hidden(html, upload), "figure_png": figure.getvalue()}
 
 
-def compare_in_worker(job_id: str, options: dict, plan_data: dict | None, progress_queue) -> dict:
-    """Run :func:`neurolysis.compare.compare_methods` in a worker; progress per method."""
+def compare_in_worker(job_id: str, options: dict, plan_data: dict | None, upload: dict | None = None, *, progress_queue) -> dict:
+    """Run :func:`neurolysis.compare.compare_methods` in a worker; progress per method (``upload`` as for :func:`simulate_in_worker`)."""
     from neurolysis.compare import compare_methods
     from neurolysis.planning.plan import plan_from_dict
 
     report = _reporter(progress_queue, job_id)
     report(0.0)
-    base = plan_from_dict(plan_data) if plan_data is not None else None
+    base = plan_from_dict(plan_data, base_dir=upload["folder"] if upload else ".") if plan_data is not None else None
     result = compare_methods(**options, base=base, progress=lambda method, fraction: report(fraction))
     report(1.0)
-    return {"result": result}
+    return {"result": _shown_result(result, upload)}
 
 
 class JobRunner:
@@ -183,7 +204,7 @@ class JobRunner:
     def _finish(self, job_id: str, future: Future) -> None:
         try:
             out = future.result()
-        except Exception as error:  # the worker's error, reported on the job (the request was validated before)
+        except Exception as error:  # noqa: BLE001 - the worker's error, reported on the job (the request was validated before)
             message = str(error).splitlines()[0] if str(error) else error.__class__.__name__
             self._update(job_id, lambda job: replace(job, status="failed", error=message, finished_s=time.time()))
             return
@@ -197,22 +218,22 @@ class JobRunner:
         with self._pool_lock:
             self._start()
             try:
-                future = self._pool.submit(function, job.id, *args, self._queue)
+                future = self._pool.submit(function, job.id, *args, progress_queue=self._queue)
             except BrokenProcessPool:  # a worker died (killed, out of memory): a new pool for this and later jobs
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
                 self._start()
-                future = self._pool.submit(function, job.id, *args, self._queue)
+                future = self._pool.submit(function, job.id, *args, progress_queue=self._queue)
         future.add_done_callback(lambda f, job_id=job.id: self._finish(job_id, f))
         return job
 
-    def submit_simulation(self, plan_data: dict, plan_toml: str, request: dict) -> Job:
-        """Queue a validated plan (its sections as ``Plan.as_dict`` gives them)."""
-        return self._submit("simulate", request, plan_toml, simulate_in_worker, plan_data)
+    def submit_simulation(self, plan_data: dict, plan_toml: str, request: dict, upload: dict | None = None) -> Job:
+        """Queue a validated plan (its sections as ``Plan.as_dict`` gives them; ``upload`` for a plan on an uploaded scan)."""
+        return self._submit("simulate", request, plan_toml, simulate_in_worker, plan_data, upload)
 
-    def submit_comparison(self, options: dict, plan_data: dict | None, request: dict) -> Job:
+    def submit_comparison(self, options: dict, plan_data: dict | None, request: dict, upload: dict | None = None) -> Job:
         """Queue a validated comparison (``compare_methods`` keyword arguments, optional base plan)."""
-        return self._submit("compare", request, None, compare_in_worker, options, plan_data)
+        return self._submit("compare", request, None, compare_in_worker, options, plan_data, upload)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -235,4 +256,4 @@ class JobRunner:
         self._pool = self._manager = self._queue = self._drain = None
 
 
-__all__ = ["Job", "JobRunner", "KINDS", "STATUSES", "compare_in_worker", "simulate_in_worker"]
+__all__ = ["KINDS", "STATUSES", "Job", "JobRunner", "compare_in_worker", "simulate_in_worker"]

@@ -6,7 +6,14 @@ const $ = (id) => document.getElementById(id);
 const state = {
   templates: [], methods: {}, indications: [], template: null, plan: null, recommended: null,
   jobId: null, nv: null, viewerReady: false, placingFromCode: false, checkTimer: null, caseId: null, loading: 0,
+  source: "template", upload: null, frame: "RAS",
 };
+// The plan's frame: templates and NIfTI scans are RAS; an NRRD scan is usually LPS. niivue works in RAS,
+// so an LPS plan's points and directions have x and y negated on their way to and from the viewer.
+const FRAMES = { RAS: "RAS: x right, y anterior, z superior", LPS: "LPS: x left, y posterior, z superior; the viewer's RAS converted" };
+const toViewer = (v) => (state.frame === "LPS" ? [-v[0], -v[1], v[2]] : [v[0], v[1], v[2]]);
+const fromViewer = toViewer;  // the flip is its own inverse
+const UPLOAD_PATH = /^upload:([0-9a-f]{16})\//;
 // Every change that reloads the form takes a ticket; an answer arriving after a newer change is dropped.
 const ticket = () => ++state.loading;
 const stale = (t) => t !== state.loading;
@@ -62,6 +69,126 @@ async function init() {
   await refreshCases();
 }
 
+function setFrame(frame) {
+  state.frame = frame || "RAS";
+  $("frame").textContent = FRAMES[state.frame] || state.frame;
+}
+
+function setStatus(element, ok, text) {
+  element.textContent = text;
+  element.className = `status ${ok ? "ok" : "bad"}`;
+}
+
+// The upload a plan's [anatomy] names (upload:<id>/<file>), or null.
+function uploadOf(anatomy) {
+  const first = [anatomy?.segmentation].flat()[0];
+  const match = typeof first === "string" ? first.match(UPLOAD_PATH) : null;
+  return match ? match[1] : null;
+}
+
+// ---------------------------------------------------------------- anatomy source: a template or my scan
+
+function showSource(source) {
+  state.source = source;
+  $(source === "scan" ? "source-scan" : "source-template").checked = true;
+  $("template-fields").hidden = source === "scan";
+  $("scan-fields").hidden = source !== "scan";
+  $("offset-rule").textContent = source === "scan" ? "a moved tip is an explicit placement, checked by the server" : "at most 50 mm per axis";
+}
+
+async function chooseSource() {
+  showSource($("source-scan").checked ? "scan" : "template");
+  state.caseId = null;
+  showError("");
+  if (state.source === "template") {
+    setFrame("RAS");
+    await chooseTemplate();
+  } else if (state.upload) {
+    await chooseUpload();
+  } else {
+    ticket();
+    state.plan = null;
+    $("target").replaceChildren();
+    $("legend").replaceChildren();
+    clearViewer();
+    $("viewer-note").textContent = "Upload a scan (its segmentation, and the CT or MR if you have it) to plan on it.";
+  }
+}
+
+async function uploadScan() {
+  const status = $("upload-status");
+  const files = [...$("scan-segmentation").files];
+  const table = $("scan-names-table").files[0] || null;
+  const image = $("scan-image").files[0] || null;
+  if (!files.length) { setStatus(status, false, "segmentation: choose the label map file(s) first"); return; }
+  const limit = Number($("scan-fields").dataset.uploadLimit);
+  const total = [...files, table, image].filter(Boolean).reduce((n, f) => n + f.size, 0);
+  if (total > limit) {
+    setStatus(status, false, `upload: ${(total / 2 ** 20).toFixed(1)} MB; at most ${(limit / 2 ** 20).toFixed(0)} MB (crop or resample the scan)`);
+    return;
+  }
+  let names = $("scan-names").value.split(",").map((n) => n.trim()).filter(Boolean);
+  if (table && !names.includes("table")) names = [];  // the table names every layer
+  const form = new FormData();
+  for (const f of files) form.append("segmentation", f, f.name);
+  for (const n of names) form.append("names", n);
+  if (table) form.append("names_table", table, table.name);
+  if (image) form.append("image", image, image.name);
+  $("upload").disabled = true;
+  setStatus(status, true, `uploading and reading ${(total / 2 ** 20).toFixed(1)} MB ...`);
+  try {
+    const up = await api("/api/anatomy", { method: "POST", body: form });
+    state.upload = up;
+    setStatus(status, true, `${up.created ? "stored" : "stored already"} as upload ${up.id}: ${up.summary.structures.length} structures, ${up.targets.length} targets`);
+    await chooseUpload();
+  } catch (error) {
+    setStatus(status, false, error.message);
+  } finally {
+    $("upload").disabled = false;
+  }
+}
+
+function fillSides(keep) {
+  const target = state.upload.targets.find((x) => x.target === $("target").value);
+  const sides = target ? target.sides : [];
+  $("side").replaceChildren(...sides.map((side) => option(side, side, side === keep)));
+  $("side-label").hidden = !sides.length;
+}
+
+// Show an uploaded scan: its targets and sides, the legend by tissue, the image and labels; then a new plan
+// (``wanted``: target, side, approach to select, ``t`` a ticket already taken, ``noPlan`` to leave the plan to the caller).
+async function chooseUpload(wanted = {}) {
+  const t = wanted.t ?? ticket();
+  const up = state.upload;
+  setFrame(up.frame);
+  const g = up.summary.grid;
+  $("scan-summary").textContent = `${g.shape.join(" x ")} voxels of ${g.spacing_mm.join(" x ")} mm, ${g.frame}; ${up.summary.structures.length} structures`
+    + ` (${up.summary.unmapped.length} unmapped); image: ${up.summary.image ? (up.summary.image.modality || "yes") : "none"}`;
+  if (!up.targets.length) {
+    $("target").replaceChildren();
+    state.plan = null;
+    showError("target: the landmarks of no rule are in this segmentation (see `neurolysis anatomy inspect`)");
+  } else {
+    const names = up.targets.map((x) => x.target);
+    const keep = wanted.target || $("target").value;
+    const target = names.includes(keep) ? keep : names[0];
+    $("target").replaceChildren(...up.targets.map((x) => option(x.target, `${x.target} (${x.rule})`, x.target === target)));
+    fillSides(wanted.side || $("side").value);
+  }
+  $("approach").replaceChildren(...["parallel", "perpendicular"].map((a) => option(a, a, a === (wanted.approach || "parallel"))));
+  const tissues = new Map(up.viewer.regions.filter((r) => r.index > 0).map((r) => [r.tissue, r.rgb]));
+  $("legend").replaceChildren(...[...tissues].map(([tissue, rgb]) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.style.background = `rgb(${rgb.join(",")})`;
+    li.append(swatch, tissue);
+    return li;
+  }));
+  $("viewer-note").textContent = `${up.viewer.image_url ? "The image in grey with the" : "The"} segmentation coloured by tissue; ${up.viewer.note}.`;
+  await loadScan();
+  if (!stale(t) && !wanted.noPlan && up.targets.length) await newPlan();
+}
+
 function currentIndication() { return state.indications.find((i) => i.id === $("indication").value) || null; }
 
 function fillTemplates(indication) {
@@ -107,12 +234,21 @@ async function chooseTemplate() {
   if (!stale(t)) await newPlan();
 }
 
+function newPlanQuery() {
+  const common = { method: $("method").value, target: $("target").value, approach: $("approach").value };
+  if (state.source !== "scan") return new URLSearchParams({ template: $("template").value, ...common });
+  const q = new URLSearchParams({ upload: state.upload.id, ...common });
+  if (!$("side-label").hidden && $("side").value) q.set("side", $("side").value);
+  return q;
+}
+
 async function newPlan() {
   const t = ticket();
-  const q = new URLSearchParams({ template: $("template").value, method: $("method").value, target: $("target").value, approach: $("approach").value });
+  if (state.source === "scan" && !state.upload) return;
   try {
-    const fresh = await api(`/api/plans/new?${q}`);
+    const fresh = await api(`/api/plans/new?${newPlanQuery()}`);
     if (stale(t)) return;
+    setFrame(fresh.frame);
     applyPlan(fresh.plan, fresh.placement);
     showError("");
   } catch (error) {
@@ -127,7 +263,11 @@ function recommendedPose(target, approach) {
 // Put a resolved plan (sections) and its needle pose into the form.
 function applyPlan(plan, placement, origin = "recommended") {
   state.plan = plan;
-  state.recommended = recommendedPose(plan.target.nerve || state.template.default_target, plan.placement.approach === "explicit" ? "parallel" : plan.placement.approach);
+  if (state.source === "scan") {
+    if (origin === "recommended") state.recommended = { tip_mm: placement.tip_mm, direction: placement.direction };
+  } else {
+    state.recommended = recommendedPose(plan.target.nerve || state.template.default_target, plan.placement.approach === "explicit" ? "parallel" : plan.placement.approach);
+  }
   renderMethodFields(plan.procedure);
   setTip(placement.tip_mm, placement.direction);
   $("weight-kg").value = plan.patient?.weight_kg ?? "";
@@ -222,7 +362,14 @@ function tipFromFields() { return ["tip-x", "tip-y", "tip-z"].map((id) => Number
 function planFromForm() {
   const p = structuredClone(state.plan);
   const method = $("method").value;
-  p.anatomy = { template: $("template").value };
+  const scan = state.source === "scan";
+  if (scan) {
+    p.anatomy = { ...state.plan.anatomy, ...state.upload.anatomy };
+    delete p.anatomy.side;
+    if (!$("side-label").hidden && $("side").value) p.anatomy.side = $("side").value;
+  } else {
+    p.anatomy = { template: $("template").value };
+  }
   p.target = { nerve: $("target").value };
   p.procedure = { method };
   for (const f of state.methods[method].form) {
@@ -230,15 +377,18 @@ function planFromForm() {
     if (value !== undefined) p.procedure[f.name] = value;
   }
   const tip = tipFromFields();
+  const moved = state.recommended && tip.some((v, i) => Math.abs(v - state.recommended.tip_mm[i]) > 0.05);
   if (p.placement.approach === "explicit") {
     p.placement = { approach: "explicit", tip_mm: tip, direction: p.placement.direction };
+  } else if (scan && moved) {  // a scan: the clicked tip in the plan's frame, along the recommended direction
+    p.placement = { approach: "explicit", tip_mm: tip, direction: state.recommended.direction };
   } else {
     p.placement = { approach: $("approach").value, offset_mm: tip.map((v, i) => round1(v - state.recommended.tip_mm[i])) };
   }
   p.patient = {};
   if ($("weight-kg").value !== "") p.patient.weight_kg = Number($("weight-kg").value);
   if ($("age-years").value !== "") p.patient.age_years = Number($("age-years").value);
-  p.indication = $("indication").value ? { name: $("indication").value } : {};
+  p.indication = !scan && $("indication").value ? { name: $("indication").value } : {};
   if (p.uncertainty) delete p.uncertainty.samples;
   return p;
 }
@@ -295,33 +445,56 @@ function initViewer() {
   nv.attachToCanvas(canvas);
   nv.setSliceType(nv.sliceTypeMultiplanar);
   nv.onLocationChange = (location) => {
-    if (state.placingFromCode || !location || !location.mm) return;
-    setTip([location.mm[0], location.mm[1], location.mm[2]]);
+    if (state.placingFromCode || !location || !location.mm || !state.plan) return;
+    setTip(fromViewer([location.mm[0], location.mm[1], location.mm[2]]));
     scheduleCheck();
   };
   state.nv = nv;
 }
 
-async function loadLabels() {
+function clearViewer() {
   const nv = state.nv;
   if (!nv) return;
   state.viewerReady = false;
   for (const v of [...nv.volumes]) nv.removeVolume(v);
-  await nv.loadVolumes([{ url: state.template.labels_url, name: `${state.template.name}.nii.gz` }]);
-  const regions = state.template.regions;
-  nv.volumes[0].setColormapLabel({
+  for (const m of [...nv.meshes]) nv.removeMesh(m);
+  nv.drawScene();
+}
+
+// Volumes in the viewer: the last is the label volume (coloured by ``regions``), drawn over an image where there is one.
+async function loadVolumes(volumes, regions) {
+  const nv = state.nv;
+  if (!nv) return;
+  clearViewer();
+  await nv.loadVolumes(volumes.map((v) => ({ url: v.url, name: v.name, colormap: "gray" })));
+  const labels = nv.volumes[nv.volumes.length - 1];
+  labels.setColormapLabel({
     R: regions.map((r) => r.rgb[0]), G: regions.map((r) => r.rgb[1]), B: regions.map((r) => r.rgb[2]),
     A: regions.map((r) => (r.index === 0 ? 0 : 255)), I: regions.map((r) => r.index), labels: regions.map((r) => r.name),
   });
-  nv.volumes[0].opacity = 0.9;
+  labels.opacity = volumes.length > 1 ? 0.45 : 0.9;
   nv.updateGLVolume();
   state.viewerReady = true;
 }
 
-// The needle: the crosshair at the tip, and a line (a two-node connectome) from 40 mm back to the tip.
-function drawNeedle(tip, direction) {
+function loadLabels() {
+  $("viewer-note").textContent = "";
+  return loadVolumes([{ url: state.template.labels_url, name: `${state.template.name}.nii.gz` }], state.template.regions);
+}
+
+function loadScan() {
+  const v = state.upload.viewer;
+  const volumes = v.image_url ? [{ url: v.image_url, name: `${state.upload.id}-image.nii.gz` }] : [];
+  return loadVolumes([...volumes, { url: v.labels_url, name: `${state.upload.id}-labels.nii.gz` }], v.regions);
+}
+
+// The needle: the crosshair at the tip, and a line (a two-node connectome) from 40 mm back to the tip
+// (``tip`` and ``direction`` in the plan's frame; drawn in the viewer's RAS).
+function drawNeedle(planTip, planDirection) {
   const nv = state.nv;
   if (!nv || !state.viewerReady) return;
+  const tip = toViewer(planTip);
+  const direction = planDirection ? toViewer(planDirection) : null;
   state.placingFromCode = true;
   try {
     nv.scene.crosshairPos = nv.mm2frac(tip);
@@ -345,7 +518,7 @@ function drawNeedle(tip, direction) {
 // Where the needle tip is drawn on the canvas (CSS pixels), for clicks near it (tests, docs).
 function tipOnCanvas() {
   const nv = state.nv;
-  const pos = nv.frac2canvasPos(nv.mm2frac(tipFromFields()));
+  const pos = nv.frac2canvasPos(nv.mm2frac(toViewer(tipFromFields())));
   const canvas = $("viewer");
   const scale = canvas.width / canvas.clientWidth;
   return pos ? { x: pos[0] / scale, y: pos[1] / scale } : null;
@@ -373,6 +546,7 @@ function setBusy(busy) { $("run").disabled = busy; $("compare").disabled = busy;
 
 async function run(event) {
   event.preventDefault();
+  if (!state.plan) { showError("plan: upload a scan and choose its target first"); return; }
   showError("");
   setBusy(true);
   try {
@@ -386,6 +560,7 @@ async function run(event) {
 }
 
 async function compare() {
+  if (!state.plan) { showError("plan: upload a scan and choose its target first"); return; }
   showError("");
   setBusy(true);
   try {
@@ -493,7 +668,8 @@ async function refreshCases() {
     const tr = document.createElement("tr");
     tr.dataset.case = c.id;
     const s = c.settings;
-    const cells = [c.id, c.created_at.replace("T", " ").slice(0, 19), `${s.procedure.method} at ${c.outcome.anatomy.target_nerve} (${s.anatomy.template})`,
+    const on = s.anatomy.template || `scan ${uploadOf(s.anatomy) || "(a file)"}`;
+    const cells = [c.id, c.created_at.replace("T", " ").slice(0, 19), `${s.procedure.method} at ${c.outcome.anatomy.target_nerve} (${on})`,
       c.outcome.target.pain_block ? "yes" : "no", c.tags.join(", ")];
     for (const text of cells) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
     const button = Object.assign(document.createElement("button"), { type: "button", textContent: "Reopen", className: "reopen" });
@@ -505,12 +681,46 @@ async function refreshCases() {
   }));
 }
 
+// A case on an uploaded scan: the upload (by its content hash) back in the viewer, or, when it is no longer
+// on this server, the stored outcome and report only.
+async function reopenScan(c, uploadId, t) {
+  const s = c.settings;
+  let up;
+  try {
+    up = await api(`/api/anatomy/${uploadId}`);
+  } catch (error) {
+    if (stale(t)) return;
+    showOutcome(c.outcome, c.lights, { report: c.links.report, figure: null, jobId: null });
+    showError(`case ${c.id}: its scan (upload ${uploadId}) is not on this server; its outcome and report are the stored ones (upload the same files again to plan on it)`);
+    return;
+  }
+  if (stale(t)) return;
+  state.upload = up;
+  showSource("scan");
+  $("method").value = s.procedure.method;
+  const approach = s.placement?.approach === "perpendicular" ? "perpendicular" : "parallel";
+  await chooseUpload({ target: c.outcome.anatomy.target_nerve, side: s.anatomy.side, approach, t, noPlan: true });
+  if (stale(t)) return;
+  const fresh = await api(`/api/plans/new?${newPlanQuery()}`);
+  if (stale(t)) return;
+  state.recommended = { tip_mm: fresh.placement.tip_mm, direction: fresh.placement.direction };
+  setFrame(fresh.frame);
+  applyPlan(s, c.outcome.placement, `as saved in case ${c.id}`);
+  state.caseId = c.id;
+  showOutcome(c.outcome, c.lights, { report: c.links.report, figure: null, jobId: null });
+  $("save-status").textContent = `case ${c.id} reopened`;
+}
+
 async function reopen(caseId) {
   const t = ticket();
   showError("");
   const c = await api(`/api/cases/${caseId}`);
+  const uploadId = uploadOf(c.settings.anatomy);
+  if (uploadId) { await reopenScan(c, uploadId, t); return; }
   const template = await api(`/api/templates/${encodeURIComponent(c.settings.anatomy.template)}`);
   if (stale(t)) return;
+  showSource("template");
+  setFrame("RAS");
   const s = c.settings;
   $("indication").value = s.indication?.name || "";
   fillTemplates(currentIndication());
@@ -532,7 +742,10 @@ async function reopen(caseId) {
 
 $("indication").addEventListener("change", chooseIndication);
 $("template").addEventListener("change", chooseTemplate);
-for (const id of ["target", "approach", "method"]) $(id).addEventListener("change", newPlan);
+for (const id of ["source-template", "source-scan"]) $(id).addEventListener("change", chooseSource);
+$("upload").addEventListener("click", uploadScan);
+$("target").addEventListener("change", () => { if (state.source === "scan") fillSides($("side").value); newPlan(); });
+for (const id of ["approach", "method", "side"]) $(id).addEventListener("change", newPlan);
 for (const id of ["tip-x", "tip-y", "tip-z"]) $(id).addEventListener("change", () => { setTip(tipFromFields()); scheduleCheck(); });
 for (const id of ["weight-kg", "age-years", "monte-carlo"]) $(id).addEventListener("change", scheduleCheck);
 $("reset-tip").addEventListener("click", () => { setTip(state.recommended.tip_mm, state.recommended.direction); scheduleCheck(); });

@@ -126,7 +126,9 @@ def _voxel_bytes(reader) -> int:
 
 
 def _metadata(image) -> dict[str, str]:
-    return {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
+    """The header's key-value fields; a key that is not UTF-8 text (a damaged header) is skipped:
+    ITK hands it over undecodable and cannot be asked for its value."""
+    return {k: image.GetMetaData(k) for k in image.GetMetaDataKeys() if k.isprintable() and not any("\udc80" <= c <= "\udcff" for c in k)}
 
 
 def _array(image) -> np.ndarray:

@@ -32,7 +32,8 @@ def plan_relief_cases() -> tuple[str, ...]:
 
 
 def _simulate(case: dict, extra: list[str], samples: int | None, anchors: int = 0) -> Outcome:
-    data = apply_overrides(tomllib.loads(plan_toml(new_plan(case["template"], method=case["method"]))), list(case["overrides"]) + extra)
+    plan = new_plan(case["template"], target=case.get("targets"), method=case["method"])  # targets: the case's nerves, else every target of the template
+    data = apply_overrides(tomllib.loads(plan_toml(plan)), list(case["overrides"]) + extra)
     if samples:
         data.setdefault("uncertainty", {})["samples"] = samples
         if anchors:
@@ -59,16 +60,27 @@ def plan_relief(case_id: str, samples: int = COHORT_SAMPLES, anchors: int | None
     case = dict(load_catalog("nerve_model")["plan_validation"][case_id])
     compare = case["compare"]
     cohort = compare in ("cohort-median", "cohort-share")
-    out = _simulate(case, [], samples if cohort else None, case.get("anchors", 0) if anchors is None else anchors)
+    endpoint = case.get("endpoint", "complete")  # what the published number measured: its relief endpoint
+    out = _simulate(case, [f"simulation.relief_endpoint={endpoint}"], samples if cohort else None, case.get("anchors", 0) if anchors is None else anchors)
     t = out.target
-    r = t.relief_months
-    detail = dict(t.relief.detail)
+    several = len(out.targets) > 1  # several needles: the territory's block and relief, not the first nerve's
+    relief = out.territory.relief if several else t.relief
+    r = relief.to_dict()
+    detail = dict(relief.detail)
+    killed = min(n.pain_fibres_killed_fraction for n in out.targets)
     values = {
-        "procedure": out.plan.as_dict()["procedure"], "relief_months": r, "relief_mean_months": t.relief.mean,
-        "lesioned_length_mm": t.lesioned_length_mm, "pain_fibres_killed_fraction": t.pain_fibres_killed_fraction,
+        "procedure": out.plan.as_dict()["procedure"], "relief_months": r, "relief_mean_months": relief.mean,
+        "lesioned_length_mm": t.lesioned_length_mm, "pain_fibres_killed_fraction": killed,
         "injury_grades": dict(t.injury_grades), "injured": [c.name for c in out.critical if c.injured], "wall_time_s": out.wall_time_s,
+        "targets": [n.nerve for n in out.targets], "endpoint": endpoint,
     }  # fmt: skip
-    plan_text = f"{case['method']} at {case['template']}: {t.pain_fibres_killed_fraction:.0%} of pain fibres killed, {t.lesioned_length_mm:.1f} mm lesioned"
+    if several:
+        values["territory"] = out.territory.to_dict()
+        plan_text = (
+            f"{case['method']} at {case['template']}, {len(out.targets)} nerves: {killed:.0%} of pain fibres killed in each at least; territory relief {r['median']} months at the planned poses"
+        )
+    else:
+        plan_text = f"{case['method']} at {case['template']}: {t.pain_fibres_killed_fraction:.0%} of pain fibres killed, {t.lesioned_length_mm:.1f} mm lesioned"
     if cohort:
         u = out.uncertainty.to_dict()
         values["cohort"] = {k: u[k] for k in ("samples", "p_block", "p_block_95ci", "relief_months", "relieved_share_at_months")}
@@ -83,7 +95,7 @@ def plan_relief(case_id: str, samples: int = COHORT_SAMPLES, anchors: int | None
             passed, verdict = lo <= share <= hi, f"{lo:.1%}-{hi:.1%} published"
             model = f"{plan_text}; cohort of {len(months)}: P(block) {u['p_block']:.2f}, still relieved at {case['months']:g} months {share:.1%} vs {verdict}"
         values["value"] = value if compare == "cohort-median" else share
-    elif not t.pain_block:
+    elif not (out.territory.pain_block if several else t.pain_block):
         passed, model = False, f"{plan_text}: no block, no relief predicted"
     elif compare == "responders-median":
         passed, verdict = _band_or_median(case, r["median"])

@@ -124,3 +124,33 @@ def test_territory_from_catalog_and_age_checked():
     assert territory_for("celiac-plexus", "celiac plexus").survival_median_days == pytest.approx(193.0)
     with pytest.raises(ValidationError, match="patient.age_years"):
         territory_for("genicular", "superomedial genicular nerve", age_years=-3)
+
+
+def test_fifty_percent_endpoint_ends_later_by_the_hand_computed_maturation():
+    """One grade-2 axon: complete relief ends when h = theta, >= 50 % relief when h = theta + (1 - theta) / 2."""
+    from neurolysis.outcome.relief import endpoint_threshold
+
+    half = endpoint_threshold(THETA, "fifty_percent")
+    assert half == pytest.approx(THETA + 0.5 * (1 - THETA)) and endpoint_threshold(THETA, "complete") == THETA
+    days = relief_days(_paths(1, 2, tube_mm=20.0), 1, _draw(), Territory(endpoint="fifty_percent"))
+    assert days[0] == pytest.approx(25.0 + _maturation_days(half), rel=1e-9)
+
+
+def test_an_unknown_endpoint_is_refused_naming_the_field():
+    with pytest.raises(ValidationError, match=r"simulation.relief_endpoint = 'half'.*complete, fifty_percent"):
+        territory_for("genicular", "superomedial genicular nerve", endpoint="half")
+
+
+def test_knee_territory_complete_relief_needs_all_three_nerves_and_half_relief_any_two():
+    """Shares 0.2833 each and 0.15 untreated: with one nerve still conducting, I(0) = 0.15 + 0.2833 =
+    0.433, above theta = 0.333 (no complete relief) but below theta + (1 - theta) / 2 = 0.666."""
+    from neurolysis.outcome.territory import shared_relief_days
+
+    share = load_catalog("nerve_model")["shared_territory"]["knee"]["shares"]["superomedial genicular nerve"]
+    two = [_paths(10, 2, tube_mm=20.0)] * 2
+    conducting = 0.15 + share
+    for endpoint, relieved in (("complete", False), ("fifty_percent", True)):
+        days = shared_relief_days(two, [10, 10], [share, share], conducting, Territory(endpoint=endpoint), _draw(), 0)
+        assert (days[0] > 0) == relieved, (endpoint, days)
+    all_three = shared_relief_days([_paths(10, 2, tube_mm=20.0)] * 3, [10] * 3, [share] * 3, 0.15, Territory(), _draw(), 0)
+    assert all_three[0] > 0

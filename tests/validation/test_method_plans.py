@@ -26,7 +26,7 @@ CASES = load_catalog("nerve_model")["plan_validation"]
 def _marks(case_id: str):
     """Cohorts refined by anchor solves take 1-3 min each: `heavy` (pytest -m heavy; their
     numbers are in bench/results/method_validation.json and docs/validation.md 6.2)."""
-    return [pytest.mark.heavy] if CASES[case_id].get("anchors") else [pytest.mark.slow]
+    return [pytest.mark.heavy] if CASES[case_id].get("anchors") or CASES[case_id].get("heavy") else [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("case_id", [pytest.param(c, marks=_marks(c)) for c in plan_relief_cases()])

@@ -34,7 +34,8 @@ class Assessment:
 
 def territory_of(ctx: Context, nerve_name: str | None = None) -> Territory:
     """A target's territory (untreated input, sprouting, disease course) and the patient's age."""
-    return territory_for(ctx.scene.procedure_template or ctx.scene.name, nerve_name or ctx.nerve.name, ctx.plan.patient.age_years)
+    sim = ctx.plan.simulation
+    return territory_for(ctx.scene.procedure_template or ctx.scene.name, nerve_name or ctx.nerve.name, ctx.plan.patient.age_years, sim.relief_endpoint or "complete")
 
 
 def assess(ctx: Context, physics: PhysicsResult) -> Assessment:

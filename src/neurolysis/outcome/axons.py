@@ -34,6 +34,7 @@ from neurolysis.outcome.relief import (
     not_modelled,
     reconnection_days,
     recovery_draws,
+    relief_by_endpoint,
     relief_days,
     summarise,
 )
@@ -161,6 +162,7 @@ class NerveOutcome:
     pain_paths: KilledPaths | None = field(default=None, repr=False)  # the killed pain axons' paths (a territory's relief)
     n_pain: int = 0
     relief_days: np.ndarray | None = field(default=None, repr=False)  # per recovery draw (None without regrowth relief)
+    relief_by_endpoint: Mapping | None = None  # endpoint -> relief months {median, p10, p90} (regrowth relief only)
 
     @property
     def relief_months(self) -> dict:
@@ -186,6 +188,7 @@ class NerveOutcome:
             "relief_note": self.relief.note,
             "relief_mean_months": r(self.relief.mean),
             "relief_censored_at_months": self.relief.censored_at,
+            "relief_by_endpoint": None if self.relief_by_endpoint is None else dict(self.relief_by_endpoint),
             "injury_grades": {k: r(v) for k, v in self.injury_grades.items()},
             **({"recovery": dict(self.relief.detail)} if self.relief.detail else {}),
             "motor_deficit": self.motor_deficit,
@@ -338,7 +341,7 @@ def nerve_outcome(
     pain_block = bool(pain.any() and pain_frac >= f_block - 1e-12)
     vigour = axon_growth_factors(n, seed)
     draws = None
-    pain_paths, days = None, None
+    pain_paths, days, by_endpoint = None, None, None
     if grade == 0:
         relief = not_modelled(method)
         pain_block = False
@@ -351,6 +354,7 @@ def nerve_outcome(
         pain_paths = killed_paths(paths, pain, vigour)
         days = relief_days(pain_paths, int(pain.sum()), draws, territory, seed=seed)
         relief = _relief(days, grade, pain_frac, f_block, territory, seed)
+        by_endpoint = relief_by_endpoint(territory, days, lambda t: relief_days(pain_paths, int(pain.sum()), draws, t, seed=seed))
 
     motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, paths, motor, draws, seed, vigour, territory)
 
@@ -378,6 +382,7 @@ def nerve_outcome(
         pain_paths=pain_paths,
         n_pain=int(pain.sum()),
         relief_days=days,
+        relief_by_endpoint=by_endpoint,
     )
 
 

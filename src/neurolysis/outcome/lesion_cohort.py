@@ -6,8 +6,10 @@ shortcut of :mod:`neurolysis.outcome.uncertainty`, lesion by lesion), and reads 
 and critical structure from the moved lesions together: an axon dies where any moved lethal region
 reaches it; a structure's dose combines the lesions as they are made in turn (peak the highest,
 Omega and CEM43 summed). The sample's block and relief are the territory's
-(:mod:`neurolysis.outcome.territory`: every treated nerve blocked; relief from their weighted
-regrowth, or the shortest of the targets), with one regrowth draw per sample.
+(:mod:`neurolysis.outcome.territory`): the nerves blocked regrow with their weighted shares, a
+treated nerve not blocked conducts its whole share, and the territory is relieved while the
+input stays below the plan's relief endpoint's threshold (without a catalogued territory: every
+target blocked, the shortest relief of the targets), with one regrowth draw per sample.
 
 Limits beyond those of one needle: a lethal region made by two lesions only together (neither
 reaching Omega = 1 alone) is missed by the nerve reading, which takes each lesion's own lethal
@@ -71,15 +73,18 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
         for j, reader in enumerate(readers):
             per[j, i] = reader.sample(moved, i)
             paths.append(reader.last_pain_paths)
-        block[i] = bool(per[:, i, 2].all())
-        if block[i] and readers[0].relief_modelled:
-            if shares is not None and all(s is not None for s in shares):
-                kept = [(p, r.pain.sum(), s) for p, r, s in zip(paths, readers, shares, strict=True)]
-                days = shared_relief_days([p for p, _, _ in kept], [int(n) for _, n, _ in kept], [s for _, _, s in kept], untreated, readers[0].territory,
-                                          readers[0].draws.one(i), ctx.plan.simulation.seed)  # fmt: skip
-                relief[i] = float(days[0]) / float(load_catalog("nerve_model")["recovery"]["days_per_month"])
-            else:
-                relief[i] = float(per[:, i, 4].min())
+        blocked = per[:, i, 2].astype(bool)
+        block[i] = bool(blocked.all())
+        if shares is not None and all(s is not None for s in shares) and readers[0].relief_modelled and blocked.any():
+            # the territory's input: a nerve not blocked conducts its whole share (module docstring)
+            kept = [(p, int(r.pain.sum()), s) for p, r, s, b in zip(paths, readers, shares, blocked, strict=True) if b]
+            conducting = sum(s for s, b in zip(shares, blocked, strict=True) if not b)
+            days = shared_relief_days([p for p, _, _ in kept], [n for _, n, _ in kept], [s for _, _, s in kept], untreated + conducting, readers[0].territory,
+                                      readers[0].draws.one(i), ctx.plan.simulation.seed)  # fmt: skip
+            relief[i] = float(days[0]) / float(load_catalog("nerve_model")["recovery"]["days_per_month"])
+            block[i] = relief[i] > 0
+        elif block[i] and readers[0].relief_modelled:
+            relief[i] = float(per[:, i, 4].min())
         injured[i] = risk.sample(moved)
         if ctx.progress is not None:
             ctx.progress((i + 1) / samples)

@@ -54,7 +54,7 @@ def relief_for_lesion(lesion_length_m: float, distal_m: float, method: str, *, s
 
 def case_relief(case: Mapping, *, seed: int = 0, draws=None, calibration: Mapping | None = None) -> Relief:
     """Relief of a catalogued calibration or validation case (its lesion, distal path, age, species)."""
-    territory = Territory(untreated_share=float(case.get("untreated_share", 0.0)), age_years=case.get("age_years"))
+    territory = Territory(untreated_share=float(case.get("untreated_share", 0.0)), age_years=case.get("age_years"), endpoint=case.get("endpoint", "complete"))
     scar = case.get("scar_length_mm")
     return relief_for_lesion(case["lesion_length_mm"] * 1e-3, case["distal_mm"] * 1e-3, case["method"], scar_length_m=None if scar is None else scar * 1e-3,
                              territory=territory, rodent=case.get("species") == "rodent", seed=seed, draws=draws, calibration=calibration)  # fmt: skip

@@ -33,15 +33,15 @@ validation are named in ``data/nerve_model.toml``; a number is never both.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import ndtri
 
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.scene import without_level
-from neurolysis.validation import check_range
+from neurolysis.validation import ValidationError, check_range
 
 _Z10 = 1.2815515655446004  # standard normal 90th percentile
 AGE_RANGE_YEARS = (1.0, 110.0)
@@ -93,9 +93,26 @@ class Territory:
     survival_median_days: float | None = None
     disease: str = ""
     sources: str = ""
+    endpoint: str = "complete"  # the relief endpoint whose threshold ends relief (:func:`endpoint_threshold`)
 
 
-def territory_for(scene_name: str, nerve_name: str, age_years: float | None = None) -> Territory:
+def endpoints() -> tuple[str, ...]:
+    """The relief endpoints the model tells apart (``data/nerve_model.toml [recovery.endpoints]``)."""
+    return tuple(model_parameters()["recovery"]["endpoints"])
+
+
+def endpoint_threshold(theta: float, endpoint: str) -> float:
+    """The input share at which relief by ``endpoint`` ends: theta + q (1 - theta), with theta the
+    input at which pain is felt again (calibrated) and q the share of the baseline pain back that
+    ends this endpoint's relief (0 for complete relief, 0.5 for >= 50 % relief). Pain intensity
+    is taken to rise linearly from 0 at theta to the baseline at the full input [UNVERIFIED]."""
+    table = model_parameters()["recovery"]["endpoints"]
+    if endpoint not in table:
+        raise ValidationError(f"simulation.relief_endpoint = {endpoint!r}: must be one of {', '.join(table)}")
+    return theta + float(table[endpoint]["pain_back"]) * (1.0 - theta)
+
+
+def territory_for(scene_name: str, nerve_name: str, age_years: float | None = None, endpoint: str = "complete") -> Territory:
     """The catalogued territory of ``nerve_name`` (at any spinal level) and the disease course of
     ``scene_name`` (a template, or the template of the same procedure for a scan)."""
     cat = model_parameters()
@@ -105,8 +122,9 @@ def territory_for(scene_name: str, nerve_name: str, age_years: float | None = No
     sprout = float(cat["recovery"]["sprouting"]["share"]) if t.get("collateral_sprouting", False) else 0.0
     if age_years is not None:
         check_range("patient.age_years", age_years, *AGE_RANGE_YEARS, unit="years")
+    endpoint_threshold(0.0, endpoint)  # a known endpoint, else a one-line error
     return Territory(float(t.get("untreated_share", 0.0)), sprout, age_years, d.get("survival_median_days"), d.get("disease", ""),
-                     "; ".join(x for x in (t.get("source", ""), d.get("source", "")) if x))  # fmt: skip
+                     "; ".join(x for x in (t.get("source", ""), d.get("source", "")) if x), endpoint)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +267,8 @@ def input_model(n_pain: int, n_alive_pain: int, territory: Territory, *, maturat
     m0 = float(p["maturation"]["start_fraction"]) if maturation else 1.0
     full = float(p["maturation"]["full_months"]) * float(p["days_per_month"]) / a if maturation else 1e-9
     s = p["sprouting"]
-    return InputModel(u + (1 - u) * n_alive_pain / n_pain, (1 - u) / n_pain, m0, full, float(cal.get("return_threshold", p["return_threshold"])),
+    theta = endpoint_threshold(float(cal.get("return_threshold", p["return_threshold"])), territory.endpoint)
+    return InputModel(u + (1 - u) * n_alive_pain / n_pain, (1 - u) / n_pain, m0, full, theta,
                       territory.sprouting_share, float(s["onset_days"]), float(s["ramp_days"]))  # fmt: skip
 
 
@@ -300,6 +319,12 @@ def summarise(days: np.ndarray, mechanism: str, note: str, detail: Mapping | Non
     censored = horizon if (months >= horizon - 1e-9).any() else None
     shares = {"relieved_share_at_months": {f"{m:g}": round(float(np.mean(months >= m)), 3) for m in RELIEVED_AT_MONTHS}}
     return Relief(float(med), float(p10), float(p90), mechanism, note, float(months.mean()), censored, shares | dict(detail or {}))
+
+
+def relief_by_endpoint(territory: Territory, days: np.ndarray, days_at: Callable[[Territory], np.ndarray]) -> dict:
+    """Relief months {median, p10, p90} at every endpoint: ``days`` at the territory's own,
+    ``days_at(territory with another endpoint)`` at the others."""
+    return {e: summarise(days if e == territory.endpoint else days_at(replace(territory, endpoint=e)), "regrowth", "").to_dict() for e in endpoints()}
 
 
 def procedures_needed(median_months: float | None, censored_at_months: float | None, horizon_months: float) -> int | None:

@@ -8,8 +8,12 @@ plan leaves alone adds its share to u. After the procedure the territory's input
     I(t) = u + sum_k s_k [n_alive,k + sum_i h(t - T_ik)] / N_k + S(t)
 
 (the recovery model of ``outcome/relief.py`` for one nerve, each axon weighted by s_k / N_k, all nerves
-regrowing in the same patient: one set of recovery draws). Relief ends when I(t) reaches the return
-threshold. Pain is blocked when every treated member is blocked. A plan whose targets share no
+regrowing in the same patient: one set of recovery draws); a treated member whose block failed
+conducts its whole share (its few killed axons are ignored). Relief ends when I(t) reaches the
+threshold of the plan's relief endpoint (``simulation.relief_endpoint``: the calibrated return
+threshold theta for complete relief, theta + (1 - theta) / 2 for >= 50 % relief), and the territory
+is blocked when I(0) is below it: with the knee's shares, complete relief needs all three nerves
+blocked, >= 50 % relief any two. A plan whose targets share no
 catalogued territory reports the shortest relief of its targets, draw by draw; a plan with one
 target reports that target's own relief.
 """
@@ -34,6 +38,7 @@ from neurolysis.outcome.relief import (
     model_parameters,
     reconnection_days,
     recovery_draws,
+    relief_by_endpoint,
     summarise,
 )
 
@@ -51,11 +56,13 @@ class TerritoryOutcome:
     basis: str
     source: str = ""
     detail: Mapping = field(default_factory=dict)
+    relief_by_endpoint: Mapping | None = None
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "members": [dict(m) for m in self.members], "untreated_share": round(self.untreated_share, 4),
             "pain_block": self.pain_block, "relief_months": self.relief.to_dict(), "relief_mechanism": self.relief.mechanism,
+            "relief_by_endpoint": None if self.relief_by_endpoint is None else dict(self.relief_by_endpoint),
             "relieved_share_at_months": dict(self.relief.detail.get("relieved_share_at_months", {})), "basis": self.basis, "source": self.source,
         }  # fmt: skip
 
@@ -78,7 +85,7 @@ def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, see
     first = targets[0]
     if len(targets) == 1:
         return TerritoryOutcome(f"territory of the {first.nerve}", (_member(first, 1.0 - territory.untreated_share, True),), territory.untreated_share,
-                                first.pain_block, first.relief, "the target nerve's own relief (one target)", territory.sources)  # fmt: skip
+                                first.pain_block, first.relief, "the target nerve's own relief (one target)", territory.sources, relief_by_endpoint=first.relief_by_endpoint)  # fmt: skip
     found = shared_territory(first.nerve)
     blocked = all(t.pain_block for t in targets)
     if found is None:
@@ -88,13 +95,23 @@ def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, see
     treated = {t.nerve: t for t in targets if t.nerve in shares}
     u = 1.0 - sum(shares[n] for n in treated)
     members = tuple(_member(treated[n], s, True) if n in treated else {"nerve": n, "share": round(s, 4), "treated": False} for n, s in shares.items())
-    if not blocked or any(t.pain_paths is None for t in treated.values()):
-        relief = Relief(0.0, 0.0, 0.0, "none", "no block: a treated nerve of the territory still conducts most of its pain fibres", 0.0)
+    nerves = [t for t in treated.values() if t.pain_block and t.pain_paths is not None]
+    conducting = sum(shares[t.nerve] for t in treated.values() if not (t.pain_block and t.pain_paths is not None))
+    if not nerves:
+        relief = Relief(0.0, 0.0, 0.0, "none", "no block: every treated nerve of the territory still conducts most of its pain fibres", 0.0)
         return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source)
-    nerves = list(treated.values())
-    days = shared_relief_days([t.pain_paths for t in nerves], [t.n_pain for t in nerves], [shares[n] for n in treated], u, territory, recovery_draws(seed), seed)
-    note = f"input of the {entry['name']}: {len(treated)} treated nerves carrying {1 - u:.0%}, {u:.0%} untreated; relief ends when their regrown, matured axons bring it back to the return threshold"
-    return TerritoryOutcome(entry["name"], members, u, True, summarise(days, "regrowth", note), "shared territory", source)
+
+    def days_at(t: Territory) -> np.ndarray:  # a treated nerve not blocked counts as conducting its whole share
+        return shared_relief_days([n.pain_paths for n in nerves], [n.n_pain for n in nerves], [shares[n.nerve] for n in nerves], u + conducting, t, recovery_draws(seed), seed)
+
+    days = days_at(territory)
+    by_endpoint = relief_by_endpoint(territory, days, days_at)
+    if not days.max() > 0:
+        relief = Relief(0.0, 0.0, 0.0, "none", f"no block at the {territory.endpoint} endpoint: untreated and still-conducting nerves carry {u + conducting:.0%} of the input", 0.0)
+        return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source, relief_by_endpoint=by_endpoint)
+    note = (f"input of the {entry['name']}: {len(nerves)} blocked nerves carrying {sum(shares[n.nerve] for n in nerves):.0%}, {u + conducting:.0%} untreated or still conducting; "
+            f"relief ends when their regrown, matured axons bring it back to the {territory.endpoint} endpoint's threshold")  # fmt: skip
+    return TerritoryOutcome(entry["name"], members, u, True, summarise(days, "regrowth", note), "shared territory", source, relief_by_endpoint=by_endpoint)
 
 
 def shared_relief_days(pain_paths: Sequence[KilledPaths], n_pain: Sequence[int], shares: Sequence[float], untreated: float, territory: Territory,
@@ -104,7 +121,7 @@ def shared_relief_days(pain_paths: Sequence[KilledPaths], n_pain: Sequence[int],
     horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
     age = age_factor(territory.age_years)
     base = untreated + sum(s * (n - p.grade.size) / n for p, n, s in zip(pain_paths, n_pain, shares, strict=True))
-    model = replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years)), base=base, weight=0.0)
+    model = replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years, endpoint=territory.endpoint)), base=base, weight=0.0)
     times = [reconnection_days(p, draws, crossing_mask(p.grade.size, seed), age) for p in pain_paths]
     weights = np.concatenate([np.full(p.grade.size, s / n) for p, n, s in zip(pain_paths, n_pain, shares, strict=True)])
     out = np.array([model.crossing_day(np.concatenate([t[d] for t in times]), horizon, weights) for d in range(draws.delay_days.size)])

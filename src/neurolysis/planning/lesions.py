@@ -5,9 +5,10 @@ judged on the combined fields.
 The lesions are made one after another, as a physician moves the needle (or places the next
 one): each is solved from body temperature, and the damage adds up (Arrhenius Omega and CEM43
 sum; the peak temperature is the highest). Tissue still warm from the last lesion is not carried
-over: moving the needle takes minutes, several of the perfusion time constant rho c / (w_b rho_b
-c_b) of muscle (docs/planning.md), so the model's start at 37 C slightly understates a lesion made
-at once beside the last.
+over: a lesion's hot core (radius a ~ 3-5 mm) cools by conduction in a^2 / alpha ~ 1-3 min in
+muscle (perfusion alone: rho c / (w_b rho_b c_b) ~ 20 min), and moving the needle to the next
+target takes minutes (docs/planning.md), so the model's start at 37 C slightly understates a lesion
+made at once a few millimetres from the last.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from neurolysis.anatomy.templates import load_template, template_procedure_defau
 from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.indications import load_indication
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
-from neurolysis.outcome.relief import AGE_RANGE_YEARS
+from neurolysis.outcome.relief import AGE_RANGE_YEARS, endpoints
 from neurolysis.planning.anatomy_spec import AnatomySpec
 from neurolysis.planning.needles import PLACEMENT_KEYS, NeedleSpec, needles_from_list
 from neurolysis.planning.uncertainty_spec import UncertaintySpec
@@ -134,6 +134,7 @@ class SimulationSpec:
     seed: int = 0
     n_axons: int = 2000
     mesh_refinement: float = 1.0
+    relief_endpoint: str | None = None  # complete (None) | fifty_percent: the relief whose end is reported
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -144,6 +145,8 @@ class SimulationSpec:
             raise ValidationError(f"simulation.n_axons = {self.n_axons!r}: must be a whole number")
         check_range("simulation.n_axons", self.n_axons, 100, 100_000)
         check_range("simulation.mesh_refinement", self.mesh_refinement, 0.5, 2.5)
+        if self.relief_endpoint is not None:
+            check_choice("simulation.relief_endpoint", self.relief_endpoint, endpoints())
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,7 @@ _COMMENTS = {
     ("simulation", "seed"): "seed of axon positions and Monte Carlo (reproducible results)",
     ("simulation", "n_axons"): "axons modelled in the target nerve",
     ("simulation", "mesh_refinement"): "1 = verified default mesh; > 1 refines (convergence checks, slower)",
+    ("simulation", "relief_endpoint"): "complete (default) | fifty_percent: the relief whose end is reported (docs/models/relief.md)",
     ("uncertainty", "samples"): "Monte Carlo over needle placement (or simulate --monte-carlo N)",
     ("uncertainty", "operator"): "experienced | in-training (placement spread from data/uncertainty.toml)",
     ("indication", "name"): "see `neurolysis indications`: the outcome carries its evidence and coverage",

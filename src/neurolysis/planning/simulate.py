@@ -134,8 +134,9 @@ class Outcome:
             "indication": outcome_indication(self.plan.indication.name),
             "targets": [t.to_dict() for t in self.targets or (self.target,)],
             "territory": None if self.territory is None else self.territory.to_dict(),
-            "needles": [{"target": nerve.name, "tip_mm": [float(v) for v in pose.tip_m * 1e3], "direction": [float(v) for v in pose.direction]}
-                        for nerve, pose in self.lesions] if self.lesions else None,
+            "needles": [{"target": nerve.name, "tip_mm": [float(v) for v in pose.tip_m * 1e3], "direction": [float(v) for v in pose.direction]} for nerve, pose in self.lesions]
+            if self.lesions
+            else None,
             "wall_time_s": self.wall_time_s,
         } | ({"uncertainty": self.uncertainty.to_dict()} if self.uncertainty is not None else {})
 

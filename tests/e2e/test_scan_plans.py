@@ -210,3 +210,23 @@ def test_anatomy_inspect_maps_every_bone_vessel_cord_and_nerve(capsys, files, na
     assert not [s for s in unmapped if s["kind"] in important]
     assert all(s["name"].startswith("label ") for s in unmapped), unmapped  # only the knee atlas's unnamed label 3
     assert d["targets"] and d["grid"]["frame"] in ("RAS", "LPS") and "disclaimer" in d
+
+
+def test_monte_carlo_optimize_and_sweep_run_on_the_scan(tmp_path, capsys):
+    """The other ways a plan is run (issue 17 section 3): a placement cohort, a search and a sweep
+    on Dask, each on the same plan file on the scan (short and coarse: behaviour, not accuracy)."""
+    path = _plan_file(tmp_path)
+    data = path.read_text(encoding="utf-8")
+    assert "mesh_refinement = 1.0" in data and "time_s = 90" in data
+    path.write_text(data.replace("mesh_refinement = 1.0", "mesh_refinement = 0.7").replace("time_s = 90", "time_s = 60"), encoding="utf-8")
+    assert main(["simulate", str(path), "--monte-carlo", "30", "--json", "--quiet"]) == 0
+    u = json.loads(capsys.readouterr().out)["uncertainty"]
+    assert u["samples"] == 30 and 0.0 <= u["p_block"] <= 1.0 and "spinal_cord" in {c["name"] for c in u["critical"]}
+    assert main(["optimize", str(path), "--budget", "4", "--samples", "20", "-o", str(tmp_path / "best.toml"), "--json", "--quiet"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "best.toml").exists() and 'segmentation = ["seg.nii.gz", "vertebrae_body.nii.gz"]' in (tmp_path / "best.toml").read_text(encoding="utf-8"), best
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('base = "plan.toml"\n[vary]\n"placement.offset_mm" = [[0, 0, 0], [0, 0, 2]]\n', encoding="utf-8")
+    assert main(["sweep", str(sweep), "--workers", "1", "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["points"] == 2 and summary.get("failed", 0) == 0, summary

@@ -166,6 +166,8 @@ def _moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> N
 
 MAX_LETHAL_NODES = 8_000_000
 """The fine lethal grid is coarsened beyond this many nodes (a large bolus)."""
+RISK_POINT_LIMIT = int(load_catalog("risk")["spacing_max_points"])
+"""The risk grid's point limit (data/risk.toml); a wider cohort box is sampled with half as many points."""
 
 
 def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, samples: int, seed: int, spread: PlacementSpread,
@@ -378,7 +380,11 @@ class _RiskCohort:
         blocks = [[] for _ in self.kinds]
         self.lumen_mm = [None] * len(self.kinds)
         for centre, reach in zip(centres, reaches, strict=True):  # a box per lesion: needles far apart need no box around them all
-            where = structure_points(ctx.scene, np.maximum(centre - reach, lo), np.minimum(centre + reach, hi), spacing)
+            box_lo, box_hi = np.maximum(centre - reach, lo), np.minimum(centre + reach, hi)
+            # a region too wide for the risk grid's point limit (a scan's, not cut by a template's bounds) is sampled coarser
+            wide = np.prod(np.floor((box_hi - box_lo) / spacing) + 1) > RISK_POINT_LIMIT
+            step = float(np.prod(box_hi - box_lo) / (0.5 * RISK_POINT_LIMIT)) ** (1 / 3) if wide else spacing
+            where = structure_points(ctx.scene, box_lo, box_hi, step)
             for k, idx in enumerate(where.index):
                 blocks[k].append(where.points[idx][np.linalg.norm(where.points[idx] - centre, axis=1) <= reach])
                 if where.lumen_diameter_mm and self.lumen_mm[k] is None:

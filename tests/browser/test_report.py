@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurolysis.planning.plan import new_plan, plan_toml
+from neurolysis.planning.plan import plan_toml
 from neurolysis.report import command
 from neurolysis.report.html import SECTIONS
+from tests.plans import one_needle_plan
 
 REQUIRED = os.environ.get("NEUROLYSIS_REQUIRE_BROWSER") == "1"  # `make test` sets it: in CI a missing browser fails, not skips
 if REQUIRED:
@@ -41,7 +42,7 @@ PX_PER_MM = 96 / 25.4
 def make_report(tmp: Path, template: str, method: str, *extra: str) -> Path:
     """Write a plan with ``neurolysis plan new`` defaults and its report (via the report command)."""
     plan = tmp / f"{template}-{method}.toml"
-    plan.write_text(plan_toml(new_plan(template, method=method)))
+    plan.write_text(plan_toml(one_needle_plan(template, method)))
     out = tmp / f"{template}-{method}.html"
     parser = argparse.ArgumentParser(prog="neurolysis report")
     command.add_arguments(parser)

@@ -8,14 +8,15 @@ from neurolysis.cli import main
 from neurolysis.compare import not_applicable
 from neurolysis.decide_cli import print_comparison
 from neurolysis.optimize import pareto_front
-from neurolysis.planning.plan import new_plan, plan_from_dict, plan_toml
+from neurolysis.planning.plan import plan_from_dict, plan_toml
+from tests.plans import one_needle_plan
 
 METHODS = {"rf", "cooled-rf", "pulsed-rf", "chemical", "cryo", "surgical", "block"}
 
 
 def _plan(tmp_path, template="lumbar-medial-branch", method="rf"):
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan(template, method=method)))
+    path.write_text(plan_toml(one_needle_plan(template, method)))
     return path
 
 

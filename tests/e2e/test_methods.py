@@ -16,6 +16,7 @@ from neurolysis.cli import main
 from neurolysis.methods.block import HOURS_PER_MONTH
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
+from tests.plans import one_needle_plan
 
 COMMON_KEYS = {"target", "critical", "lesion", "warnings", "settings", "disclaimer", "method", "anatomy", "placement", "wall_time_s"}
 TARGET_KEYS = {"nerve", "killed_fraction_by_class", "pain_fibres_killed_fraction", "motor_fibres_killed_fraction", "lesioned_length_mm", "pain_block", "relief_months"}
@@ -41,7 +42,7 @@ CASES = [(m, t) for m, templates in APPLICABLE.items() for t in templates]
 
 @cache
 def _outcome(method: str, template: str, *overrides: str):
-    data = apply_overrides(tomllib.loads(plan_toml(new_plan(template, method=method))), [*FAST[method], *overrides])
+    data = apply_overrides(tomllib.loads(plan_toml(one_needle_plan(template, method))), [*FAST[method], *overrides])
     return simulate(plan_from_dict(data))
 
 
@@ -133,7 +134,7 @@ def test_epinephrine_prolongs_the_block():
 
 def _plan_file(tmp_path, method, template="lumbar-medial-branch"):
     path = tmp_path / f"{method}.toml"
-    path.write_text(plan_toml(new_plan(template, method=method)))
+    path.write_text(plan_toml(one_needle_plan(template, method)))
     return str(path)
 
 
@@ -184,7 +185,7 @@ def test_bad_input_fails_before_any_solve(tmp_path, capsys, monkeypatch, method,
 
 def test_block_needs_the_patient_weight(tmp_path, capsys):
     path = tmp_path / "block.toml"
-    path.write_text(plan_toml(new_plan("genicular", method="block")).replace("weight_kg = 70.0", "# weight_kg = 70"))
+    path.write_text(plan_toml(one_needle_plan("genicular", "block")).replace("weight_kg = 70.0", "# weight_kg = 70"))
     assert main(["simulate", str(path), "--quiet"]) == 2
     assert "patient.weight_kg: required for method 'block'" in capsys.readouterr().err
 

@@ -93,3 +93,11 @@ def test_single_needle_plans_give_the_answer_they_gave_before_several_needles(ca
         assert now[name]["injured"] == c["injured"], name
         if c["peak_temp_c"] is not None:
             assert now[name]["peak_temp_c"] == pytest.approx(c["peak_temp_c"], abs=1e-6), name
+
+
+def test_the_report_lists_every_needle():
+    from neurolysis.report.html import _needle_rows
+
+    rows = _needle_rows(_knee())
+    assert [label for label, _ in rows] == [f"needle {k + 1} ({nerve})" for k, nerve in enumerate(KNEE)]
+    assert all(text.startswith("tip [") and "direction [" in text for _, text in rows)

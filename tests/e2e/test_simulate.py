@@ -13,6 +13,7 @@ from neurolysis.anatomy.templates import load_template, template_names
 from neurolysis.cli import main
 from neurolysis.planning.plan import load_plan, new_plan, plan_toml
 from neurolysis.planning.simulate import simulate
+from tests.plans import one_needle_plan
 
 TEMPLATES = ("lumbar-medial-branch", "genicular", "intercostal", "celiac-plexus", "common-peroneal")
 TARGET_KEYS = {
@@ -30,7 +31,7 @@ verified accuracy: a shorter lesion on a coarser mesh keeps the suite inside the
 def _outcome(template: str, *overrides: str):
     from neurolysis.planning.plan import apply_overrides, plan_from_dict
 
-    plan = new_plan(template)
+    plan = one_needle_plan(template)
     data = apply_overrides(tomllib.loads(plan_toml(plan)), list(overrides))
     return simulate(plan_from_dict(data))
 
@@ -54,7 +55,7 @@ def test_templates_listed(capsys):
 
 def test_issue_command_lines(tmp_path):
     """The four command lines of the issue, as subprocesses (the real entry point)."""
-    run = lambda *a: subprocess.run([sys.executable, "-m", "neurolysis.cli", *a], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "neurolysis.cli", *a], capture_output=True, text=True, cwd=tmp_path)
     assert run("templates").returncode == 0
     new = run("plan", "new", "--template", "lumbar-medial-branch")
     assert new.returncode == 0, new.stderr

@@ -10,7 +10,8 @@ import neurolysis
 from neurolysis.cli import main
 from neurolysis.methods import METHODS, method_names, procedure_fields
 from neurolysis.planning import simulate as simulate_module
-from neurolysis.planning.plan import ProcedureSpec, new_plan, plan_toml
+from neurolysis.planning.plan import ProcedureSpec, plan_toml
+from tests.plans import one_needle_plan
 
 SRC = Path(neurolysis.__file__).parent
 MAX_MODULE_LINES = 470  # "about 450" (issue 9)
@@ -80,7 +81,7 @@ def test_simulate_prepares_once(tmp_path, monkeypatch, capsys):
     real = simulate_module.load_scene
     monkeypatch.setattr(simulate_module, "load_scene", lambda plan: calls.append(plan) or real(plan))
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    path.write_text(plan_toml(one_needle_plan("genicular", "surgical")))
     assert main(["simulate", str(path), "--json", "--quiet"]) == 0
     assert len(calls) == 1
     capsys.readouterr()

@@ -16,6 +16,7 @@ from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.outcome.spread import draw_poses, placement_spread
 from neurolysis.outcome.uncertainty import _moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
+from tests.plans import one_needle_plan
 
 RADIUS_M = 3e-3
 
@@ -73,7 +74,7 @@ def test_same_seed_same_numbers_and_another_seed_differs(lumbar):
     a = placement_cohort(ctx, physics, found.target, found.critical, 30, 3, spread).to_dict()
     b = placement_cohort(ctx, physics, found.target, found.critical, 30, 3, spread).to_dict()
     c = placement_cohort(ctx, physics, found.target, found.critical, 30, 4, spread).to_dict()
-    strip = lambda d: {k: v for k, v in d.items() if k != "wall_time_s"}  # noqa: E731
+    strip = lambda d: {k: v for k, v in d.items() if k != "wall_time_s"}
     assert strip(a) == strip(b)
     assert strip(a) != strip(c)
 
@@ -121,7 +122,7 @@ def test_wilson_interval():
 )
 def test_bad_uncertainty_input_is_one_line_exit_2(tmp_path, capsys, override, message):
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    path.write_text(plan_toml(one_needle_plan("genicular", "surgical")))
     assert main(["simulate", str(path), "--check", "--set", override]) == 2
     err = capsys.readouterr().err
     assert err == f"neurolysis: error: {message}\n"
@@ -132,7 +133,7 @@ def test_bad_uncertainty_input_is_one_line_exit_2(tmp_path, capsys, override, me
 def test_monte_carlo_option_adds_the_uncertainty_section(tmp_path, capsys):
     """Surgery has no placement spread: every sample is the planned outcome, and it says so."""
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan("genicular", method="surgical")))
+    path.write_text(plan_toml(one_needle_plan("genicular", "surgical")))
     assert main(["simulate", str(path), "--json", "--quiet", "--monte-carlo", "20"]) == 0
     d = json.loads(capsys.readouterr().out)
     u = d["uncertainty"]

@@ -18,7 +18,7 @@ DESTRUCTIVE = ("rf", "cooled-rf", "chemical", "cryo", "surgical")
 PERONEAL = "common peroneal nerve"
 REQUIRED = {
     "pancreatic-cancer-pain": ("cancer", ("celiac-plexus",)),
-    "pelvic-cancer-pain": ("cancer", ()),
+    "pelvic-cancer-pain": ("cancer", ("superior-hypogastric-plexus",)),
     "chest-wall-cancer-pain": ("cancer", ("intercostal",)),
     "post-thoracic-surgery-cryo": ("post-surgical", ("intercostal",)),
     "lumbar-facet-pain": ("chronic-spine-joint", ("lumbar-medial-branch",)),

@@ -1,0 +1,93 @@
+"""The anatomy templates added for issue 18, each as a user runs it: `plan new`, `simulate` with
+every method that applies, `compare` and `report`; and checks that each anatomy is what its sources
+say (distances measured on the built scene, not read back from the data file).
+
+Coarse settings (``simulation.mesh_refinement=0.7``, short protocols): behaviour, not accuracy.
+"""
+
+import json
+import tomllib
+from functools import cache
+
+import numpy as np
+import pytest
+
+from neurolysis.anatomy.templates import load_template, template_names
+from neurolysis.cli import main
+from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
+from neurolysis.planning.simulate import simulate
+
+SHP = "superior-hypogastric-plexus"
+FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": ()}
+
+
+def _grid(scene, step_mm: float = 1.0):
+    lo, hi = (np.asarray(b) * 1e3 for b in scene.bounds_m)
+    g = np.stack(np.meshgrid(*[np.arange(lo[i], hi[i], step_mm) for i in range(3)], indexing="ij"), axis=-1).reshape(-1, 3)
+    return g, scene.label_at(g * 1e-3)
+
+
+def _distance_mm(scene, region: str, points_mm: np.ndarray) -> float:
+    """Smallest distance (mm) from ``points_mm`` to the voxels of ``region`` (1 mm grid)."""
+    from scipy.spatial import cKDTree
+
+    g, labels = _grid(scene)
+    inside = g[labels == list(scene.region_names).index(region)]
+    return float(cKDTree(inside).query(points_mm)[0].min())
+
+
+@cache
+def _outcome(template: str, method: str) -> dict:
+    data = apply_overrides(tomllib.loads(plan_toml(new_plan(template, method=method))), list(FAST[method]))
+    return simulate(plan_from_dict(data)).to_dict()
+
+
+def test_templates_lists_the_new_anatomy():
+    assert SHP in template_names()
+
+
+def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
+    """Published: it forms a median 21.3 mm (9-40) below the bifurcation, runs 39.5 mm (11.5-68)
+    over the lower L5 and upper S1 at the promontory (literature-5.md 5e)."""
+    scene = load_template(SHP)
+    line = scene.nerves[0].centerline_m * 1e3
+    g, labels = _grid(scene)
+    aorta = g[labels == list(scene.region_names).index("aorta")]
+    bifurcation_z = aorta[:, 2].min()
+    assert 9.0 <= bifurcation_z - line[:, 2].max() <= 40.0
+    length = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+    assert 11.5 <= length <= 68.0
+    l5 = g[labels == list(scene.region_names).index("L5 vertebral body")]
+    s1 = g[labels == list(scene.region_names).index("S1 (sacral promontory)")]
+    assert line[:, 2].min() < s1[:, 2].max() < l5[:, 2].min() < line[:, 2].max()  # spans the L5-S1 junction
+    assert np.all(line[:, 1] > l5[:, 1].max() - 1.0)  # anterior to the bone
+    assert _distance_mm(scene, "left common iliac vein", line) < 5.0 and _distance_mm(scene, "right common iliac artery", line) < 5.0
+
+
+@pytest.mark.parametrize("method", sorted(FAST))
+def test_every_method_that_applies_runs_on_the_plexus(method):
+    d = _outcome(SHP, method)
+    assert d["target"]["nerve"] == "superior hypogastric plexus"
+    names = {c["name"] for c in d["critical"]}
+    assert {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"} <= names
+    if method == "chemical":
+        assert d["settings"]["procedure"]["agent"] == "ethanol" and d["settings"]["procedure"]["volume_ml"] == 10.0
+        assert d["target"]["pain_fibres_killed_fraction"] > 0.5
+
+
+def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(tmp_path, capsys):
+    path = tmp_path / "shp.toml"
+    path.write_text(plan_toml(new_plan(SHP, method="chemical")).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
+    assert main(["compare", str(path), "--methods", "chemical,rf,block", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by = {m["method"]: m for m in out["methods"]}
+    assert by["chemical"]["applicable"] and not by["rf"]["applicable"] and "chemical" in by["rf"]["reason"]
+
+
+def test_report_on_the_plexus(tmp_path):
+    path = tmp_path / "shp.toml"
+    path.write_text(plan_toml(new_plan(SHP, method="chemical")), encoding="utf-8")
+    report = tmp_path / "shp.html"
+    assert main(["report", str(path), "-o", str(report), "--quiet", "--set", "simulation.mesh_refinement=0.7"]) == 0
+    html = report.read_text(encoding="utf-8")
+    assert "superior hypogastric plexus" in html and "common iliac" in html

@@ -18,7 +18,11 @@ from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, 
 from neurolysis.planning.simulate import simulate
 
 SHP = "superior-hypogastric-plexus"
-FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": ()}
+LFCN = "lateral-femoral-cutaneous"
+FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": ()}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block")}
+"""Every method that applies at each new template (the others are listed by compare with the reason)."""
+CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -42,8 +46,8 @@ def _outcome(template: str, method: str) -> dict:
     return simulate(plan_from_dict(data)).to_dict()
 
 
-def test_templates_lists_the_new_anatomy():
-    assert SHP in template_names()
+def test_templates_lists_the_new_anatomies():
+    assert {SHP, LFCN} <= set(template_names())
 
 
 def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
@@ -64,30 +68,47 @@ def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
     assert _distance_mm(scene, "left common iliac vein", line) < 5.0 and _distance_mm(scene, "right common iliac artery", line) < 5.0
 
 
-@pytest.mark.parametrize("method", sorted(FAST))
-def test_every_method_that_applies_runs_on_the_plexus(method):
-    d = _outcome(SHP, method)
-    assert d["target"]["nerve"] == "superior hypogastric plexus"
-    names = {c["name"] for c in d["critical"]}
-    assert {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"} <= names
-    if method == "chemical":
+@pytest.mark.parametrize(("template", "method"), [(t, m) for t, methods in APPLICABLE.items() for m in methods])
+def test_every_method_that_applies_runs(template, method):
+    d = _outcome(template, method)
+    assert d["target"]["nerve"] == load_template(template).target
+    assert CRITICAL[template] <= {c["name"] for c in d["critical"]}
+    if (template, method) == (SHP, "chemical"):
         assert d["settings"]["procedure"]["agent"] == "ethanol" and d["settings"]["procedure"]["volume_ml"] == 10.0
         assert d["target"]["pain_fibres_killed_fraction"] > 0.5
+    if (template, method) == (LFCN, "surgical"):  # a sensory nerve: relief without a motor deficit, the femoral nerve spared
+        assert d["target"]["pain_block"] and d["target"]["motor_fibres_killed_fraction"] is None
+        assert not next(c for c in d["critical"] if c["name"] == "femoral nerve")["injured"]
 
 
-def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(tmp_path, capsys):
-    path = tmp_path / "shp.toml"
-    path.write_text(plan_toml(new_plan(SHP, method="chemical")).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
-    assert main(["compare", str(path), "--methods", "chemical,rf,block", "--json", "--quiet"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    by = {m["method"]: m for m in out["methods"]}
-    assert by["chemical"]["applicable"] and not by["rf"]["applicable"] and "chemical" in by["rf"]["reason"]
+def test_the_lfcn_passes_under_the_inguinal_ligament_medial_to_the_asis():
+    """Published: 2.1 +- 1.3 cm medial to the ASIS at the ligament (Plast Reconstr Surg 2022); the
+    femoral nerve lies further medial, beside the femoral artery."""
+    scene = load_template(LFCN)
+    line = scene.nerves[0].centerline_m * 1e3
+    dense = np.concatenate([np.linspace(line[i], line[i + 1], 50) for i in range(len(line) - 1)])
+    at_ligament = dense[np.argmin(np.abs(dense[:, 2]))]  # the ligament runs through the ASIS at z = 0
+    assert 8.0 <= at_ligament[0] <= 34.0
+    assert _distance_mm(scene, "inguinal ligament", dense) < 3.0
+    assert _distance_mm(scene, "femoral nerve", dense) > 15.0
 
 
-def test_report_on_the_plexus(tmp_path):
-    path = tmp_path / "shp.toml"
-    path.write_text(plan_toml(new_plan(SHP, method="chemical")), encoding="utf-8")
-    report = tmp_path / "shp.html"
+@pytest.mark.parametrize("template", sorted(APPLICABLE))
+def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template, tmp_path, capsys):
+    method = APPLICABLE[template][0]
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_toml(new_plan(template, method=method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
+    assert main(["compare", str(path), "--methods", f"{method},rf,block", "--json", "--quiet"]) == 0
+    by = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
+    assert by[method]["applicable"] and by["block"]["applicable"]
+    assert not by["rf"]["applicable"] and "read" in by["rf"]["reason"]
+
+
+@pytest.mark.parametrize("template", sorted(APPLICABLE))
+def test_report(template, tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text(plan_toml(new_plan(template, method=APPLICABLE[template][0])), encoding="utf-8")
+    report = tmp_path / "report.html"
     assert main(["report", str(path), "-o", str(report), "--quiet", "--set", "simulation.mesh_refinement=0.7"]) == 0
     html = report.read_text(encoding="utf-8")
-    assert "superior hypogastric plexus" in html and "common iliac" in html
+    assert load_template(template).target in html and all(name in html for name in CRITICAL[template])

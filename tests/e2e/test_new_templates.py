@@ -19,10 +19,11 @@ from neurolysis.planning.simulate import simulate
 
 SHP = "superior-hypogastric-plexus"
 LFCN = "lateral-femoral-cutaneous"
-FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": ()}
-APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block")}
+IMPAR = "ganglion-impar"
+FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": (), "rf": ("simulation.mesh_refinement=0.7", "procedure.time_s=60")}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block")}
 """Every method that applies at each new template (the others are listed by compare with the reason)."""
-CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}}
+CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -47,7 +48,7 @@ def _outcome(template: str, method: str) -> dict:
 
 
 def test_templates_lists_the_new_anatomies():
-    assert {SHP, LFCN} <= set(template_names())
+    assert {SHP, LFCN, IMPAR} <= set(template_names())
 
 
 def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
@@ -98,10 +99,16 @@ def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template,
     method = APPLICABLE[template][0]
     path = tmp_path / "plan.toml"
     path.write_text(plan_toml(new_plan(template, method=method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
-    assert main(["compare", str(path), "--methods", f"{method},rf,block", "--json", "--quiet"]) == 0
+    assert main(["compare", str(path), "--methods", f"{method},rf,block" if method != "rf" else "rf,cryo,block", "--json", "--quiet"]) == 0
     by = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
     assert by[method]["applicable"] and by["block"]["applicable"]
-    assert not by["rf"]["applicable"] and "read" in by["rf"]["reason"]
+    if template == IMPAR:
+        assert not by["cryo"]["applicable"] and "read" in by["cryo"]["reason"]
+        return
+    if "rf" in APPLICABLE[template]:
+        assert by["rf"]["applicable"]
+    else:
+        assert not by["rf"]["applicable"] and "read" in by["rf"]["reason"]
 
 
 @pytest.mark.parametrize("template", sorted(APPLICABLE))
@@ -112,3 +119,16 @@ def test_report(template, tmp_path):
     assert main(["report", str(path), "-o", str(report), "--quiet", "--set", "simulation.mesh_refinement=0.7"]) == 0
     html = report.read_text(encoding="utf-8")
     assert load_template(template).target in html and all(name in html for name in CRITICAL[template])
+
+
+def test_the_ganglion_impar_lies_in_front_of_the_sacrococcygeal_junction_with_the_rectum_beyond():
+    """Published: the ganglion (oval 2.5 x 1.1 mm, Oh 2004) at the sacrococcygeal junction; the
+    coccyx's curved length 4.0-4.4 cm (Woon 2013). The rectum lies in front: its wall is further
+    from the ganglion than the junction is."""
+    scene = load_template(IMPAR)
+    line = scene.nerves[0].centerline_m * 1e3
+    vertex = line[np.argmin(line[:, 2])]
+    assert abs(vertex[2]) < 2.0 and 0.0 < vertex[1] < 5.0  # at the junction, just in front of it
+    assert _distance_mm(scene, "sacrococcygeal disc", vertex[None]) < 4.0
+    assert _distance_mm(scene, "rectum", vertex[None]) > _distance_mm(scene, "sacrococcygeal disc", vertex[None])
+    assert 2 * scene.nerves[0].radius_m * 1e3 == pytest.approx(1.2, abs=0.2)

@@ -20,10 +20,11 @@ from neurolysis.planning.simulate import simulate
 SHP = "superior-hypogastric-plexus"
 LFCN = "lateral-femoral-cutaneous"
 IMPAR = "ganglion-impar"
+NEUROMA = "neuroma"
 FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": (), "rf": ("simulation.mesh_refinement=0.7", "procedure.time_s=60")}
-APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block")}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block")}
 """Every method that applies at each new template (the others are listed by compare with the reason)."""
-CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}}
+CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -48,7 +49,7 @@ def _outcome(template: str, method: str) -> dict:
 
 
 def test_templates_lists_the_new_anatomies():
-    assert {SHP, LFCN, IMPAR} <= set(template_names())
+    assert set(APPLICABLE) <= set(template_names())
 
 
 def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
@@ -132,3 +133,14 @@ def test_the_ganglion_impar_lies_in_front_of_the_sacrococcygeal_junction_with_th
     assert _distance_mm(scene, "sacrococcygeal disc", vertex[None]) < 4.0
     assert _distance_mm(scene, "rectum", vertex[None]) > _distance_mm(scene, "sacrococcygeal disc", vertex[None])
     assert 2 * scene.nerves[0].radius_m * 1e3 == pytest.approx(1.2, abs=0.2)
+
+
+def test_excising_the_neuroma_spares_its_neighbours_and_its_relief_is_the_recurrence_models():
+    """Neuroma surgery relieves with recurrence possible (a new neuroma forms at the cut end); the
+    deep fibular nerve and the anterior tibial vessels 10 mm away are not touched."""
+    d = _outcome(NEUROMA, "surgical")
+    assert d["target"]["pain_block"] and d["target"]["relief_mechanism"] in ("recurrence", "regrowth")
+    assert not any(c["injured"] for c in d["critical"] if c["name"] != "skin")
+    scene = load_template(NEUROMA)
+    line = scene.nerves[0].centerline_m * 1e3
+    assert _distance_mm(scene, "neuroma bulb", line[-1:]) < 2.5  # the nerve (painted over it, 1.5 mm) ends inside its bulb

@@ -23,7 +23,7 @@ REQUIRED = {
     "post-thoracic-surgery-cryo": ("post-surgical", ("intercostal",)),
     "lumbar-facet-pain": ("chronic-spine-joint", ("lumbar-medial-branch",)),
     "knee-osteoarthritis-pain": ("chronic-spine-joint", ("genicular",)),
-    "painful-neuroma": ("chronic-extremity", ()),
+    "painful-neuroma": ("chronic-extremity", ("neuroma",)),
     "chronic-primary-pain": ("no-definable-origin", ()),
     "peroneal-entrapment": ("entrapment", ("common-peroneal",)),
 }

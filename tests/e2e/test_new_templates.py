@@ -21,10 +21,11 @@ SHP = "superior-hypogastric-plexus"
 LFCN = "lateral-femoral-cutaneous"
 IMPAR = "ganglion-impar"
 NEUROMA = "neuroma"
+CERVICAL = "cervical-medial-branch"
 FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": (), "rf": ("simulation.mesh_refinement=0.7", "procedure.time_s=60")}
-APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block")}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block"), CERVICAL: ("rf", "block")}
 """Every method that applies at each new template (the others are listed by compare with the reason)."""
-CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}}
+CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}, CERVICAL: {"spinal cord", "vertebral artery", "exiting roots"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -74,6 +75,8 @@ def test_the_plexus_lies_below_the_aortic_bifurcation_in_front_of_l5_s1():
 def test_every_method_that_applies_runs(template, method):
     d = _outcome(template, method)
     assert d["target"]["nerve"] == load_template(template).target
+    if template == CERVICAL:  # plan new: the two medial branches of the C4-C5 joint, not all five targets
+        assert [t["nerve"] for t in d["targets"]] == ["C4 medial branch", "C5 medial branch"]
     assert CRITICAL[template] <= {c["name"] for c in d["critical"]}
     if (template, method) == (SHP, "chemical"):
         assert d["settings"]["procedure"]["agent"] == "ethanol" and d["settings"]["procedure"]["volume_ml"] == 10.0
@@ -103,7 +106,7 @@ def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template,
     assert main(["compare", str(path), "--methods", f"{method},rf,block" if method != "rf" else "rf,cryo,block", "--json", "--quiet"]) == 0
     by = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
     assert by[method]["applicable"] and by["block"]["applicable"]
-    if template == IMPAR:
+    if "rf" in APPLICABLE[template]:
         assert not by["cryo"]["applicable"] and "read" in by["cryo"]["reason"]
         return
     if "rf" in APPLICABLE[template]:
@@ -144,3 +147,17 @@ def test_excising_the_neuroma_spares_its_neighbours_and_its_relief_is_the_recurr
     scene = load_template(NEUROMA)
     line = scene.nerves[0].centerline_m * 1e3
     assert _distance_mm(scene, "neuroma bulb", line[-1:]) < 2.5  # the nerve (painted over it, 1.5 mm) ends inside its bulb
+
+
+def test_cervical_medial_branches_on_their_pillars_away_from_the_vertebral_artery():
+    """Published: medial branches 1.0-1.2 mm thick, about 2 mm from the notch of the inferior
+    articular process, on the waist of the pillar (Kweon 2014); the third occipital nerve over the
+    C2-C3 joint. The vertebral artery lies in front of the pillars, well away from them."""
+    scene = load_template(CERVICAL)
+    for nerve in scene.nerves:
+        line = nerve.centerline_m * 1e3
+        assert 1.0 <= 2 * nerve.radius_m * 1e3 <= 1.6, nerve.name
+        assert _distance_mm(scene, "articular pillars", line) < 2.5, nerve.name
+        assert _distance_mm(scene, "vertebral artery", line) > 5.0, nerve.name
+    ton = next(n for n in scene.nerves if n.name == "third occipital nerve").centerline_m * 1e3
+    assert _distance_mm(scene, "facet joint capsules", ton) < 6.0  # over the C2-C3 joint

@@ -113,6 +113,17 @@ def template_procedure_defaults(name: str, method: str) -> dict:
     return {k: v for k, v in entry.items() if k != "source"}
 
 
+def template_session_targets(name: str) -> tuple[str, ...]:
+    """``session_targets`` of a template: the nerves one session treats, which ``plan new`` writes
+    when no ``--target`` is given (default: every target; the cervical template holds five targets,
+    a session treats the two nerves of one joint)."""
+    scene = load_template(name)
+    chosen = tuple(_raw(name).get("session_targets", ())) or scene.targets
+    for nerve in chosen:
+        check_choice(f"template {name!r}.session_targets", nerve, scene.targets)
+    return chosen
+
+
 def load_template(name: str) -> Scene:
     """The packaged template ``name`` as a scene (see ``neurolysis templates``)."""
     return scene_from_table(_raw(name), f"template {name!r}")

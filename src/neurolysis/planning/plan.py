@@ -19,7 +19,7 @@ from pathlib import Path
 
 from neurolysis.anatomy.imaging import segmentation_scene
 from neurolysis.anatomy.scene import APPROACHES
-from neurolysis.anatomy.templates import load_template, template_procedure_defaults
+from neurolysis.anatomy.templates import load_template, template_procedure_defaults, template_session_targets
 from neurolysis.chemistry import WEIGHT_RANGE_KG
 from neurolysis.indications import load_indication
 from neurolysis.methods import METHODS, check_plan, check_procedure, field_comment, method_names, procedure_fields
@@ -419,7 +419,7 @@ def plan_on(anatomy: AnatomySpec, target: str | Sequence[str] | None = None, app
     wanted = (target,) if isinstance(target, str) else tuple(target) if target else ()
     scene = _scene_of(anatomy, wanted[0] if len(wanted) == 1 else (wanted or None), base_dir)
     if not wanted:
-        wanted = scene.targets if anatomy.template is not None else (scene.target,)
+        wanted = template_session_targets(anatomy.template) if anatomy.template is not None else (scene.target,)
     for nerve in wanted:
         check_choice("target.nerve", nerve, [n.name for n in scene.nerves])
     check_choice("procedure.method", method, method_names())

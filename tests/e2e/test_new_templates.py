@@ -22,10 +22,12 @@ LFCN = "lateral-femoral-cutaneous"
 IMPAR = "ganglion-impar"
 NEUROMA = "neuroma"
 CERVICAL = "cervical-medial-branch"
+TRIGEMINAL = "trigeminal-ganglion"
 FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": (), "rf": ("simulation.mesh_refinement=0.7", "procedure.time_s=60")}
-APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block"), CERVICAL: ("rf", "block")}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block"), CERVICAL: ("rf", "block"), TRIGEMINAL: ("rf",)}
 """Every method that applies at each new template (the others are listed by compare with the reason)."""
-CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}, CERVICAL: {"spinal cord", "vertebral artery", "exiting roots"}}
+CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}, CERVICAL: {"spinal cord", "vertebral artery", "exiting roots"},
+            TRIGEMINAL: {"V1 (ophthalmic division): corneal reflex", "internal carotid artery", "abducens nerve", "dura"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -81,6 +83,8 @@ def test_every_method_that_applies_runs(template, method):
     if (template, method) == (SHP, "chemical"):
         assert d["settings"]["procedure"]["agent"] == "ethanol" and d["settings"]["procedure"]["volume_ml"] == 10.0
         assert d["target"]["pain_fibres_killed_fraction"] > 0.5
+    if (template, method) == (TRIGEMINAL, "rf"):  # a V3 lesion spares V1 (the corneal reflex) on the far side of the ganglion
+        assert not next(c for c in d["critical"] if c["name"].startswith("V1"))["injured"]
     if (template, method) == (LFCN, "surgical"):  # a sensory nerve: relief without a motor deficit, the femoral nerve spared
         assert d["target"]["pain_block"] and d["target"]["motor_fibres_killed_fraction"] is None
         assert not next(c for c in d["critical"] if c["name"] == "femoral nerve")["injured"]
@@ -105,7 +109,7 @@ def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template,
     path.write_text(plan_toml(new_plan(template, method=method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
     assert main(["compare", str(path), "--methods", f"{method},rf,block" if method != "rf" else "rf,cryo,block", "--json", "--quiet"]) == 0
     by = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
-    assert by[method]["applicable"] and by["block"]["applicable"]
+    assert by[method]["applicable"] and by["block"]["applicable"] == ("block" in APPLICABLE[template])
     if "rf" in APPLICABLE[template]:
         assert not by["cryo"]["applicable"] and "read" in by["cryo"]["reason"]
         return
@@ -161,3 +165,20 @@ def test_cervical_medial_branches_on_their_pillars_away_from_the_vertebral_arter
         assert _distance_mm(scene, "vertebral artery", line) > 5.0, nerve.name
     ton = next(n for n in scene.nerves if n.name == "third occipital nerve").centerline_m * 1e3
     assert _distance_mm(scene, "facet joint capsules", ton) < 6.0  # over the C2-C3 joint
+
+
+def test_the_trigeminal_ganglion_behind_the_foramen_ovale_with_its_measured_size():
+    """Published: the ganglion 15.39 x 4.39 x 2.54 mm (Chaware 2023), 5.81 mm behind the foramen
+    ovale (Arslan 2012), the abducens nerve 1.87 mm from it (Arslan 2012), the cave 0.14 mL
+    (Ajayi 2013); V3 leaves through the foramen ovale."""
+    scene = load_template(TRIGEMINAL)
+    g, labels = _grid(scene, 0.25)
+    ganglion = g[labels == list(scene.region_names).index("trigeminal ganglion")]
+    size = ganglion.max(axis=0) - ganglion.min(axis=0)
+    assert sorted(size) == pytest.approx(sorted([15.39, 4.39, 2.54]), abs=0.6)
+    foramen = g[labels == list(scene.region_names).index("foramen ovale")]
+    assert abs(foramen[:, 1].mean() - 5.81) < 0.5
+    assert 1.0 <= _distance_mm(scene, "abducens nerve", ganglion) <= 2.5
+    v3 = next(n for n in scene.nerves if n.name.startswith("V3")).centerline_m * 1e3
+    dense = np.concatenate([np.linspace(v3[i], v3[i + 1], 40) for i in range(len(v3) - 1)])
+    assert _distance_mm(scene, "foramen ovale", dense) < 2.0  # through it (the 1.5 mm nerve is painted over the foramen)

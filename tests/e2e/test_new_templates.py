@@ -16,6 +16,7 @@ from neurolysis.anatomy.templates import load_template, template_names
 from neurolysis.cli import main
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
+from tests.plans import one_needle_plan
 
 SHP = "superior-hypogastric-plexus"
 LFCN = "lateral-femoral-cutaneous"
@@ -23,11 +24,12 @@ IMPAR = "ganglion-impar"
 NEUROMA = "neuroma"
 CERVICAL = "cervical-medial-branch"
 TRIGEMINAL = "trigeminal-ganglion"
+SACROILIAC = "sacroiliac"
 FAST = {"chemical": ("simulation.mesh_refinement=0.7", "procedure.injections=1"), "block": (), "surgical": (), "rf": ("simulation.mesh_refinement=0.7", "procedure.time_s=60")}
-APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block"), CERVICAL: ("rf", "block"), TRIGEMINAL: ("rf",)}
+APPLICABLE = {SHP: ("chemical", "block"), LFCN: ("surgical", "block"), IMPAR: ("rf", "chemical", "block"), NEUROMA: ("surgical", "block"), CERVICAL: ("rf", "block"), TRIGEMINAL: ("rf",), SACROILIAC: ("rf", "block")}
 """Every method that applies at each new template (the others are listed by compare with the reason)."""
 CRITICAL = {SHP: {"left common iliac artery", "right common iliac artery", "common iliac veins", "ureters"}, LFCN: {"femoral nerve", "femoral artery"}, IMPAR: {"rectum"}, NEUROMA: {"deep fibular nerve", "anterior tibial vessels"}, CERVICAL: {"spinal cord", "vertebral artery", "exiting roots"},
-            TRIGEMINAL: {"V1 (ophthalmic division): corneal reflex", "internal carotid artery", "abducens nerve", "dura"}}
+            TRIGEMINAL: {"V1 (ophthalmic division): corneal reflex", "internal carotid artery", "abducens nerve", "dura"}, SACROILIAC: {"S1 root"}}
 
 
 def _grid(scene, step_mm: float = 1.0):
@@ -106,7 +108,7 @@ def test_the_lfcn_passes_under_the_inguinal_ligament_medial_to_the_asis():
 def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template, tmp_path, capsys):
     method = APPLICABLE[template][0]
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan(template, method=method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
+    path.write_text(plan_toml(one_needle_plan(template, method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
     assert main(["compare", str(path), "--methods", f"{method},rf,block" if method != "rf" else "rf,cryo,block", "--json", "--quiet"]) == 0
     by = {m["method"]: m for m in json.loads(capsys.readouterr().out)["methods"]}
     assert by[method]["applicable"] and by["block"]["applicable"] == ("block" in APPLICABLE[template])
@@ -122,7 +124,7 @@ def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template,
 @pytest.mark.parametrize("template", sorted(APPLICABLE))
 def test_report(template, tmp_path):
     path = tmp_path / "plan.toml"
-    path.write_text(plan_toml(new_plan(template, method=APPLICABLE[template][0])), encoding="utf-8")
+    path.write_text(plan_toml(one_needle_plan(template, APPLICABLE[template][0])), encoding="utf-8")
     report = tmp_path / "report.html"
     assert main(["report", str(path), "-o", str(report), "--quiet", "--set", "simulation.mesh_refinement=0.7"]) == 0
     html = report.read_text(encoding="utf-8")
@@ -182,3 +184,18 @@ def test_the_trigeminal_ganglion_behind_the_foramen_ovale_with_its_measured_size
     v3 = next(n for n in scene.nerves if n.name.startswith("V3")).centerline_m * 1e3
     dense = np.concatenate([np.linspace(v3[i], v3[i + 1], 40) for i in range(len(v3) - 1)])
     assert _distance_mm(scene, "foramen ovale", dense) < 2.0  # through it (the 1.5 mm nerve is painted over the foramen)
+
+
+def test_sacral_lateral_branches_leave_their_foramina_laterally():
+    """Published: the S1 posterior foramen 8.5 mm wide and 11.0 mm deep (Kim 2023); the branches
+    leave the foramina's lateral half on the right (12:00 to 6:00, Cox and Fortin 2014) and cross
+    toward the joint; the S1 root lies in the depth of its foramen."""
+    scene = load_template(SACROILIAC)
+    g, labels = _grid(scene, 0.5)
+    foramen = g[labels == list(scene.region_names).index("foramina")]
+    s1 = foramen[np.abs(foramen[:, 2]) < 5.0]
+    assert s1[:, 0].max() - s1[:, 0].min() == pytest.approx(8.5, abs=1.0)
+    for nerve in scene.nerves:
+        line = nerve.centerline_m * 1e3
+        assert line[0, 0] > -5.0 and np.all(np.diff(line[:, 0]) > 0), nerve.name  # from the lateral edge, laterally
+        assert _distance_mm(scene, "sacroiliac joint", line) < 3.0, nerve.name

@@ -106,7 +106,7 @@ SCRIPT = Path(sys.executable).with_name("neurolysis")
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed beside this interpreter")
 def test_installed_entry_point_bad_input():
-    done = subprocess.run([str(SCRIPT), "rf", "--gauge", "99"], capture_output=True, text=True)
+    done = subprocess.run([str(SCRIPT), "rf", "--gauge", "99"], capture_output=True, text=True, encoding="utf-8")
     assert done.returncode == 2
     assert done.stderr.strip() == "neurolysis: error: gauge = 99: allowed values are 16, 17, 18, 20, 22, 23"
     assert done.stdout == ""

@@ -55,7 +55,7 @@ def test_templates_listed(capsys):
 
 def test_issue_command_lines(tmp_path):
     """The four command lines of the issue, as subprocesses (the real entry point)."""
-    run = lambda *a: subprocess.run([sys.executable, "-m", "neurolysis.cli", *a], capture_output=True, text=True, cwd=tmp_path)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "neurolysis.cli", *a], capture_output=True, text=True, encoding="utf-8", cwd=tmp_path)
     assert run("templates").returncode == 0
     new = run("plan", "new", "--template", "lumbar-medial-branch")
     assert new.returncode == 0, new.stderr

@@ -144,7 +144,7 @@ def test_the_cli_imports_no_database_library_and_names_the_missing_extra(tmp_pat
     """With SQLAlchemy, Alembic and psycopg unimportable, the CLI still starts (it imports them only
     when the store is opened) and says in one line which extra to install."""
     without = "import sys; sys.modules.update(dict.fromkeys(('sqlalchemy', 'alembic', 'psycopg'))); from neurolysis.cli import main; sys.exit(main(sys.argv[1:]))"
-    run = subprocess.run([sys.executable, "-c", without, "cases", "list", "--store", str(tmp_path / "c.db")], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", without, "cases", "list", "--store", str(tmp_path / "c.db")], capture_output=True, text=True, encoding="utf-8")
     assert (run.returncode, run.stdout, run.stderr) == (2, "", "neurolysis: error: the case store needs the store extra: pip install 'neurolysis[store]'\n")
 
 

@@ -263,7 +263,7 @@ def test_bad_options_fail_in_one_line(folder, options, message, capsys):
 def test_command_imports_no_heavy_library():
     """`neurolysis.sweep.command` (imported by the CLI) loads neither Dask nor pyarrow."""
     code = "import sys, neurolysis.sweep.command; print(sorted(m for m in ('distributed', 'dask', 'pyarrow') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True).stdout.strip() == "[]"
 
 
 def _worker_environment() -> dict:

@@ -287,5 +287,5 @@ def test_importing_anatomy_stays_light():
         "import sys; import neurolysis.anatomy.templates, neurolysis.anatomy.labelmap; "
         "print(sorted(m for m in ('matplotlib', 'rich') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True).stdout.strip()
     assert out == "[]"

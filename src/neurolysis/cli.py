@@ -23,6 +23,7 @@ from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.imaging import command as anatomy_command
 from neurolysis.anatomy.templates import template_names, template_summary
 from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
+from neurolysis.engines.rf.engine3d import DEFAULT_SPACING_MM, bipolar_pair
 from neurolysis.engines.rf.settings import RFSettings, setting_types
 from neurolysis.methods import method_names, method_summary
 from neurolysis.output import print_json
@@ -60,6 +61,7 @@ def _rf_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=kind, dest=f.name, choices=device_catalog.MODES if f.name == "mode" else None, help=f.metadata["help"])
         if f.name == "mode":
             p.add_argument("--device", help="a catalog device id (see `neurolysis devices`); sets mode, gauge and tip")
+    p.add_argument("--spacing-mm", type=float, dest="spacing_mm", help="bipolar: distance between the two parallel needles' axes, mm (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--plot", metavar="FILE.png", help="write a figure of the field, lesion outlines and traces")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -137,7 +139,9 @@ def _progress(enabled: bool):
 def _print_table(result: RFResult) -> None:
     console = Console()
     s = result.settings
-    console.print(f"[bold]RF lesion[/bold] ({s.mode}, {s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s, {s.tissue}{', ex vivo' if s.ex_vivo else ''})")
+    pair = getattr(result, "strip", None)
+    what = f"bipolar pair {pair.spacing_mm:g} mm apart, " if pair is not None else ""
+    console.print(f"[bold]RF lesion[/bold] ({what}{s.mode}, {s.gauge} G, {s.tip_mm:g} mm tip, {s.time_s:g} s, {s.tissue}{', ex vivo' if s.ex_vivo else ''})")
     table = Table("criterion", "width (mm)", "length (mm)", "distal (mm)", "proximal (mm)", "area (mm²)", "volume (mm³)")
     for shape in (result.lesion, result.isotherm50, result.cem43, result.coagulation):
         table.add_row(
@@ -151,9 +155,14 @@ def _print_table(result: RFResult) -> None:
         ("mean power", f"{result.mean_power_w:.2f} W"),
         ("impedance start / end", f"{result.impedance_ohm_start:.0f} / {result.impedance_ohm_end:.0f} Ω"),
         ("energy delivered", f"{result.energy.delivered_j:.0f} J (balance error {result.energy.imbalance_relative:.1e})"),
-        ("mesh", f"{result.mesh['nodes']} nodes, h = {result.mesh['h_fine_mm']:g} mm, verified to ±{result.mesh['verified_tolerance_mm']:g} mm"),
+        ("mesh", f"{result.mesh['nodes']} nodes, h = {result.mesh['h_fine_mm']:g} mm" + (f", verified to ±{result.mesh['verified_tolerance_mm']:g} mm" if "verified_tolerance_mm" in result.mesh else "")),
     ]
-    if result.pulsed:
+    if pair is not None:
+        rows += [
+            ("bipolar: lesions joined", f"{'yes' if pair.joined else 'no'} (gap {pair.gap_mm:.2f} mm)"),
+            ("bipolar: strip width / length", f"{pair.strip_width_mm:.2f} / {pair.strip_length_mm:.2f} mm"),
+        ]
+    if getattr(result, "pulsed", None):
         p = result.pulsed
         rows += [
             ("pulsed: spike at electrode edge / hottest time-mean", f"{p['peak_tissue_temp_c']:.1f} / {p['mean_tissue_temp_c']:.1f} °C"),
@@ -173,12 +182,19 @@ def _print_table(result: RFResult) -> None:
 def _run_rf(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     settings.resolved()  # device defaults checked before the solve
+    bipolar = settings.electrodes == "bipolar"
+    if args.spacing_mm is not None and not bipolar:
+        raise ValidationError(f"spacing_mm = {args.spacing_mm:g}: only used with --electrodes bipolar")
+    if bipolar and args.plot:
+        raise ValidationError("plot: the one-tissue figure is drawn for one needle; plot a bipolar pair from a plan (`neurolysis simulate --plot`)")
+    spacing_mm = DEFAULT_SPACING_MM if args.spacing_mm is None else args.spacing_mm
+    solve = (lambda s, **kw: bipolar_pair(s, spacing_mm, **kw)) if bipolar else simulate_rf
     progress, callback = _progress(not args.quiet and sys.stderr.isatty())
     if progress is not None:
         with progress:
-            result = simulate_rf(settings, progress=callback)
+            result = solve(settings, progress=callback)
     else:
-        result = simulate_rf(settings)
+        result = solve(settings)
     if not args.quiet:
         print(f"neurolysis: solved in {result.wall_time_s:.2f} s ({result.mesh['nodes']} nodes, {result.mesh['time_steps']} steps)", file=sys.stderr)
     plot = None

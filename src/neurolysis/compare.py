@@ -61,6 +61,8 @@ def _plans(template: str | None, target: str | None, base: Plan | None, samples:
             if base.needles:  # each needle where the plan puts it; a lesion's own settings only where the method has them
                 own = set(METHODS[method].field_names) - set(PLACEMENT_KEYS)
                 data["needles"] = [{k: v for k, v in n.items() if k in ("target", *PLACEMENT_KEYS) or k in own} for n in b["needles"]]
+                if "electrodes" in own and getattr(base.procedure, "electrodes", None) is not None:  # bipolar pairs stay pairs
+                    data["procedure"]["electrodes"] = base.procedure.electrodes
             else:
                 data["placement"] = b["placement"]
             data["simulation"] = b["simulation"]

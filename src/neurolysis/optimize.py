@@ -61,8 +61,9 @@ def search_space(plan: Plan) -> tuple[Variable, ...]:
     if method not in cat["method"]:
         raise ValidationError(f"procedure.method = {method!r}: optimize searches {sorted(cat['method'])} (the others have no lesion to place or size)")
     off, tilt = float(cat["placement"]["offset_mm"]), float(cat["placement"]["tilt_deg"])
-    out = [Variable(f"{prefix}d{a}_mm", -off, off) for prefix in _needle_prefixes(plan) for a in "xyz"]
-    out += [Variable(f"{prefix}tilt_{a}_deg", -tilt, tilt) for prefix in _needle_prefixes(plan) for a in "ab"]
+    prefixes = tuple(dict.fromkeys(_needle_prefixes(plan)))
+    out = [Variable(f"{prefix}d{a}_mm", -off, off) for prefix in prefixes for a in "xyz"]
+    out += [Variable(f"{prefix}tilt_{a}_deg", -tilt, tilt) for prefix in prefixes for a in "ab"]
     for name, spec in cat["method"][method].items():
         if isinstance(spec, dict) and "choices" in spec:
             out.append(Variable(name, min(spec["choices"]), max(spec["choices"]), tuple(float(c) for c in spec["choices"])))
@@ -78,12 +79,17 @@ def search_space(plan: Plan) -> tuple[Variable, ...]:
 
 
 def _needle_prefixes(plan: Plan) -> tuple[str, ...]:
-    """The placement variables' prefixes: "" for one needle, ``needles[k].`` for each of several."""
-    return tuple(f"needles[{k}]." for k in range(len(plan.needles))) if plan.needles else ("",)
+    """Each needle's placement variables' prefix: "" for one needle, ``needles[k].`` for each of
+    several; the second needle of a bipolar pair moves with the first (its prefix), so the pair
+    stays parallel at its spacing."""
+    if not plan.needles:
+        return ("",)
+    bipolar = getattr(plan.procedure, "electrodes", None) == "bipolar"
+    return tuple(f"needles[{k - k % 2 if bipolar else k}]." for k in range(len(plan.needles)))
 
 
 def _placement_count(plan: Plan) -> int:
-    return 5 * len(_needle_prefixes(plan))
+    return 5 * len(set(_needle_prefixes(plan)))
 
 
 def _tilted(direction: np.ndarray, a_deg: float, b_deg: float) -> np.ndarray:
@@ -210,7 +216,7 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
     for approach in approaches:
         base = plan if approach == plan.placement.approach else plan_from_dict(plan.as_dict() | {"placement": {"approach": approach, "offset_mm": list(plan.placement.offset_mm)}}, base_dir=plan.base_dir)
         ctx = prepare(base)
-        pose = [part.pose for part in ctx.lesions] if ctx.lesions else ctx.pose
+        pose = [p for part in ctx.lesions for p in (part.pose, part.partner) if p is not None] if ctx.lesions else ctx.pose
         starts.append((evaluate(base, pose, settings_of(base)), base, pose))
     baseline = starts[0][0]
     best0, base, pose = max(starts, key=lambda s: s[0].score)

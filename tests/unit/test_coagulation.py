@@ -92,7 +92,8 @@ def test_3d_coagulation_and_json():
     spec = Mesh3DSpec(h_fine_m=0.8e-3, sectors=8, fine_margin_m=3e-3, domain_m=20e-3)
     r = simulate_rf3d(RFSettings(time_s=20.0), [NeedlePose(np.zeros(3), np.array([0.0, 0.0, -1.0]))], mesh=spec)
     d = r.to_dict()
-    assert sorted(d) == sorted(OLD_3D_KEYS + ["coagulation"])
+    assert sorted(d) == sorted(OLD_3D_KEYS + ["coagulation", "electrodes"])
+    assert d["electrodes"] == "monopolar" and d["bipolar"] is None and d["joined"] is None  # one needle: no strip
     m = r.fields.mesh
     expected = measure_lesion3d(m, r.fields.max_temp_c, 58.0, "x", tissue_edges(m), TetGeometry(m.nodes, m.tets).volume)
     assert r.coagulation.threshold == 58.0 and "muscle" in r.coagulation.criterion

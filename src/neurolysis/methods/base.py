@@ -64,7 +64,8 @@ class Context:
     settings as ``prepare`` resolved them (``RFSettings`` for RF, else the fields with defaults);
     ``tissue_factors``: a property spread to apply to every tissue (RF methods read it).
     ``lesions``: a plan with several needles has one context per lesion (its own target, pose and
-    settings; the first is this context's own); () for one needle."""
+    settings; the first is this context's own); () for one needle. ``partner``: the second needle
+    of a bipolar pair (its lesion is one, made by both needles; ``pose`` is the first's)."""
 
     plan: Plan
     scene: Scene
@@ -74,6 +75,7 @@ class Context:
     progress: Callable[[float], None] | None = None
     tissue_factors: Mapping[str, float] | None = None
     lesions: tuple[Context, ...] = ()
+    partner: NeedlePose | None = None
 
     def refined(self, mesh):
         """The mesh spec divided by the plan's ``simulation.mesh_refinement``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from neurolysis.devices import settings_ranges
 from neurolysis.engines.poses import tissue_at
-from neurolysis.engines.rf.engine3d import DEFAULT_MESH, simulate_rf3d
+from neurolysis.engines.rf.engine3d import BIPOLAR_DT_S, BIPOLAR_MESH, DEFAULT_MESH, simulate_rf3d
 from neurolysis.engines.rf.settings import RFSettings, setting_help, setting_types
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField
 from neurolysis.validation import ValidationError
@@ -22,7 +22,7 @@ RF_MODES = {"rf": "conventional", "cooled-rf": "cooled", "pulsed-rf": "pulsed"}
 
 PLAN_SETTINGS = (
     "gauge", "tip_mm", "set_temp_c", "time_s", "ramp_s", "max_power_w", "coolant_temp_c", "coolant_flow_ml_min",
-    "pulse_voltage_v", "pulse_frequency_hz", "pulse_width_ms", "pulse_temp_limit_c", "damage_model",
+    "pulse_voltage_v", "pulse_frequency_hz", "pulse_width_ms", "pulse_temp_limit_c", "damage_model", "electrodes",
 )  # fmt: skip
 """The RFSettings fields a plan may set (the rest: tissue from the anatomy at the tip, mode from
 the method, numerics fixed); types and comments come from RFSettings."""
@@ -38,7 +38,7 @@ def _plan_field(name: str) -> PlanField:
 
 FIELDS = tuple(_plan_field(name) for name in PLAN_SETTINGS)
 MODE_ONLY = {"set_temp_c": ("conventional", "cooled"), "coolant_temp_c": ("cooled",), "coolant_flow_ml_min": ("cooled",),
-             "pulse_voltage_v": ("pulsed",), "pulse_frequency_hz": ("pulsed",), "pulse_width_ms": ("pulsed",), "pulse_temp_limit_c": ("pulsed",)}  # fmt: skip
+             "electrodes": ("conventional",), "pulse_voltage_v": ("pulsed",), "pulse_frequency_hz": ("pulsed",), "pulse_width_ms": ("pulsed",), "pulse_temp_limit_c": ("pulsed",)}  # fmt: skip
 """Settings only some generator modes use (RFSettings refuses them in the others); each RF method declares only its mode's."""
 
 
@@ -81,7 +81,9 @@ def shown_defaults(method: str) -> dict:
 
 def _solve(ctx: Context) -> PhysicsResult:
     settings = ctx.settings
-    result = simulate_rf3d(settings, [ctx.pose], ctx.scene, progress=ctx.progress, mesh=ctx.refined(DEFAULT_MESH), tissue_factors=ctx.tissue_factors)
+    poses = [ctx.pose] if ctx.partner is None else [ctx.pose, ctx.partner]
+    mesh, dt_s = (DEFAULT_MESH, None) if ctx.partner is None else (BIPOLAR_MESH, BIPOLAR_DT_S)
+    result = simulate_rf3d(settings, poses, ctx.scene, progress=ctx.progress, mesh=ctx.refined(mesh), dt_s=dt_s, tissue_factors=ctx.tissue_factors)
     rf = result.to_dict()
     return PhysicsResult(
         sample=result.sample,

@@ -56,7 +56,7 @@ def assess(ctx: Context, physics: PhysicsResult) -> Assessment:
     nerves = list({part.nerve.name: part.nerve for part in ctx.lesions}.values())[1:] if ctx.lesions else []
     targets = (target, *(outcome(n, physics.sample) for n in nerves if n.name != ctx.nerve.name))
     lo, hi = (np.asarray(b) for b in ctx.scene.bounds_m)
-    tips = np.array([part.pose.tip_m for part in ctx.lesions] or [ctx.pose.tip_m])
+    tips = np.array([pose.tip_m for part in (ctx.lesions or (ctx,)) for pose in (part.pose, part.partner) if pose is not None])
     margin = physics.risk_margin_m
     box = (np.maximum(tips.min(axis=0) - margin, lo), np.minimum(tips.max(axis=0) + margin, hi))
     critical = assess_risk(ctx.scene, physics.sample, box_m=box, spacing_m=physics.risk_spacing_m)

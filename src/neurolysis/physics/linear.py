@@ -165,13 +165,14 @@ def _m_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
 class AMGSolver:
     """Krylov solves preconditioned by a reused Ruge-Stueben hierarchy, rebuilt when a solve
     needs > ``rebuild_after`` iterations (and once more, continuing from the last iterate,
-    when it does not converge in ``max_iterations``)."""
+    when it does not converge in ``max_iterations``; then once for the nearest M-matrix)."""
 
     def __init__(self, rtol: float = SOLVER_RTOL, rebuild_after: int = 25, max_iterations: int = 200):
         self.rtol = rtol
         self.rebuild_after = rebuild_after
         self.max_iterations = max_iterations
         self._ml = None
+        self._nearest_m_matrix = False
         self.builds = 0
         self.fallbacks = 0
         self.iterations = 0
@@ -180,8 +181,8 @@ class AMGSolver:
     def _build(self, matrix: sp.csr_matrix) -> None:
         pruned = matrix.copy()
         pruned.eliminate_zeros()  # entries of non-conducting elements are explicit zeros
-        self._ml = _ruge_stuben(pruned)
-        if not all(np.all(np.isfinite(level.A.data)) for level in self._ml.levels):
+        self._ml = _ruge_stuben(_m_matrix(pruned) if self._nearest_m_matrix else pruned)
+        if not self._nearest_m_matrix and not all(np.all(np.isfinite(level.A.data)) for level in self._ml.levels):
             # rows without negative couplings (obtuse tets) break classical interpolation:
             # build the hierarchy for the nearest M-matrix (positive couplings moved to the diagonal)
             self._ml = _ruge_stuben(_m_matrix(pruned))
@@ -211,6 +212,14 @@ class AMGSolver:
             self._build(matrix)
             x, iterations, converged = krylov(x)
             self.iterations += iterations
+            if not converged:
+                # a hierarchy of the matrix itself can fail to precondition when many tets are
+                # obtuse (a bipolar pair's mesh at some spacings): the nearest M-matrix's does
+                self._nearest_m_matrix = True  # and for every later rebuild of this solver
+                self._build(matrix)
+                self.fallbacks += 1
+                x, iterations, converged = krylov(x)
+                self.iterations += iterations
             if not converged:
                 raise RuntimeError(f"{name} did not reach rtol {self.rtol:g} in {self.max_iterations} iterations, even with a rebuilt AMG hierarchy")
         if iterations > self.rebuild_after:

@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from neurolysis import devices as catalog
+from neurolysis.engines.poses import validate_poses
 from neurolysis.fields import lesions_in_turn
 from neurolysis.methods.base import Context, PhysicsResult
+from neurolysis.validation import ValidationError
 
 
 def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> PhysicsResult:
@@ -30,8 +33,9 @@ def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> Ph
         results.append(solve(replace(part, progress=progress)))
     first = results[0]
     lesions = [
-        {"target": part.nerve.name, "tip_mm": [float(v) for v in part.pose.tip_m * 1e3], "direction": [float(v) for v in part.pose.direction],
-         "lesion": r.lesion, "warnings": list(r.warnings)}
+        {"target": part.nerve.name, "tip_mm": [float(v) for v in part.pose.tip_m * 1e3], "direction": [float(v) for v in part.pose.direction]}
+        | ({} if part.partner is None else {"partner_tip_mm": [float(v) for v in part.partner.tip_m * 1e3]})
+        | {"lesion": r.lesion} | ({"bipolar": r.section["bipolar"]} if r.section.get("bipolar") else {}) | {"warnings": list(r.warnings)}
         for part, r in zip(ctx.lesions, results, strict=True)
     ]  # fmt: skip
     warnings = tuple(dict.fromkeys(w for r in results for w in r.warnings))
@@ -48,4 +52,30 @@ def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> Ph
     )
 
 
-__all__ = ["solve_lesions"]
+def is_bipolar(ctx: Context) -> bool:
+    """Whether the plan's needles work as bipolar pairs (RF with ``procedure.electrodes = "bipolar"``)."""
+    return getattr(ctx.settings, "electrodes", "monopolar") == "bipolar"
+
+
+def bipolar_pairs(plan, parts: list[Context]) -> list[Context]:
+    """Consecutive needles as bipolar pairs, one context per pair: the first needle's target, pose
+    and settings, the second's pose as ``partner``. Each pair treats one nerve with parallel needles
+    (:func:`~neurolysis.engines.poses.validate_poses`) and one generator setting."""
+    if not plan.needles or len(parts) % 2:
+        raise ValidationError(f"procedure.electrodes = 'bipolar': needs [[needles]] in pairs (2, 4, ... needles, each pair one lesion); the plan has {len(parts)} needle(s)")
+    pairs = []
+    for k in range(0, len(parts), 2):
+        first, second = parts[k], parts[k + 1]
+        if second.nerve.name != first.nerve.name:
+            raise ValidationError(f"needles[{k + 1}].target = {second.nerve.name!r}: the two needles of a bipolar pair (needles[{k}] and needles[{k + 1}]) treat one nerve; allowed value is {first.nerve.name!r}")
+        if dict(plan.needles[k + 1].settings) != dict(plan.needles[k].settings):
+            raise ValidationError(f"needles[{k + 1}]: a bipolar pair shares one generator; give this pair's own settings on needles[{k}] only, or the same on both")
+        try:
+            validate_poses((first.pose, second.pose), first.scene, True, catalog.outer_radius_m(first.settings.gauge))
+        except ValidationError as error:
+            raise ValidationError(f"needles[{k}] and needles[{k + 1}] (a bipolar pair): {error}") from None
+        pairs.append(replace(first, partner=second.pose))
+    return pairs
+
+
+__all__ = ["bipolar_pairs", "is_bipolar", "solve_lesions"]

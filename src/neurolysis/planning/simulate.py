@@ -32,7 +32,7 @@ from neurolysis.outcome.risk import StructureRisk
 from neurolysis.outcome.spread import PropertySpread, placement_spread
 from neurolysis.outcome.territory import TerritoryOutcome, territory_outcome
 from neurolysis.outcome.uncertainty import Cohort, placement_cohort
-from neurolysis.planning.lesions import solve_lesions
+from neurolysis.planning.lesions import bipolar_pairs, is_bipolar, solve_lesions
 from neurolysis.planning.plan import Plan
 from neurolysis.validation import ValidationError, check_choice
 
@@ -174,6 +174,8 @@ def prepare(plan: Plan, progress: Callable[[float], None] | None = None) -> Cont
                 raise
             raise ValidationError(f"needles[{k}] ({needle.target}): {error}") from None
         parts.append(Context(part, scene, nerve, pose, settings, progress))
+    if is_bipolar(parts[0]):
+        parts = bipolar_pairs(plan, parts)
     if len(parts) == 1 and not plan.needles:
         return parts[0]
     return replace(parts[0], plan=plan, lesions=tuple(parts))
@@ -201,7 +203,12 @@ def solve(ctx: Context) -> Outcome:
                                    "set [uncertainty] anchors = K to solve K more poses and move each sample from the nearest, "
                                    "and full_solves = N to see the agreement with N full solves")  # fmt: skip
     return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort,
-                   found.targets or (found.target,), territory, tuple((part.nerve, part.pose) for part in ctx.lesions))  # fmt: skip
+                   found.targets or (found.target,), territory, _needle_poses(ctx))  # fmt: skip
+
+
+def _needle_poses(ctx: Context) -> tuple[tuple[Nerve, NeedlePose], ...]:
+    """Every needle of a plan with several (a bipolar pair's two), with its target."""
+    return tuple((part.nerve, pose) for part in ctx.lesions for pose in (part.pose, part.partner) if pose is not None)
 
 
 def _read_method_outcome(ctx: Context, method, physics: PhysicsResult, found) -> tuple[PhysicsResult, tuple[str, ...]]:

@@ -239,6 +239,11 @@ def _plan_rows(d: dict) -> list[tuple[str, str]]:
         rows.append(("uncertainty", ", ".join(f"{k} = {v}" for k, v in s["uncertainty"].items())))
     lesion = d["lesion"]
     rows.append((f"lesion ({lesion['criterion']})", f"{lesion['width_mm']:.1f} mm wide x {lesion['length_mm']:.1f} mm long, {lesion['volume_mm3']:.0f} mm³"))
+    entries = d.get("rf", {}).get("lesions") or [d.get("rf", {})]
+    for k, entry in enumerate(e for e in entries if e.get("bipolar")):
+        b = entry["bipolar"]
+        joined = "joined" if b["joined"] else f"NOT joined: a {b['gap_mm']:.1f} mm gap between the needles"
+        rows.append((f"bipolar pair {k + 1}", f"{b['spacing_mm']:.1f} mm apart, {joined}; strip {b['strip_width_mm']:.1f} mm wide x {b['strip_length_mm']:.1f} mm long"))
     return rows
 
 

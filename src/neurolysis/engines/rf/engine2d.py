@@ -25,6 +25,7 @@ from neurolysis.physics.fem import TWO_PI, element_geometry, unit_stiffness_entr
 from neurolysis.physics.lesion import measure_lesion
 from neurolysis.physics.mesh import MeshSpec, NeedleMesh, build_needle_mesh
 from neurolysis.tissue import Tissue, load_tissue
+from neurolysis.validation import ValidationError
 
 MESH_TOLERANCE_MM = 0.1
 """Verified bound (mm) on the error of lesion width and length at the default mesh and time
@@ -122,6 +123,8 @@ def simulate_rf(
     """
     started = time.perf_counter()
     s = settings.resolved()
+    if s.electrodes != "monopolar":
+        raise ValidationError(f"electrodes = {s.electrodes!r}: the axisymmetric engine holds one needle; bipolar pairs are solved in 3D (engine3d.simulate_rf3d)")
     tissue = tissue_override if tissue_override is not None else load_tissue(s.tissue)
     if s.ex_vivo:
         tissue = tissue.ex_vivo()

@@ -42,9 +42,19 @@ from neurolysis.physics.lesion import measure_lesion3d, tissue_edges
 from neurolysis.physics.mesh import NeedleGeometry, Region
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
 from neurolysis.tissue import Tissue, load_tissue
+from neurolysis.validation import check_number
 
 DEFAULT_MESH = Mesh3DSpec()
 """Default resolution: 0.4 mm where lesions form, 16 sectors (docs/models/rf3d.md)."""
+
+BIPOLAR_MESH = Mesh3DSpec(h_fine_m=0.5e-3, sectors=12, fine_margin_m=5e-3)
+"""Resolution of a bipolar pair: two needles and the tissue between them make the default mesh
+2-3 times larger; at 0.5 mm and 12 sectors the strip of an 8 mm pair is 0.2 mm wider and 0.1 mm
+longer than at the default 0.4 mm / 16 sectors (docs/models/rf3d.md, refinement study), in half
+the time (``bench/bipolar.py``)."""
+
+BIPOLAR_DT_S = 3.0
+"""Time step of a bipolar pair: the 8 and 12 mm strips change < 0.05 mm from 2 s (docs/models/rf3d.md)."""
 
 DEFAULT_DT_S = 2.0
 """Time step of the 3D engine unless given: the default lesion changes < 0.01 mm from 1 s
@@ -71,8 +81,13 @@ class RF3DResult(RFLesionResult):
 
     poses: tuple[NeedlePose, ...]
     bipolar: bool
-    joined: bool | None = None
+    strip: BipolarStrip | None = None
     fields: FieldState3D | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def joined(self) -> bool | None:
+        """Whether a bipolar pair's lesions join (None for one needle)."""
+        return None if self.strip is None else self.strip.joined
 
     def sample(self, points_m: np.ndarray) -> FieldSample:
         """Peak temperature (C), Omega, CEM43 (min) and lethality at points (n, 3) of the anatomy frame.
@@ -102,7 +117,8 @@ class RF3DResult(RFLesionResult):
         middle = {
             "settings": self.settings.as_dict(),
             "poses": [{"tip_mm": (p.tip_m * 1e3).tolist(), "direction": p.direction.tolist()} for p in self.poses],
-            "bipolar": self.bipolar,
+            "electrodes": "bipolar" if self.bipolar else "monopolar",
+            "bipolar": None if self.strip is None else self.strip.as_dict(),
             "joined": self.joined,
         }
         return self._dict_head() | middle | self._dict_tail()
@@ -127,7 +143,7 @@ def simulate_rf3d(
     poses: Sequence[NeedlePose],
     scene: Scene | None = None,
     *,
-    bipolar: bool = False,
+    bipolar: bool | None = None,
     progress: Callable[[float], None] | None = None,
     mesh: Mesh3DSpec = DEFAULT_MESH,
     dt_s: float | None = None,
@@ -140,10 +156,12 @@ def simulate_rf3d(
     ``dt_s`` the time step (default :data:`DEFAULT_DT_S`, replacing ``settings.dt_s``).
     ``tissue_factors`` multiply named properties of every tissue (``Tissue.scaled``, e.g.
     ``{"electrical_conductivity_s_m": 1.2}``: the property spread of the placement cohort).
-    ``progress(fraction)`` is called after every step.
+    ``progress(fraction)`` is called after every step. ``bipolar`` defaults to
+    ``settings.electrodes == "bipolar"``.
     """
     started = time.perf_counter()
     s = settings.resolved().with_(dt_s=DEFAULT_DT_S if dt_s is None else dt_s)
+    bipolar = s.electrodes == "bipolar" if bipolar is None else bipolar
     poses = tuple(poses)
     spacing, axial = validate_poses(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
     geometry = needle_geometry(s)
@@ -178,7 +196,7 @@ def simulate_rf3d(
     cem = measure_lesion3d(m, damage.cem43_min, thresholds.cem43_min, "cem43", edges, geo.volume)
     coag_field, coag_threshold, coag_label = coagulation.field(damage.max_temp_c)
     coag = measure_lesion3d(m, coag_field, coag_threshold, coag_label, edges, geo.volume)
-    joined = _joined(m, damage.omega, geometry) if bipolar else None
+    strip = bipolar_strip(m, damage.omega, geometry) if bipolar else None
     warnings = run.warnings((lesion, iso, cem))
     solvers = [electric.solver, *heat.solvers.values()]
     mesh_info = {
@@ -203,10 +221,22 @@ def simulate_rf3d(
         coagulation=coag,
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,
-        joined=joined,
+        strip=strip,
         warnings=tuple(warnings),
         fields=FieldState3D(m, frame, run.temp_c, damage.omega, damage.cem43_min, damage.max_temp_c, run.phi.copy(), s.start_temp_c),
     )
+
+
+DEFAULT_SPACING_MM = 10.0
+"""Needle spacing of ``neurolysis rf --electrodes bipolar`` unless given (Wondra 2024 tested 6-18 mm)."""
+
+
+def bipolar_pair(settings: RFSettings, spacing_mm: float, *, progress: Callable[[float], None] | None = None, mesh: Mesh3DSpec | None = None) -> RF3DResult:
+    """Two parallel needles ``spacing_mm`` apart (axis to axis, tips level) in the homogeneous
+    tissue of ``settings``: the one-tissue bipolar lesion of ``neurolysis rf --electrodes bipolar``."""
+    down = np.array([0.0, 0.0, -1.0])
+    poses = [NeedlePose(np.zeros(3), down), NeedlePose(np.array([check_number("spacing_mm", spacing_mm) * 1e-3, 0.0, 0.0]), down)]
+    return simulate_rf3d(settings.with_(electrodes="bipolar"), poses, progress=progress, mesh=BIPOLAR_MESH if mesh is None else mesh, dt_s=BIPOLAR_DT_S)
 
 
 @cache
@@ -231,13 +261,63 @@ def _coagulation_tracker(m: NeedleMesh3D, tissue_of: np.ndarray, start_c: float)
     return CoagulationTracker(masks, np.full(m.n_nodes, start_c))
 
 
-def _joined(m: NeedleMesh3D, omega: np.ndarray, geometry: NeedleGeometry, n: int = 401) -> bool:
-    """Whether Omega >= 1 all along the segment between the two active-tip midpoints (outside the metal)."""
-    mid = m.needle_xyz + np.array([0.0, 0.0, 0.5 * geometry.tip_length_m])
-    s = np.linspace(0.0, 1.0, n)[:, None]
-    pts = mid[0] + s * (mid[1] - mid[0])
-    outside_metal = np.ones(n, bool)
-    for centre in m.needle_xyz:
-        outside_metal &= np.hypot(pts[:, 0] - centre[0], pts[:, 1] - centre[1]) > geometry.radius_m * 1.05
-    values = m.interpolate(omega, pts[outside_metal], 0.0)
-    return bool(np.all(values >= 1.0))
+@dataclass(frozen=True)
+class BipolarStrip:
+    """The lesion of a bipolar pair, read in the plane across both active tips at their middle
+    (the plane of the needle axes' midpoints, perpendicular to the needles).
+
+    ``joined``: Omega >= 1 all along the segment between the two needle surfaces; ``gap_mm``: the
+    length of that segment left below Omega = 1 (0 when joined); ``strip_length_mm``: the extent
+    of the lethal region along the line through both needles (outer edge to outer edge);
+    ``strip_width_mm``: its extent across that line half-way between the needles (the waist of a
+    joined strip; 0 when the middle is not lethal); ``spacing_mm``: between the needle axes.
+    """
+
+    joined: bool
+    strip_width_mm: float
+    strip_length_mm: float
+    gap_mm: float
+    spacing_mm: float
+
+    def as_dict(self) -> dict:
+        return {"joined": self.joined, "strip_width_mm": self.strip_width_mm, "strip_length_mm": self.strip_length_mm, "gap_mm": self.gap_mm, "spacing_mm": self.spacing_mm}
+
+
+STRIP_STEP_M = 0.05e-3
+"""Sampling step of the strip's lines (well under the 0.4 mm mesh)."""
+
+
+def _run_through(lethal: np.ndarray, centre: int) -> tuple[int, int]:
+    """First and last index of the run of True in ``lethal`` that contains ``centre`` (empty: (centre, centre - 1))."""
+    if not lethal[centre]:
+        return centre, centre - 1
+    off = np.flatnonzero(~lethal)
+    below, above = off[off < centre], off[off > centre]
+    return (below[-1] + 1 if len(below) else 0), (above[0] - 1 if len(above) else len(lethal) - 1)
+
+
+def bipolar_strip(m: NeedleMesh3D, omega: np.ndarray, geometry: NeedleGeometry, reach_m: float = 25e-3) -> BipolarStrip:
+    """:class:`BipolarStrip` of a two-needle mesh from the nodal Omega (metal counts as lesion,
+    so runs continue through the needles)."""
+    a, b = m.needle_xyz[:2] + np.array([0.0, 0.0, 0.5 * geometry.tip_length_m])
+    spacing = float(b[0] - a[0])
+
+    def lethal_along(start: np.ndarray, step: np.ndarray, n: int) -> np.ndarray:
+        pts = start + np.arange(n)[:, None] * step
+        metal = np.zeros(n, bool)
+        for centre in m.needle_xyz[:2]:
+            metal |= np.hypot(pts[:, 0] - centre[0], pts[:, 1] - centre[1]) <= geometry.radius_m
+        return metal | (m.interpolate(omega, pts, 0.0) >= 1.0)
+
+    n_x = round((spacing + 2 * reach_m) / STRIP_STEP_M) + 1
+    along = lethal_along(a - np.array([reach_m, 0.0, 0.0]), np.array([STRIP_STEP_M, 0.0, 0.0]), n_x)
+    x = -reach_m + STRIP_STEP_M * np.arange(n_x)
+    between = (x > geometry.radius_m) & (x < spacing - geometry.radius_m)
+    gap = float((~along[between]).sum() * STRIP_STEP_M)
+    on = np.flatnonzero(along)
+    length = float(x[on[-1]] - x[on[0]] + STRIP_STEP_M) if len(on) else 0.0
+    n_y = 2 * round(reach_m / STRIP_STEP_M) + 1
+    across = lethal_along(0.5 * (a + b) - np.array([0.0, reach_m, 0.0]), np.array([0.0, STRIP_STEP_M, 0.0]), n_y)
+    lo, hi = _run_through(across, n_y // 2)
+    width = float(max(0, hi - lo + 1) * STRIP_STEP_M)
+    return BipolarStrip(gap == 0.0, width * 1e3, length * 1e3, gap * 1e3, spacing * 1e3)

@@ -18,6 +18,9 @@ from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.tissue import load_tissue, tissue_ids
 from neurolysis.validation import ValidationError, check_choice, check_number, check_range
 
+ELECTRODES = ("monopolar", "bipolar")
+"""Electrode configurations: a needle against a grounding pad, or two needles against each other."""
+
 
 def _setting(default, help: str, flag: str | None = None):
     """A settings field with its command-line help (and flag, default ``--field-name``)."""
@@ -50,6 +53,7 @@ class RFSettings:
     pulse_width_ms: float | None = _setting(None, "pulsed mode: pulse width, ms")
     pulse_temp_limit_c: float | None = _setting(None, "pulsed mode: generator temperature limit, C", flag="--temp-limit-c")
     max_power_w: float | None = _setting(None, "generator power limit, W")
+    electrodes: str = _setting("monopolar", "monopolar (default: one needle, current to a grounding pad) or bipolar (two parallel needles, current between the tips; conventional mode)")
     h_fine_mm: float = _setting(0.2, "mesh size where the lesion forms, mm (default verified 0.2)")
     dt_s: float = _setting(1.0, "time step, s (default verified 1.0)")
     domain_mm: float = _setting(60.0, "distance to the far boundary, mm")
@@ -57,6 +61,9 @@ class RFSettings:
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, catalog.MODES)
         check_choice("tissue", self.tissue, tissue_ids())
+        check_choice("electrodes", self.electrodes, ELECTRODES)
+        if self.electrodes == "bipolar" and self.mode != "conventional":
+            raise ValidationError(f"electrodes = 'bipolar': modelled for conventional RF only (mode = {self.mode!r}); no {self.mode} bipolar geometry was read to validate it")
         if self.gauge is not None:
             gauges = sorted(catalog.gauge_outer_diameters_mm())
             if check_number("gauge", self.gauge) != int(self.gauge):

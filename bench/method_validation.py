@@ -4,9 +4,10 @@ Runs every ``[plan_validation]`` case of ``data/nerve_model.toml`` through
 ``neurolysis.relief_validation.plan_relief`` (the same function as
 ``tests/validation/test_method_plans.py``): the method's default plan at the template,
 simulated end to end, its relief median judged by the case's rule. Results go to
-``bench/results/method_validation.json`` and docs/validation.md section 6.2.
+``bench/results/method_validation.json`` and docs/validation.md section 6.2; with ``--cases``
+only those run, written to ``--out`` (merged into what the file holds).
 
-    OPENBLAS_NUM_THREADS=1 python bench/method_validation.py
+    OPENBLAS_NUM_THREADS=1 python bench/method_validation.py [--cases ID ...] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import asdict  # noqa: E402
@@ -27,13 +29,21 @@ OUT = Path(__file__).parent / "results" / "method_validation.json"
 
 
 def main() -> int:
-    rows = []
-    for case_id in plan_relief_cases():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", nargs="+", choices=plan_relief_cases(), help="only these cases (default: every case)")
+    parser.add_argument("--out", type=Path, default=OUT, help="results file (JSON)")
+    args = parser.parse_args()
+    partial = args.cases is not None
+    rows = json.loads(args.out.read_text(encoding="utf-8")) if partial and args.out.exists() else ({} if partial else [])
+    for case_id in args.cases or plan_relief_cases():
         c = plan_relief(case_id)
-        rows.append(asdict(c))
+        if partial:
+            rows[case_id] = asdict(c)
+        else:
+            rows.append(asdict(c))
         print(f"{case_id:32s} {'pass' if c.passed else 'MISS'}: {c.model}  [{c.values['wall_time_s']:.0f} s]", flush=True)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(rows, indent=1))
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0
 
 

@@ -72,6 +72,7 @@ class Indication:
     notes: tuple[Line, ...]
     motor_warning: str | None
     sources: Mapping[str, str]
+    no_template: str | None = None  # why no anatomy template simulates it (an entry without templates must say)
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ class Indication:
         out = {"id": self.id, "name": self.name, "category": self.category, "targets": list(self.targets), "templates": list(self.templates),
                "methods": list(self.methods), "not_appropriate": self.not_appropriate, "evidence_level": self.evidence_level.to_dict()}  # fmt: skip
         out |= {name: [line.to_dict() for line in getattr(self, name)] for name in _LINE_LISTS}
-        return out | {"coverage_class": self.coverage_class, "motor_warning": self.motor_warning, "sources": dict(self.sources)}
+        return out | {"coverage_class": self.coverage_class, "motor_warning": self.motor_warning, "no_template": self.no_template, "sources": dict(self.sources)}
 
     def summary(self) -> dict:
         """What an outcome carries (``simulate --json`` key ``indication``): evidence, outcomes, coverage."""
@@ -180,8 +181,10 @@ def _indications() -> dict[str, Indication]:
         lists = {name: tuple(_line(r, f"{where}.{name}", sources, name in ("uses", "avoid")) for r in raw[name]) for name in _LINE_LISTS}
         level = _line(raw["evidence_level"], f"{where}.evidence_level", sources)
         cited = _cited((level, *(line for group in lists.values() for line in group)), sources)
+        if not raw["templates"] and not raw.get("no_template"):
+            raise ValueError(f"{where}: names no template and says not why (no_template)")
         out[key] = Indication(key, raw["name"], raw["category"], tuple(raw["targets"]), tuple(raw["templates"]), evidence_level=level,
-                              coverage_class=raw["coverage_class"], motor_warning=raw.get("motor_warning"), sources=cited, **lists)  # fmt: skip
+                              coverage_class=raw["coverage_class"], motor_warning=raw.get("motor_warning"), sources=cited, no_template=raw.get("no_template"), **lists)  # fmt: skip
     return out
 
 

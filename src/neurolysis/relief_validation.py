@@ -4,7 +4,7 @@ Every ``[plan_validation]`` case of ``data/nerve_model.toml`` is a method's defa
 template (plus overrides), simulated end to end. Its ``compare`` says what the published
 number measured (a median among responders, a cohort median with the misses, the share
 still relieved at a follow-up, the relief a survival-limited trial sees, a volume
-comparison, no failure in a small series), and the model is read the same way: a placement
+comparison, no failure in a small series, the share whose pain was blocked), and the model is read the same way: a placement
 cohort (``[uncertainty]`` defaults of the template) where the number is a cohort's. Held out,
 never tuned (docs/validation.md 6.2).
 """
@@ -59,7 +59,7 @@ def plan_relief(case_id: str, samples: int = COHORT_SAMPLES, anchors: int | None
     poses (default: the case's own ``anchors``, else none)."""
     case = dict(load_catalog("nerve_model")["plan_validation"][case_id])
     compare = case["compare"]
-    cohort = compare in ("cohort-median", "cohort-share")
+    cohort = compare in ("cohort-median", "cohort-share", "cohort-block")
     endpoint = case.get("endpoint", "complete")  # what the published number measured: its relief endpoint
     out = _simulate(case, [f"simulation.relief_endpoint={endpoint}"], samples if cohort else None, case.get("anchors", 0) if anchors is None else anchors)
     t = out.target
@@ -89,6 +89,11 @@ def plan_relief(case_id: str, samples: int = COHORT_SAMPLES, anchors: int | None
             value = float(np.median(months))
             passed, verdict = _band_or_median(case, value)
             model = f"{plan_text}; cohort of {len(months)}: P(block) {u['p_block']:.2f}, median relief {value:.2f} months (misses count 0) vs {verdict}"
+        elif compare == "cohort-block":
+            share = float(u["p_block"])
+            lo, hi = case["share_ci"]
+            passed, verdict = lo <= share <= hi, f"{lo:.0%}-{hi:.0%} published"
+            model = f"{plan_text}; cohort of {len(months)}: P(block) {share:.2f} vs {verdict}"
         else:
             share = float(np.mean(months >= case["months"]))
             lo, hi = case["share_ci"]

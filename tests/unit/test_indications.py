@@ -78,6 +78,17 @@ def test_templates_and_targets_exist():
             assert any("no template" in n.text for n in ind.notes) or not ind.targets, f"{name}: no template, and no note says so"
 
 
+def test_indications_json_names_a_template_or_says_why_not(capsys):
+    """issue 18: `indications --json` names a template for every entry; the two without one
+    (an intrathecal block, and pain with no nerve to target) say why in `no_template`."""
+    from neurolysis.cli import main
+
+    assert main(["indications", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)["indications"]
+    without = {e["id"]: e["no_template"] for e in entries if not e["templates"]}
+    assert set(without) == {"perineal-cancer-pain", "chronic-primary-pain"} and all(without.values())
+
+
 def test_methods_are_plan_methods_and_never_both_used_and_avoided():
     for name in indication_names():
         ind = load_indication(name)

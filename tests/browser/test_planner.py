@@ -188,3 +188,60 @@ def test_api_docs_and_a_browser_without_webgl(browser, server):
         view.check_clean()
     finally:
         view.page.close()
+
+
+KNEE_TARGETS = ("superomedial genicular nerve", "superolateral genicular nerve")
+
+
+def test_several_needles_placed_run_saved_and_reopened(browser, server):
+    """issue 18: on the knee, add the superomedial needle, choose the superolateral nerve, move its
+    needle 1 mm, add it; the plan holds both as [[needles]]; a block (fast) runs and the
+    result gives each target and the territory; the saved case reopens with both needles."""
+    view = Page(browser, server)
+    try:
+        view.open()
+        with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
+            view.page.select_option("#template", "genicular")
+        with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
+            view.page.select_option("#method", "block")
+        view.page.fill("#weight-kg", "70")
+        with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
+            view.page.select_option("#target", KNEE_TARGETS[0])
+        first_tip = view.tip()
+        with view.page.expect_response(lambda r: r.url.endswith("/api/plans/check")):
+            view.page.click("#add-needle")
+        with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
+            view.page.select_option("#target", KNEE_TARGETS[1])
+        view.page.fill("#tip-z", str(view.tip()[2] + 1.0))  # the knee's slices are small: move by typing
+        with view.page.expect_response(lambda r: r.url.endswith("/api/plans/check")):
+            view.page.dispatch_event("#tip-z", "change")
+        assert "valid" in view.page.inner_text("#placement-status"), view.page.inner_text("#form-error")
+        second_tip = view.tip()
+        with view.page.expect_response(lambda r: r.url.endswith("/api/plans/check")):
+            view.page.click("#add-needle")
+        assert "plan with 2 needle(s) valid" in view.page.inner_text("#placement-status")
+        rows = view.page.eval_on_selector_all("#needles tbody tr", "rows => rows.map(r => r.cells[1].textContent)")
+        assert rows == list(KNEE_TARGETS)
+        plan = view.page.evaluate("window.planner.planFromForm()")
+        assert [n["target"] for n in plan["needles"]] == list(KNEE_TARGETS) and "placement" not in plan
+        assert plan["needles"][0]["offset_mm"] == [0, 0, 0] and plan["needles"][1]["offset_mm"] != [0, 0, 0]
+
+        view.run_to_result()
+        assert view.page.is_visible("#targets-row")
+        each = view.page.inner_text("#targets-text")
+        assert all(t in each for t in KNEE_TARGETS), each
+        assert each.count("blocked") == 2 and view.page.inner_text("#verdict-block") == "yes, temporarily"
+
+        view.page.fill("#save-tags", "two needles")
+        view.page.click("#save")
+        view.page.wait_for_function("document.getElementById('save-status').textContent.startsWith('saved as case')")
+        case_id = view.page.inner_text("#save-status").split()[-1]
+        view.page.reload()
+        assert view.page.evaluate("window.planner.ready") is True
+        view.page.click(f'#cases tr[data-case="{case_id}"] button.reopen')
+        view.page.wait_for_function("!document.getElementById('result').hidden")
+        tips = view.page.evaluate("window.planner.state.needles.map(n => n.tip_mm)")
+        assert [[round(v, 1) for v in t] for t in tips] == [[round(v, 1) for v in first_tip], [round(v, 1) for v in second_tip]]
+        view.check_clean()
+    finally:
+        view.page.close()

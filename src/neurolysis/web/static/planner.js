@@ -7,6 +7,7 @@ const state = {
   templates: [], methods: {}, indications: [], template: null, plan: null, recommended: null,
   jobId: null, nv: null, viewerReady: false, placingFromCode: false, checkTimer: null, caseId: null, loading: 0,
   source: "template", upload: null, frame: "RAS",
+  needles: [],  // the listed needles (several lesions): {target, approach, tip_mm, direction, recommended}
 };
 // The plan's frame: templates and NIfTI scans are RAS; an NRRD scan is usually LPS. niivue works in RAS,
 // so an LPS plan's points and directions have x and y negated on their way to and from the viewer.
@@ -160,6 +161,7 @@ function fillSides(keep) {
 async function chooseUpload(wanted = {}) {
   const t = wanted.t ?? ticket();
   const up = state.upload;
+  if (!wanted.noPlan) setNeedles([]);
   setFrame(up.frame);
   const g = up.summary.grid;
   $("scan-summary").textContent = `${g.shape.join(" x ")} voxels of ${g.spacing_mm.join(" x ")} mm, ${g.frame}; ${up.summary.structures.length} structures`
@@ -219,6 +221,7 @@ async function chooseTemplate() {
   if (stale(t)) return;
   state.template = template;
   state.caseId = null;  // a plan on another template is no revision of a reopened case
+  setNeedles([]);  // needles of another anatomy do not carry over
   const indication = currentIndication();
   const targets = state.template.targets.filter((name) => !indication || !indication.targets.length || indication.targets.includes(name));
   $("target").replaceChildren(...(targets.length ? targets : state.template.targets).map((name) => option(name, name, name === state.template.default_target)));
@@ -266,7 +269,8 @@ function applyPlan(plan, placement, origin = "recommended") {
   if (state.source === "scan") {
     if (origin === "recommended") state.recommended = { tip_mm: placement.tip_mm, direction: placement.direction };
   } else {
-    state.recommended = recommendedPose(plan.target.nerve || state.template.default_target, plan.placement.approach === "explicit" ? "parallel" : plan.placement.approach);
+    const approach = plan.placement?.approach || plan.needles?.[0]?.approach || "parallel";
+    state.recommended = recommendedPose(plan.target?.nerve || plan.needles?.[0]?.target || state.template.default_target, approach === "explicit" ? "parallel" : approach);
   }
   renderMethodFields(plan.procedure);
   setTip(placement.tip_mm, placement.direction);
@@ -378,12 +382,19 @@ function planFromForm() {
   }
   const tip = tipFromFields();
   const moved = state.recommended && tip.some((v, i) => Math.abs(v - state.recommended.tip_mm[i]) > 0.05);
-  if (p.placement.approach === "explicit") {
+  if (p.placement?.approach === "explicit") {
     p.placement = { approach: "explicit", tip_mm: tip, direction: p.placement.direction };
   } else if (scan && moved) {  // a scan: the clicked tip in the plan's frame, along the recommended direction
     p.placement = { approach: "explicit", tip_mm: tip, direction: state.recommended.direction };
   } else {
     p.placement = { approach: $("approach").value, offset_mm: tip.map((v, i) => round1(v - state.recommended.tip_mm[i])) };
+  }
+  if (state.needles.length) {  // several lesions: the listed needles replace the one [placement]
+    p.needles = state.needles.map(needleSpec);
+    p.target = { nerve: state.needles[0].target };
+    delete p.placement;
+  } else {
+    delete p.needles;
   }
   p.patient = {};
   if ($("weight-kg").value !== "") p.patient.weight_kg = Number($("weight-kg").value);
@@ -391,6 +402,53 @@ function planFromForm() {
   p.indication = !scan && $("indication").value ? { name: $("indication").value } : {};
   if (p.uncertainty) delete p.uncertainty.samples;
   return p;
+}
+
+// ---------------------------------------------------------------- several needles
+
+// One [[needles]] table: on a template, the recommended pose of its target moved by an offset; on a scan
+// (or when the tip was typed as explicit) the tip and direction themselves.
+function needleSpec(n) {
+  if (state.source === "scan" || !n.recommended) return { target: n.target, approach: "explicit", tip_mm: n.tip_mm, direction: n.direction };
+  return { target: n.target, approach: n.approach, offset_mm: n.tip_mm.map((v, i) => round1(v - n.recommended.tip_mm[i])) };
+}
+
+function setNeedles(needles) {
+  state.needles = needles;
+  $("needles").tBodies[0].replaceChildren(...needles.map((n, k) => {
+    const tr = document.createElement("tr");
+    tr.dataset.needle = String(k);
+    for (const text of [String(k + 1), n.target, vec(n.tip_mm)]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+    const edit = Object.assign(document.createElement("button"), { type: "button", textContent: "Edit", className: "edit-needle", title: "back into the form above (taken off the list)" });
+    edit.addEventListener("click", () => editNeedle(k));
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Remove", className: "remove-needle" });
+    remove.addEventListener("click", () => { setNeedles(state.needles.filter((_, i) => i !== k)); scheduleCheck(); });
+    const td = document.createElement("td");
+    td.append(edit, remove);
+    tr.append(td);
+    return tr;
+  }));
+  $("needles-note").textContent = needles.length
+    ? `${needles.length} needle(s) in the plan, made one after another; the needle above is not in it until added.`
+    : "To treat several nerves: place the needle above, add it, choose the next target, place it, add it.";
+  if (state.direction) drawNeedle(tipFromFields(), state.direction);
+}
+
+function addNeedle() {
+  if (!state.plan) { showError("plan: choose an anatomy and a target first"); return; }
+  const recommended = state.recommended ? { tip_mm: [...state.recommended.tip_mm], direction: [...state.recommended.direction] } : null;
+  setNeedles([...state.needles, { target: $("target").value, approach: $("approach").value, tip_mm: tipFromFields(), direction: state.direction, recommended }]);
+  scheduleCheck();
+}
+
+async function editNeedle(k) {
+  const n = state.needles[k];
+  setNeedles(state.needles.filter((_, i) => i !== k));
+  $("target").value = n.target;
+  $("approach").value = n.approach;
+  await newPlan();
+  setTip(n.tip_mm, n.direction);
+  scheduleCheck();
 }
 
 function monteCarlo() { return $("monte-carlo").value === "" ? null : Number($("monte-carlo").value); }
@@ -418,9 +476,13 @@ function scheduleCheck() {
 async function checkPlan() {
   try {
     const checked = await api("/api/plans/check", { json: { plan: planFromForm(), monte_carlo: monteCarlo() } });
-    state.direction = checked.placement.direction;
-    $("direction").textContent = vec(state.direction, 2);
-    setPlacementStatus(true, `needle tip valid at ${vec(checked.placement.tip_mm)} mm`);
+    if (state.needles.length) {  // the listed needles were checked; the needle in the form is a draft until added
+      setPlacementStatus(true, `plan with ${state.needles.length} needle(s) valid`);
+    } else {
+      state.direction = checked.placement.direction;
+      $("direction").textContent = vec(state.direction, 2);
+      setPlacementStatus(true, `needle tip valid at ${vec(checked.placement.tip_mm)} mm`);
+    }
     showError("");
     return true;
   } catch (error) {
@@ -500,12 +562,21 @@ function drawNeedle(planTip, planDirection) {
     nv.scene.crosshairPos = nv.mm2frac(tip);
     if (direction) {
       for (const m of [...nv.meshes]) nv.removeMesh(m);
-      const hub = tip.map((v, i) => v - 40 * direction[i]);
+      // the needle in the form and every listed needle: a hub-tip pair of nodes joined by an edge each
+      const poses = [[tip, direction], ...state.needles.map((n) => [toViewer(n.tip_mm), toViewer(n.direction)])];
+      const nodes = { names: [], X: [], Y: [], Z: [], Color: [], Size: [] };
+      for (const [k, [t, d]] of poses.entries()) {
+        const hub = t.map((v, i) => v - 40 * d[i]);
+        for (const [name, point, color, size] of [[`hub ${k}`, hub, 0.3, 0.4], [`tip ${k}`, t, 1, 1.2]]) {
+          nodes.names.push(name); nodes.X.push(point[0]); nodes.Y.push(point[1]); nodes.Z.push(point[2]); nodes.Color.push(color); nodes.Size.push(size);
+        }
+      }
+      const n = nodes.names.length;
+      const edges = Array(n * n).fill(0);
+      for (let k = 0; k < n; k += 2) { edges[k * n + k + 1] = 1; edges[(k + 1) * n + k] = 1; }
       nv.loadConnectome({
         name: "needle", nodeColormap: "warm", nodeColormapNegative: "winter", nodeMinColor: 0, nodeMaxColor: 1, nodeScale: 1.2,
-        edgeColormap: "warm", edgeColormapNegative: "winter", edgeMin: 0, edgeMax: 1, edgeScale: 0.6, showLegend: false,
-        nodes: { names: ["hub", "tip"], X: [hub[0], tip[0]], Y: [hub[1], tip[1]], Z: [hub[2], tip[2]], Color: [0.3, 1], Size: [0.4, 1.2] },
-        edges: [0, 1, 1, 0],
+        edgeColormap: "warm", edgeColormapNegative: "winter", edgeMin: 0, edgeMax: 1, edgeScale: 0.6, showLegend: false, nodes, edges,
       });
     }
     nv.drawScene();
@@ -581,6 +652,11 @@ function verdict(outcome, lights) {
   if (outcome.method === "block") {
     block = "yes, temporarily";
     relief = `${range(outcome.block.sensory_block_h)} hours of sensory block; ${outcome.block.blocks_needed} blocks for ${outcome.block.horizon_months} months`;
+  } else if (outcome.needles && outcome.territory) {  // several needles: the territory they share
+    const tr = outcome.territory;
+    block = tr.pain_block ? `yes (${tr.name})` : `no (${tr.name}: not every treated nerve blocked)`;
+    const r = u && u.relief_months ? u.relief_months : (tr.pain_block ? tr.relief_months : null);
+    relief = range(r) ? `${range(r)} months${u && u.relief_months ? " over the cohort (failed blocks count 0)" : ""}` : "none predicted";
   } else {
     block = t.pain_block ? "yes" : "no";
     const r = u && u.relief_months ? u.relief_months : (t.pain_block ? t.relief_months : null);
@@ -602,6 +678,11 @@ function showOutcome(outcome, lights, links) {
   $("verdict-relief").textContent = v.relief;
   $("verdict-sure").textContent = v.sure;
   $("verdict-risk").textContent = v.risk.text;
+  const several = (outcome.targets || []).length > 1;
+  $("targets-row").hidden = !several;
+  $("targets-text").textContent = several
+    ? outcome.targets.map((x) => `${x.nerve}: ${x.pain_block ? "blocked" : "not blocked"}, ${pct(x.pain_fibres_killed_fraction)} of pain fibres killed`).join("; ")
+    : "";
   $("verdict-risk").className = `risk-${v.risk.level}`;
   $("warnings").replaceChildren(...outcome.warnings.map((w) => Object.assign(document.createElement("li"), { textContent: w })));
   $("lights").tBodies[0].replaceChildren(...lights.map((l) => {
@@ -706,6 +787,7 @@ async function reopenScan(c, uploadId, t) {
   state.recommended = { tip_mm: fresh.placement.tip_mm, direction: fresh.placement.direction };
   setFrame(fresh.frame);
   applyPlan(s, c.outcome.placement, `as saved in case ${c.id}`);
+  restoreNeedles(s, c.outcome);
   state.caseId = c.id;
   showOutcome(c.outcome, c.lights, { report: c.links.report, figure: null, jobId: null });
   $("save-status").textContent = `case ${c.id} reopened`;
@@ -728,14 +810,26 @@ async function reopen(caseId) {
   $("template").value = s.anatomy.template;
   state.template = template;
   $("target").replaceChildren(...state.template.targets.map((name) => option(name, name, name === c.outcome.anatomy.target_nerve)));
-  $("approach").replaceChildren(...state.template.approaches.map((a) => option(a, a, a === s.placement.approach)));
+  $("approach").replaceChildren(...state.template.approaches.map((a) => option(a, a, a === s.placement?.approach)));
   $("method").value = s.procedure.method;
   await loadLabels();
   if (stale(t)) return;
   applyPlan(s, c.outcome.placement, `as saved in case ${c.id}`);
+  restoreNeedles(s, c.outcome);
   state.caseId = c.id;
   showOutcome(c.outcome, c.lights, { report: c.links.report, figure: null, jobId: null });
   $("save-status").textContent = `case ${c.id} reopened`;
+}
+
+// A saved plan's [[needles]] back in the list, each at the tip the outcome recorded.
+function restoreNeedles(settings, outcome) {
+  const saved = settings.needles || [];
+  setNeedles(saved.map((n, k) => {
+    const placed = (outcome.needles || [])[k] || {};
+    const approach = n.approach === "explicit" ? "parallel" : (n.approach || "parallel");
+    const recommended = state.source === "scan" ? null : recommendedPose(n.target, approach);
+    return { target: n.target, approach, tip_mm: placed.tip_mm || n.tip_mm, direction: placed.direction || n.direction, recommended };
+  }));
 }
 
 // ---------------------------------------------------------------- wiring
@@ -748,8 +842,9 @@ $("target").addEventListener("change", () => { if (state.source === "scan") fill
 for (const id of ["approach", "method", "side"]) $(id).addEventListener("change", newPlan);
 for (const id of ["tip-x", "tip-y", "tip-z"]) $(id).addEventListener("change", () => { setTip(tipFromFields()); scheduleCheck(); });
 for (const id of ["weight-kg", "age-years", "monte-carlo"]) $(id).addEventListener("change", scheduleCheck);
+$("add-needle").addEventListener("click", addNeedle);
 $("reset-tip").addEventListener("click", () => { setTip(state.recommended.tip_mm, state.recommended.direction); scheduleCheck(); });
 $("plan-form").addEventListener("submit", run);
 $("compare").addEventListener("click", compare);
 $("save-form").addEventListener("submit", save);
-window.planner = { state, tipOnCanvas, checkPlan, planFromForm, ready: init().then(() => true).catch((error) => { showError(`could not start: ${error.message}`); return false; }) };
+window.planner = { state, tipOnCanvas, checkPlan, planFromForm, setNeedles, ready: init().then(() => true).catch((error) => { showError(`could not start: ${error.message}`); return false; }) };

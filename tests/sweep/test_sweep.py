@@ -280,3 +280,22 @@ def test_local_workers_run_one_blas_thread_and_default_malloc(monkeypatch):
     with _client(None, 1) as (client, _, workers):
         found = list(client.run(_worker_environment).values())
     assert workers == 1 and found == [{"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}]
+
+
+def test_a_plan_with_several_needles_sweeps_and_saves(folder, scheduler, capsys):
+    """issue 18: a three-needle knee block swept over one needle's own volume; each point keeps its
+    three targets and the territory, and is stored as a case with its [[needles]]."""
+    from neurolysis.store import open_store
+
+    (folder / "knee.toml").write_text(plan_toml(new_plan("genicular", method="block")))
+    (folder / "knee-sweep.toml").write_text('base = "knee.toml"\n[vary]\n"needles[1].volume_ml" = [1.0, 2.0]\n')
+    out, store_path = folder / "knee-out", folder / "knee-cases.db"
+    status, summary = run_cli(str(folder / "knee-sweep.toml"), "--scheduler", scheduler, "--out", str(out), "--save", "--store", str(store_path), capsys=capsys)
+    assert (status, summary["computed"], summary["saved"]) == (0, 2, 2)
+    with open_store(store_path) as store:
+        for case_id in summary["case_ids"].values():
+            case = store.get(case_id)
+            assert len(case.outcome["targets"]) == 3 and case.outcome["territory"]["members"]
+            assert [n["target"] for n in case.settings["needles"]] == [t["nerve"] for t in case.outcome["targets"]]
+        volumes = sorted(store.get(i).settings["needles"][1]["volume_ml"] for i in summary["case_ids"].values())
+        assert volumes == [1.0, 2.0]

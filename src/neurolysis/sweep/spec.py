@@ -43,7 +43,8 @@ RANDOM_DIGITS = 6
 """Random draws are rounded to this many significant digits (readable plans and columns)."""
 RANDOM_BOUND = 1e12
 """Largest magnitude of a ``[random]`` bound (no plan field comes near it; NumPy's draws stay exact)."""
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\.[A-Za-z_][A-Za-z_0-9]*")
+_FIELD_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z_0-9]*|needles\[\d{1,2}\])\.[A-Za-z_][A-Za-z_0-9]*")
+"""A plan field as `simulate --set` names it: section.field, or needles[k].field for one needle of several."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _quoted(name) -> str:
 def _check_field(table: str, name) -> None:
     """A plan field ``section.field`` (the names ``simulate --set`` accepts)."""
     if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
-        raise ValidationError(f'{table}.{_quoted(name)}: must be a plan field section.field, e.g. "procedure.volume_ml" (see `neurolysis methods`)')
+        raise ValidationError(f'{table}.{_quoted(name)}: must be a plan field section.field or needles[k].field, e.g. "procedure.volume_ml" (see `neurolysis methods`)')
     try:
         parse_override(f"{name}=0")
     except ValidationError as error:

@@ -61,7 +61,7 @@ def _rf_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=kind, dest=f.name, choices=device_catalog.MODES if f.name == "mode" else None, help=f.metadata["help"])
         if f.name == "mode":
             p.add_argument("--device", help="a catalog device id (see `neurolysis devices`); sets mode, gauge and tip")
-    p.add_argument("--spacing-mm", type=float, dest="spacing_mm", help="bipolar: distance between the two parallel needles' axes, mm (default 10)")
+    p.add_argument("--spacing-mm", type=float, dest="spacing_mm", help=f"bipolar: distance between the two parallel needles' axes, mm (default {DEFAULT_SPACING_MM:g})")
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--plot", metavar="FILE.png", help="write a figure of the field, lesion outlines and traces")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -28,6 +28,7 @@ from scipy.stats import qmc
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
+from neurolysis.planning.lesions import is_bipolar
 from neurolysis.planning.plan import Plan, plan_from_dict
 from neurolysis.planning.simulate import prepare, simulate
 from neurolysis.validation import ValidationError, check_range
@@ -84,7 +85,7 @@ def _needle_prefixes(plan: Plan) -> tuple[str, ...]:
     stays parallel at its spacing."""
     if not plan.needles:
         return ("",)
-    bipolar = getattr(plan.procedure, "electrodes", None) == "bipolar"
+    bipolar = is_bipolar(plan)
     return tuple(f"needles[{k - k % 2 if bipolar else k}]." for k in range(len(plan.needles)))
 
 

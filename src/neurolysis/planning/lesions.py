@@ -52,9 +52,10 @@ def solve_lesions(ctx: Context, solve: Callable[[Context], PhysicsResult]) -> Ph
     )
 
 
-def is_bipolar(ctx: Context) -> bool:
-    """Whether the plan's needles work as bipolar pairs (RF with ``procedure.electrodes = "bipolar"``)."""
-    return getattr(ctx.settings, "electrodes", "monopolar") == "bipolar"
+def is_bipolar(plan) -> bool:
+    """Whether the plan's needles work as bipolar pairs (RF with ``procedure.electrodes = "bipolar"``;
+    the other methods have no such field)."""
+    return getattr(plan.procedure, "electrodes", None) == "bipolar"
 
 
 def bipolar_pairs(plan, parts: list[Context]) -> list[Context]:

@@ -174,7 +174,7 @@ def prepare(plan: Plan, progress: Callable[[float], None] | None = None) -> Cont
                 raise
             raise ValidationError(f"needles[{k}] ({needle.target}): {error}") from None
         parts.append(Context(part, scene, nerve, pose, settings, progress))
-    if is_bipolar(parts[0]):
+    if is_bipolar(plan):
         parts = bipolar_pairs(plan, parts)
     if len(parts) == 1 and not plan.needles:
         return parts[0]

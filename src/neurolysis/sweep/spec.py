@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from neurolysis.about import __version__
-from neurolysis.planning.plan import SEED_MAX, load_plan, parse_override, plan_toml, toml_problem, toml_value
+from neurolysis.planning.plan import NEEDLE_KEY, SEED_MAX, load_plan, parse_override, plan_toml, toml_problem, toml_value
 from neurolysis.planning.simulate import prepare
 from neurolysis.validation import ValidationError, check_range, check_toml_integers, shown
 
@@ -43,7 +43,7 @@ RANDOM_DIGITS = 6
 """Random draws are rounded to this many significant digits (readable plans and columns)."""
 RANDOM_BOUND = 1e12
 """Largest magnitude of a ``[random]`` bound (no plan field comes near it; NumPy's draws stay exact)."""
-_FIELD_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z_0-9]*|needles\[\d{1,2}\])\.[A-Za-z_][A-Za-z_0-9]*")
+_FIELD_NAME = re.compile(rf"(?:[A-Za-z_][A-Za-z_0-9]*|{NEEDLE_KEY.pattern})\.[A-Za-z_][A-Za-z_0-9]*")
 """A plan field as `simulate --set` names it: section.field, or needles[k].field for one needle of several."""
 
 

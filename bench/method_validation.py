@@ -33,15 +33,15 @@ def main() -> int:
     parser.add_argument("--cases", nargs="+", choices=plan_relief_cases(), help="only these cases (default: every case)")
     parser.add_argument("--out", type=Path, default=OUT, help="results file (JSON)")
     args = parser.parse_args()
-    partial = args.cases is not None
-    rows = json.loads(args.out.read_text(encoding="utf-8")) if partial and args.out.exists() else ({} if partial else [])
+    partial = args.cases is not None  # rerun only these: the file keeps the other cases' rows, in catalogue order
+    kept = json.loads(args.out.read_text(encoding="utf-8")) if partial and args.out.exists() else []
+    rows = {row["id"]: row for row in (kept.values() if isinstance(kept, dict) else kept)}
     for case_id in args.cases or plan_relief_cases():
         c = plan_relief(case_id)
-        if partial:
-            rows[case_id] = asdict(c)
-        else:
-            rows.append(asdict(c))
+        rows[case_id] = asdict(c)
         print(f"{case_id:32s} {'pass' if c.passed else 'MISS'}: {c.model}  [{c.values['wall_time_s']:.0f} s]", flush=True)
+    order = {case_id: k for k, case_id in enumerate(plan_relief_cases())}
+    rows = sorted(rows.values(), key=lambda row: order.get(row["id"], len(order)))
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

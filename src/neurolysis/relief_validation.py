@@ -112,6 +112,15 @@ def plan_relief(case_id: str, samples: int = COHORT_SAMPLES, anchors: int | None
         values["disease_course"] = course
         model = (f"{plan_text}; relief {r['median']} months, median survival {course['median_survival_months']} months, "
                  f"relief lived {lived} months (P relief outlasts life {course['p_relief_outlasts_survival']:.2f}) vs {verdict}")  # fmt: skip
+    elif compare == "death-share":
+        course = detail["disease_course"]
+        share = course["relief_end_shares"]["death"]
+        lo, hi = case["share_ci"]
+        passed = lo <= share <= hi
+        values["disease_course"] = course
+        values["value"] = share
+        model = (f"{plan_text}; relief {r['median']} months, median survival {course['median_survival_months']} and progression "
+                 f"{course['median_progression_months']} months: relief lasts until death in {share:.1%} vs {lo:.0%}-{hi:.0%} published")  # fmt: skip
     elif compare == "all-relieved":
         share = detail["relieved_share_at_months"][f"{case['months']:g}"]
         p_all = share ** case["patients"]

@@ -76,6 +76,7 @@ def test_compare_celiac_lists_every_method_and_the_blocks_options_are_simulated(
     chem = entries["chemical"]
     assert chem["applicable"] and chem["p_block"] == 1.0 and chem["relief_months"]["median"] > 0 and chem["systemic"]
     assert chem["recovery"]["disease_course"]["median_survival_months"] > 0  # the cancer indication's competing end
+    assert chem["relief_end"] in ("recovery", "progression", "death")  # issue 19: what ends the plan's relief
     block = entries["block"]
     assert block["anaesthetic_mg"]["per_block"] > 0 and block["procedures_needed"] > 1
     options = {o["method"]: o for o in block["neurolytic_options"]}

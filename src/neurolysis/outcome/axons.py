@@ -189,6 +189,7 @@ class NerveOutcome:
             "relief_mean_months": r(self.relief.mean),
             "relief_censored_at_months": self.relief.censored_at,
             "relief_by_endpoint": None if self.relief_by_endpoint is None else dict(self.relief_by_endpoint),
+            "relief_end": self.relief.detail.get("disease_course", {}).get("relief_end"),
             "injury_grades": {k: r(v) for k, v in self.injury_grades.items()},
             **({"recovery": dict(self.relief.detail)} if self.relief.detail else {}),
             "motor_deficit": self.motor_deficit,

@@ -5,6 +5,7 @@ nerve block lists. A simulated plan replaces them (:mod:`neurolysis.outcome.axon
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,6 +16,7 @@ from neurolysis.outcome.relief import (
     Relief,
     Territory,
     axon_growth_factors,
+    days_per_month,
     method_grade,
     methods,
     model_parameters,
@@ -82,6 +84,14 @@ def calibrate_young_factor(seed: int = 0) -> float:
     """The age factor at the young reference age for which the young case's median is 3.4 months."""
     case = model_parameters()["calibration"]["intercostal-cryo-young"]
     return _bisect(lambda f: case_relief(case, seed=seed, calibration={"young_factor": f}).median, 1.0, 10.0, float(case["months"]), "young_factor", 40)
+
+
+def calibrate_progression_median_days() -> float:
+    """Median time to pain progressing beyond the celiac plexus (exponential) for which the
+    share of survivors still relieved at the calibration case's months equals its published
+    share, all its failures taken as progression: months x days_per_month x ln 2 / -ln(share)."""
+    case = model_parameters()["calibration"]["eisenberg-1995-survivors"]
+    return float(case["months"]) * days_per_month() * math.log(2) / -math.log(float(case["relieved_share"]))
 
 
 def recurrence_share(months: float, seed: int = 0) -> float:

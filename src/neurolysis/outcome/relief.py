@@ -85,7 +85,8 @@ class Territory:
     """What surrounds the treated nerve's target: ``untreated_share`` u of its nociceptive
     input carried by nerves the procedure leaves alone, ``sprouting_share`` the input that
     collateral sprouts from intact neighbours restore (0: not supported), the patient's
-    ``age_years`` (None: adult), and for a cancer indication the ``survival_median_days``."""
+    ``age_years`` (None: adult), and for a cancer indication the ``survival_median_days`` and
+    ``progression_median_days`` (:func:`relief_ends`)."""
 
     untreated_share: float = 0.0
     sprouting_share: float = 0.0
@@ -94,6 +95,7 @@ class Territory:
     disease: str = ""
     sources: str = ""
     endpoint: str = "complete"  # the relief endpoint whose threshold ends relief (:func:`endpoint_threshold`)
+    progression_median_days: float | None = None  # cancer: median time to pain beyond the treated pathway
 
 
 def endpoints() -> tuple[str, ...]:
@@ -124,7 +126,8 @@ def territory_for(scene_name: str, nerve_name: str, age_years: float | None = No
         check_range("patient.age_years", age_years, *AGE_RANGE_YEARS, unit="years")
     endpoint_threshold(0.0, endpoint)  # a known endpoint, else a one-line error
     return Territory(float(t.get("untreated_share", 0.0)), sprout, age_years, d.get("survival_median_days"), d.get("disease", ""),
-                     "; ".join(x for x in (t.get("source", ""), d.get("source", "")) if x), endpoint)  # fmt: skip
+                     "; ".join(x for x in (t.get("source", ""), d.get("source", ""), d.get("progression_source", "")) if x), endpoint,
+                     d.get("progression_median_days"))  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -337,21 +340,52 @@ def procedures_needed(median_months: float | None, censored_at_months: float | N
     return math.ceil(horizon_months / median_months)
 
 
-def disease_course(days: np.ndarray, territory: Territory, seed: int = 0) -> dict | None:
-    """Relief against survival for a cancer indication: survival S ~ exponential with the
-    catalogued median; P(relief outlasts life) and the relief lived, min(R, S)."""
+RELIEF_ENDS = ("recovery", "progression", "death")
+
+
+def relief_ends(days: np.ndarray, territory: Territory, seed: int = 0) -> np.ndarray | None:
+    """For a cancer indication, the three ends of each draw's relief (days), rows in the order
+    of :data:`RELIEF_ENDS`: the nerve's recovery R = ``days``, pain progressing beyond the
+    treated pathway P ~ exponential (catalogued median; never when none is catalogued) and death
+    S ~ exponential (catalogued median survival). Relief lasts min(R, P, S); the row of the
+    minimum is what ends it. None without a disease course."""
     if territory.survival_median_days is None:
         return None
     rng = np.random.default_rng([int(seed), 7])
+    days = np.asarray(days, float)
     survival = rng.exponential(float(territory.survival_median_days) / math.log(2), days.size)
-    lived = np.minimum(days, survival) / days_per_month()
+    median_p = territory.progression_median_days
+    progression = rng.exponential(float(median_p) / math.log(2), days.size) if median_p else np.full(days.size, np.inf)
+    return np.stack([days, progression, survival])
+
+
+def end_shares(end_index: np.ndarray) -> dict[str, float]:
+    """Share of draws ended by each of :data:`RELIEF_ENDS`."""
+    counts = np.bincount(np.asarray(end_index, int), minlength=len(RELIEF_ENDS))
+    return {name: round(float(c) / max(len(end_index), 1), 3) for name, c in zip(RELIEF_ENDS, counts, strict=True)}
+
+
+def disease_course(days: np.ndarray, territory: Territory, seed: int = 0) -> dict | None:
+    """Relief against the disease course of a cancer indication (:func:`relief_ends`): the
+    median survival and progression, P(relief outlasts life), the relief lived min(R, P, S),
+    what ends relief most often (``relief_end``) and the share of each end."""
+    ends = relief_ends(days, territory, seed)
+    if ends is None:
+        return None
+    end = np.argmin(ends, axis=0)
+    lived = ends.min(axis=0) / days_per_month()
     p10, med, p90 = np.percentile(lived, [10, 50, 90])
+    shares = end_shares(end)
+    median_p = territory.progression_median_days
     return {
         "disease": territory.disease,
         "median_survival_months": round(float(territory.survival_median_days) / days_per_month(), 2),
-        "p_relief_outlasts_survival": round(float(np.mean(days >= survival)), 3),
+        "median_progression_months": None if not median_p else round(float(median_p) / days_per_month(), 2),
+        "p_relief_outlasts_survival": round(float(np.mean(ends[0] >= ends[2])), 3),
         "relief_lived_months": {"median": round(float(med), 3), "p10": round(float(p10), 3), "p90": round(float(p90), 3)},
-        "note": "survival is a competing end: trials in this population measure group differences while patients live; relief_lived_months is what such a trial can see",
+        "relief_end": max(shares, key=shares.get),
+        "relief_end_shares": shares,
+        "note": "relief ends at the earliest of the nerve's recovery, pain progressing beyond the treated pathway, and death; relief_lived_months is what a trial in this population can see",
     }
 
 

@@ -63,6 +63,7 @@ class TerritoryOutcome:
             "name": self.name, "members": [dict(m) for m in self.members], "untreated_share": round(self.untreated_share, 4),
             "pain_block": self.pain_block, "relief_months": self.relief.to_dict(), "relief_mechanism": self.relief.mechanism,
             "relief_by_endpoint": None if self.relief_by_endpoint is None else dict(self.relief_by_endpoint),
+            "relief_end": self.relief.detail.get("disease_course", {}).get("relief_end"),
             "relieved_share_at_months": dict(self.relief.detail.get("relieved_share_at_months", {})), "basis": self.basis, "source": self.source,
         }  # fmt: skip
 

@@ -41,7 +41,7 @@ from neurolysis.fields import BODY_TEMP_C, NeedlePose
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.axons import axon_paths, axon_population, killed_paths
-from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, method_grade, model_parameters, recovery_draws, relief_days
+from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, end_shares, method_grade, model_parameters, recovery_draws, relief_days, relief_ends
 from neurolysis.outcome.risk import injury_verdict, structure_points
 from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
 
@@ -108,6 +108,7 @@ class Cohort:
     properties: PropertySpread | None = None
     anchors: int = 0  # poses solved in full besides the plan, each sample moved from the nearest
     targets: tuple = ()  # several needles: (nerve, pain killed per sample, block per sample) of each target
+    territory: Territory | None = None  # the first target's (its disease course ends relief too)
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -140,7 +141,17 @@ class Cohort:
         if self.relief_months is not None:
             out["relief_months"] = _spread_dict(self.relief_months) | {"mean": round(float(self.relief_months.mean()), 3)}
             out["relieved_share_at_months"] = {f"{m:g}": round(float(np.mean(self.relief_months >= m)), 4) for m in RELIEVED_AT_MONTHS}
+            out |= self._course()
         return out
+
+    def _course(self) -> dict:
+        """Cancer: what ends each blocked sample's relief (one disease-course draw per sample)."""
+        blocked = self.relief_months[self.pain_block]
+        ends = None if self.territory is None or not blocked.size else relief_ends(blocked * days_per_month(), self.territory, self.seed)
+        if ends is None:
+            return {}
+        lived = ends.min(axis=0) / days_per_month()
+        return {"relief_end_shares": end_shares(np.argmin(ends, axis=0)), "relief_lived_months": _spread_dict(lived) | {"note": "blocked samples only"}}
 
 
 def _spread_dict(values: np.ndarray) -> dict:
@@ -199,7 +210,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
         motor = None if target.motor_fibres_killed_fraction is None else np.full(samples, target.motor_fibres_killed_fraction)
         injured = np.tile(np.array([r.injured for r in critical], bool), (samples, 1))
         return Cohort((ctx.pose,) * samples, np.full(samples, target.pain_fibres_killed_fraction), motor, ones * target.pain_block,
-                      ones * target.motor_deficit, relief, injured, ~ones, None, seed, names, note, time.perf_counter() - started)  # fmt: skip
+                      ones * target.motor_deficit, relief, injured, ~ones, None, seed, names, note, time.perf_counter() - started, territory=territory_of(ctx))  # fmt: skip
     limits = load_catalog("uncertainty")["limits"]
     poses = draw_poses(ctx.pose, spread, samples, seed)
     bone_contact = np.zeros(samples, bool)
@@ -255,7 +266,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     return Cohort(tuple(poses), pain, motor if nerve.has_motor else None, block.astype(bool), deficit.astype(bool),
                   relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started,
                   bone_contact, tuple(checks), properties if properties is not None and property_solve is not None else None,
-                  len(sources) - 1 if properties is None or property_solve is None else 0)  # fmt: skip
+                  len(sources) - 1 if properties is None or property_solve is None else 0, territory=nerve.territory)  # fmt: skip
 
 
 def _needle_features(poses, length_m: float) -> np.ndarray:

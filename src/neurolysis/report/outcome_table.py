@@ -69,8 +69,9 @@ def _target_rows(d: dict) -> list[tuple[str, str]]:
             rows.append(("pain returns (neuroma, sprouting)", f"{100 * rec['recurrence_probability']:.0f} % of patients, median onset {rec['recurrence_median_months']:g} months"))
         if "disease_course" in rec:
             c = rec["disease_course"]
+            ended = ", ".join(f"{name} {100 * share:.0f} %" for name, share in c.get("relief_end_shares", {}).items())
             rows.append(("against the disease course", f"median survival {c['median_survival_months']:g} months; relief outlasts life in {100 * c['p_relief_outlasts_survival']:.0f} %; "
-                                                       f"relief lived {_fmt_range(c['relief_lived_months'], 'months')}"))  # fmt: skip
+                                                       f"relief lived {_fmt_range(c['relief_lived_months'], 'months')}; relief ended by {ended}"))  # fmt: skip
     if t.get("injury_grades"):
         rows.append(("injury grade (Sunderland)", ", ".join(f"{k.split('-')[1]}: {100 * v:.0f} %" for k, v in t["injury_grades"].items())))
     if not (r and r.get("median") is not None and t["pain_block"]):

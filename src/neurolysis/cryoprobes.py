@@ -21,7 +21,8 @@ literature.md E) made the enthalpy solver's line search fail."""
 @dataclass(frozen=True)
 class Cryoprobe:
     """A catalogued cryoprobe: gas, outer diameter and active (freezing) length in mm at
-    the edge, tip temperature while freezing in C (see ``neurolysis cryoprobes``)."""
+    the edge, tip temperature while freezing in C and the time constant (s) in which the
+    probe cools to it (see ``neurolysis cryoprobes``)."""
 
     id: str
     gas: str
@@ -30,12 +31,15 @@ class Cryoprobe:
     tip_temp_c: float
     closed_end: bool = True
     description: str = ""
+    cooldown_s: float = 0.0  # time constant of the probe surface's approach to tip_temp_c at each freeze
+
 
     def __post_init__(self) -> None:
         check_choice(f"cryoprobe {self.id!r} gas", self.gas, GASES)
         check_range(f"cryoprobe {self.id!r} outer_diameter_mm", self.outer_diameter_mm, 0.1, 5.0, unit="mm")
         check_range(f"cryoprobe {self.id!r} active_length_mm", self.active_length_mm, 0.5, 100.0, unit="mm")
         check_range(f"cryoprobe {self.id!r} tip_temp_c", self.tip_temp_c, -200.0, -20.0, unit="C")
+        check_range(f"cryoprobe {self.id!r} cooldown_s", self.cooldown_s, 0.0, 60.0, unit="s")
 
     @property
     def outer_radius_m(self) -> float:
@@ -46,7 +50,7 @@ class Cryoprobe:
         return 1e-3 * self.active_length_mm
 
 
-_FIELDS = ("gas", "outer_diameter_mm", "active_length_mm", "tip_temp_c", "closed_end", "description")
+_FIELDS = ("gas", "outer_diameter_mm", "active_length_mm", "tip_temp_c", "closed_end", "description", "cooldown_s")
 
 
 def all_cryoprobes() -> dict[str, Cryoprobe]:

@@ -49,7 +49,8 @@ class FieldSample:
     lesion parameter set; pulsed RF: never). Points outside the solved domain carry the
     undisturbed state (body temperature, no damage). ``agent_fraction`` (injected methods
     only, else None) is the peak concentration reached as a fraction of the injected one
-    (0..1): how much of the agent got there. ``tubes_destroyed`` (bool, or None) marks where
+    (0..1): how much of the agent got there. ``min_temp_c`` (cold methods only, else None) is
+    the minimum temperature reached (C). ``tubes_destroyed`` (bool, or None) marks where
     the dose also destroys the endoneurial tubes (Sunderland grade >= 3: an axon killed there
     regrows through scar); None means the method's catalogued grade applies to every killed
     axon (``data/nerve_model.toml [method]``).
@@ -61,6 +62,7 @@ class FieldSample:
     lethal: np.ndarray
     agent_fraction: np.ndarray | None = None
     tubes_destroyed: np.ndarray | None = None
+    min_temp_c: np.ndarray | None = None  # cold methods: the minimum temperature reached (C)
 
 
 def unharmed(points_m: np.ndarray) -> FieldSample:
@@ -88,6 +90,7 @@ def lesions_in_turn(samplers: tuple[FieldSampler, ...]) -> FieldSampler:
         lethal = np.any([p.lethal for p in parts], axis=0) | (omega >= 1.0)
         agents = [p.agent_fraction for p in parts if p.agent_fraction is not None]
         tubes = [p.tubes_destroyed for p in parts if p.tubes_destroyed is not None]
+        colds = [p.min_temp_c for p in parts if p.min_temp_c is not None]
         return FieldSample(
             peak_temp_c=np.max([p.peak_temp_c for p in parts], axis=0),
             omega=omega,
@@ -95,6 +98,7 @@ def lesions_in_turn(samplers: tuple[FieldSampler, ...]) -> FieldSampler:
             lethal=lethal,
             agent_fraction=np.max(agents, axis=0) if agents else None,
             tubes_destroyed=np.any(tubes, axis=0) if tubes else None,
+            min_temp_c=np.min(colds, axis=0) if colds else None,
         )
 
     return sample

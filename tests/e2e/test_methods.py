@@ -96,6 +96,10 @@ def test_cryo_section_reports_ice_lethal_zone_and_frozen_nerve_length():
     assert n["frozen_length_mm"] >= n["lethal_length_mm"] > 0 and n["minimum_length_mm"] == 4.0
     assert n["meets_minimum_length"] == (n["lethal_length_mm"] >= 4.0)
     assert c["growth"] and c["growth"][-1]["time_s"] == pytest.approx(40.0)
+    assert c["lethal_zone"]["hold_s"] == 5.0 and c["probe"]["cooldown_s"] > 0  # issue 19: time at temperature, a probe that cools
+    for s in d["critical"]:  # a cold method shows each structure's minimum temperature and judges it by the cold criterion
+        assert s["min_temp_c"] is not None and s["min_temp_c"] <= 37.0 + 1e-6
+        assert "cold criterion" in s["reason"] or s["reason"].startswith("not reached")
 
 
 def test_longer_freeze_freezes_more_nerve():

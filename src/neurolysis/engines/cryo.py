@@ -9,9 +9,13 @@ on the needle-aligned tetrahedral mesh of the RF engine (:mod:`neurolysis.physic
 moved rigidly into the anatomy. Only tissue elements are solved; the probe is a hole:
 
 * freeze phases: the probe surface of the active (freezing) length, closed tip included,
-  is held at the catalogued tip temperature (a boiling Joule-Thomson gas sits at its
-  saturation temperature while the flow supplies the heat: docs/models/cryo.md section 3;
-  an upper bound on cooling);
+  approaches the catalogued tip temperature as 1 - exp(-t / tau) from body temperature
+  (tau the probe's ``cooldown_s``), then stays there (a boiling Joule-Thomson gas sits at
+  its saturation temperature while the flow supplies the heat: docs/models/cryo.md section
+  3; an upper bound on cooling);
+* a vessel lumen (flowing blood) is held at body temperature in every phase: the flow
+  carries heat in faster than the freeze takes it (the constant-wall-temperature model of
+  a large vessel, as the RF engine's lumen);
 * thaw phases and the shaft above the active length: insulated (passive thaw; the shaft of
   a cryoprobe is insulated so that only the active length freezes). Active (heated) thaw
   is not modelled;
@@ -28,8 +32,10 @@ interfaces by GMRES with a Ruge-Stueben AMG V-cycle of its symmetric approximati
 (:meth:`neurolysis.physics.linear.AMGSolver.solve_nonsymmetric`; CG for one tissue), each
 solved to 1e-2 of the Newton residual (inexact Newton; the Newton tolerance is unchanged).
 
-Injury: a point is lethal when the minimum temperature it reached is at or below the
-lethal isotherm (default -20 C, ``lethal_isotherms_c()["default"]``); the ice ball is the
+Injury: a point is lethal when it spent at least ``lethal_hold_s()`` (5 s, a judgement:
+``data/freezing.toml [lethal_hold]``) at or below the lethal isotherm (default -20 C,
+``lethal_isotherms_c()["default"]``), the time summed over every freeze of the protocol
+(thaw-refreeze cycles add); the ice ball is the
 region at or below the ice edge (-0.6 C, ``lethal_isotherms_c()["ice_edge"]``). Note that
 the model's tissue only starts to freeze at the liquidus (-1 C, ``freezing.toml``): the
 -0.6 C and 0 C edges are isotherms just outside the frozen tissue.
@@ -39,7 +45,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,9 +54,10 @@ from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.scene import Scene
 from neurolysis.cryoprobes import Cryoprobe, check_cycles, cryoprobe
 from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
+from neurolysis.engines.rf.generator import FLOWING_TISSUES
 from neurolysis.fields import BODY_TEMP_C, FieldSample, NeedlePose
 from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
-from neurolysis.physics.freezing import ConductionMesh, EnthalpyCurve, FreezingMaterial, FreezingProperties, freezing_material, freezing_tissue_ids, lethal_isotherms_c
+from neurolysis.physics.freezing import ConductionMesh, EnthalpyCurve, FreezingMaterial, FreezingProperties, freezing_material, freezing_tissue_ids, lethal_hold_s, lethal_isotherms_c
 from neurolysis.physics.lesion import LesionShape, level_extent, measure_cold_region, tissue_edges
 from neurolysis.physics.linear import AMGSolver
 from neurolysis.physics.mesh import NeedleGeometry
@@ -181,6 +188,8 @@ class CryoFields:
     temp_c: np.ndarray
     min_temp_c: np.ndarray
     start_temp_c: float
+    cold_time_s: np.ndarray | None = None  # time spent at or below the lethal isotherm (s)
+    hold_s: float = 0.0  # time there that kills (s)
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,7 @@ class CryoResult:
 
     ``ice_ball``: region whose minimum temperature reached <= the ice edge (-0.6 C), i.e.
     the envelope of the ice ball over the protocol; ``isotherm_0c`` likewise at 0 C;
-    ``lethal_zone``: minimum temperature <= ``lethal_isotherm_c``. ``growth``: per ~10 s,
+    ``lethal_zone``: at or below ``lethal_isotherm_c`` for ``lethal_hold_s`` in all. ``growth``: per ~10 s,
     instantaneous ice ball (T <= -0.6 C and <= 0 C, shrinks in thaw) and the cumulative
     lethal zone. ``energy`` in J (see :meth:`to_dict`).
     """
@@ -199,6 +208,7 @@ class CryoResult:
     pose: NeedlePose
     lethal_isotherm_c: float
     ice_edge_c: float
+    lethal_hold_s: float
     ice_ball: LesionShape
     isotherm_0c: LesionShape
     lethal_zone: LesionShape
@@ -218,6 +228,11 @@ class CryoResult:
         frame (P1 interpolation; body temperature off the mesh)."""
         return self._interp(points_m, self.fields.min_temp_c)
 
+    def cold_time_s_at(self, points_m: np.ndarray) -> np.ndarray:
+        """Time (s) spent at or below the lethal isotherm at points (n, 3) (0 off the mesh)."""
+        f = self.fields
+        return f.mesh.interpolate(f.cold_time_s, f.frame.to_local(points_m), 0.0)
+
     def temp_c_at(self, points_m: np.ndarray) -> np.ndarray:
         """Temperature (C) at the end of the protocol at points (n, 3)."""
         return self._interp(points_m, self.fields.temp_c)
@@ -225,13 +240,14 @@ class CryoResult:
     def sample(self, points_m: np.ndarray) -> FieldSample:
         """Fields for the nerve and risk models at points (n, 3) of the anatomy frame.
 
-        ``lethal`` = min temperature <= ``lethal_isotherm_c``. Freezing never heats tissue,
-        so ``peak_temp_c`` is the start (body) temperature, ``omega`` = ``cem43_min`` = 0;
-        the minimum temperature is :meth:`min_temp_c_at`.
+        ``lethal``: at or below ``lethal_isotherm_c`` for ``lethal_hold_s`` in all. Freezing
+        never heats tissue, so ``peak_temp_c`` is the start (body) temperature, ``omega`` =
+        ``cem43_min`` = 0; ``min_temp_c`` is the minimum temperature reached.
         """
         tmin = self.min_temp_c_at(points_m)
         zeros = np.zeros(len(tmin))
-        return FieldSample(np.full(len(tmin), self.fields.start_temp_c), zeros, zeros.copy(), tmin <= self.lethal_isotherm_c)
+        lethal = (self.cold_time_s_at(points_m) >= self.lethal_hold_s - 1e-9) & (tmin <= self.lethal_isotherm_c)
+        return FieldSample(np.full(len(tmin), self.fields.start_temp_c), zeros, zeros.copy(), lethal, min_temp_c=tmin)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (lengths in mm, temperatures in C, energy in J, times in s)."""
@@ -241,12 +257,12 @@ class CryoResult:
 
         p = self.probe
         return {
-            "probe": {"id": p.id, "gas": p.gas, "outer_diameter_mm": p.outer_diameter_mm, "active_length_mm": p.active_length_mm, "tip_temp_c": p.tip_temp_c},
+            "probe": {"id": p.id, "gas": p.gas, "outer_diameter_mm": p.outer_diameter_mm, "active_length_mm": p.active_length_mm, "tip_temp_c": p.tip_temp_c, "cooldown_s": p.cooldown_s},
             "cycles": [{"kind": kind, "duration_s": s} for kind, s in self.cycles],
             "pose": {"tip_mm": (self.pose.tip_m * 1e3).tolist(), "direction": self.pose.direction.tolist()},
             "ice_ball": dims(self.ice_ball, edge_c=self.ice_edge_c),
             "isotherm_0c": dims(self.isotherm_0c, edge_c=0.0),
-            "lethal_zone": dims(self.lethal_zone, isotherm_c=self.lethal_isotherm_c),
+            "lethal_zone": dims(self.lethal_zone, isotherm_c=self.lethal_isotherm_c, hold_s=self.lethal_hold_s),
             "growth": list(self.growth),
             "energy": dict(self.energy),
             "mesh": dict(self.mesh),
@@ -254,6 +270,14 @@ class CryoResult:
             "warnings": list(self.warnings),
             "disclaimer": DISCLAIMER,
         }
+
+
+def _held_cold(min_temp_c: np.ndarray, cold_time_s: np.ndarray, lethal_c: float, hold_s: float) -> np.ndarray:
+    """A nodal field <= 0 exactly where the tissue reached the lethal isotherm and spent the hold
+    at or below it: max((T_min - T_lethal) / 1 C, (hold - t_cold) / 1 s). Its zero level is the
+    lethal zone's edge, interpolated along mesh edges like an isotherm (the two criteria each
+    linear between nodes; a point is lethal only if both say so, as :meth:`CryoResult.sample`)."""
+    return np.maximum(min_temp_c - lethal_c, hold_s - cold_time_s)
 
 
 # ------------------------------------------------------------------------ simulation
@@ -310,9 +334,11 @@ def simulate_cryo(
     cmesh = ConductionMesh(volume, tets, lambda k: pattern.matrix(pattern.data(k)))
     props, missing = _properties(geo, volume, tissue_of)
     linear = _LinearSolve(SOLVER_RTOL)
-    solver = FreezingSolver(cmesh, props, linear_solve=linear, rtol=NEWTON_RTOL, linear_forcing=LINEAR_FORCING, exact_jacobian=EXACT_JACOBIAN)
+    solver = FreezingSolver(cmesh, props, (lethal_c,), linear_solve=linear, rtol=NEWTON_RTOL, linear_forcing=LINEAR_FORCING, exact_jacobian=EXACT_JACOBIAN)
     probe_nodes = local_of[m.active_nodes[0]]
-    phases = freeze_thaw_phases(probe_nodes, probe.tip_temp_c, cycles)
+    lumen = np.setdiff1d(np.unique(tets[np.isin(tissue_of, FLOWING_TISSUES)]), probe_nodes)
+    phases = freeze_thaw_phases(probe_nodes, probe.tip_temp_c, cycles, cooldown_s=probe.cooldown_s, start_temp_c=BODY_TEMP_C, held_nodes=lumen, held_temp_c=BODY_TEMP_C)
+    hold = lethal_hold_s()
 
     # probe interior (not solved): the mean of the probe-surface ring of its z-layer
     n_xy = len(m.section.points)
@@ -343,10 +369,10 @@ def simulate_cryo(
         if t >= counter["next"] - 1e-6 or at_phase_end:
             while counter["next"] <= t + 1e-6:
                 counter["next"] += GROWTH_EVERY_S
-            temp, tmin = full(state.temp_c), full(state.min_temp_c)
+            temp, cold = full(state.temp_c), full(state.time_below_s[0])
             iw, il = level_extent(m, temp, ice_c, edges)
             zw, zl = level_extent(m, temp, 0.0, edges)
-            lw, ll = level_extent(m, tmin, lethal_c, edges)
+            lw, ll = level_extent(m, _held_cold(full(state.min_temp_c), cold, lethal_c, hold), 0.0, edges)
             growth.append(
                 {
                     "time_s": float(t),
@@ -368,10 +394,10 @@ def simulate_cryo(
     state, reports, _ = solver.run(state0, phases, dt_s, observe)
     solve_s = time.perf_counter() - started - setup_s
 
-    temp_full, min_full = full(state.temp_c), full(state.min_temp_c)
+    temp_full, min_full, cold_full = full(state.temp_c), full(state.min_temp_c), full(state.time_below_s[0])
     ice = measure_cold_region(m, min_full, ice_c, "ice_edge", edges, vol_all)
     zero = measure_cold_region(m, min_full, 0.0, "isotherm_0c", edges, vol_all)
-    lethal = measure_cold_region(m, min_full, lethal_c, "lethal_isotherm", edges, vol_all)
+    lethal = replace(measure_cold_region(m, _held_cold(min_full, cold_full, lethal_c, hold), 0.0, "lethal_isotherm_held", edges, vol_all), threshold=lethal_c)
 
     probe_in = sum(r.fixed_nodes_j for r in reports)
     perfusion_in = sum(r.perfusion_j for r in reports)
@@ -417,6 +443,7 @@ def simulate_cryo(
         pose=pose,
         lethal_isotherm_c=lethal_c,
         ice_edge_c=ice_c,
+        lethal_hold_s=hold,
         ice_ball=ice,
         isotherm_0c=zero,
         lethal_zone=lethal,
@@ -425,7 +452,7 @@ def simulate_cryo(
         mesh=mesh_info,
         wall_time_s=time.perf_counter() - started,
         warnings=tuple(warnings),
-        fields=CryoFields(m, frame, temp_full, min_full, BODY_TEMP_C),
+        fields=CryoFields(m, frame, temp_full, min_full, BODY_TEMP_C, cold_full, hold),
     )
 
 

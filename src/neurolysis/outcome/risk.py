@@ -30,9 +30,13 @@ from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import CriticalStructure, Scene
 from neurolysis.fields import FieldSampler
+from neurolysis.physics.freezing import lethal_hold_s, lethal_isotherms_c
 from neurolysis.validation import ValidationError, check_range
 
 _UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", ""), "agent_fraction": ("injected agent reaching it (fraction of the injected concentration)", "")}
+
+COLD_CRITERION = f"the method's lethal region, at or below {lethal_isotherms_c()['default']:g} C for {lethal_hold_s():g} s in all (data/freezing.toml)"
+"""How a cold method's injury is judged (a vessel wall as any tissue: data/freezing.toml [lethal_hold])."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,14 @@ class StructureRisk:
     in_box: bool = True
     distance_is_lower_bound: bool = False
     agent_fraction: float = 0.0  # injected methods: peak concentration there / injected concentration
+    min_temp_c: float | None = None  # cold methods: the lowest temperature it reached (C)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for key in ("peak_temp_c", "omega", "cem43_min", "lethal_fraction", "agent_fraction"):
             d[key] = round(float(d[key]), 4)
+        if d["min_temp_c"] is not None:
+            d["min_temp_c"] = round(float(d["min_temp_c"]), 2)
         if d["distance_to_lesion_mm"] is not None:
             d["distance_to_lesion_mm"] = round(float(d["distance_to_lesion_mm"]), 3)
         return d
@@ -291,6 +298,8 @@ def assess_risk(
     lethal = fields["lethal"]
     agent = sample.agent_fraction
     fields["agent_fraction"] = np.zeros(points.shape[0]) if agent is None else np.nan_to_num(np.asarray(agent, float).reshape(points.shape[0]))
+    if sample.min_temp_c is not None:
+        fields["min_temp_c"] = np.asarray(sample.min_temp_c, float).reshape(points.shape[0])
 
     lesion = points[lethal]
     if lethal_points_m is not None:
@@ -322,17 +331,21 @@ def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_b
     if idx.size == 0:
         box = " to ".join("[" + ", ".join(f"{v * 1e3:.0f}" for v in b) + "]" for b in (lo, hi))
         reason = f"not reached: no part of it lies in the region of interest {box} mm (body temperature assumed; distance is a lower bound)"
-        return StructureRisk(s.name, s.kind, body_c, 0.0, 0.0, False, reason, box_gap_mm, consequence, 0.0, 0, False, box_gap_mm is not None)
+        return StructureRisk(s.name, s.kind, body_c, 0.0, 0.0, False, reason, box_gap_mm, consequence, 0.0, 0, False, box_gap_mm is not None, 0.0,
+                             body_c if "min_temp_c" in fields else None)  # fmt: skip
     peak = float(fields["peak_temp_c"][idx].max())
     omega = float(fields["omega"][idx].max())
     cem = float(fields["cem43_min"][idx].max())
     lethal = fields["lethal"][idx]
     agent = float(fields["agent_fraction"][idx].max())
     injured, reason = injury_verdict(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent, "lumen_diameter_mm": lumen_mm})
+    cold = float(fields["min_temp_c"][idx].min()) if "min_temp_c" in fields else None
+    if cold is not None:
+        reason += f"; minimum {cold:.1f} C (cold criterion: {COLD_CRITERION})"
     distance = None
     if tree is not None:
         distance = 0.0 if lethal.any() else float(tree.query(points[idx], k=1)[0].min() * 1e3)
-    return StructureRisk(s.name, s.kind, peak, omega, cem, injured, reason, distance, consequence, float(lethal.mean()), int(idx.size), in_box, False, agent)
+    return StructureRisk(s.name, s.kind, peak, omega, cem, injured, reason, distance, consequence, float(lethal.mean()), int(idx.size), in_box, False, agent, cold)
 
 
 def risk_warnings(risks: Iterable[StructureRisk]) -> list[str]:

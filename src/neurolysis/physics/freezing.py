@@ -128,6 +128,12 @@ def lethal_isotherms_c() -> dict[str, float]:
     return {name: float(value) for name, value in table.items() if name != "sources"}
 
 
+def lethal_hold_s() -> float:
+    """Time (s) tissue must spend at or below the lethal isotherm, summed over the freezes of
+    a protocol, to die (``data/freezing.toml [lethal_hold]``; a judgement, see its source)."""
+    return float(load_catalog("freezing")["lethal_hold"]["seconds"])
+
+
 # ---------------------------------------------------------------------- enthalpy curve
 
 
@@ -339,14 +345,6 @@ class HeatBoundary:
         check_range("exchange_temp_c", float(np.min(self.exchange_temp_c)), -273.15, unit="C")
         if self.exchange_conductance_w_k is not None and np.any(np.asarray(self.exchange_conductance_w_k) < 0):
             raise ValidationError("exchange_conductance_w_k: must be >= 0 W/K")
-
-
-def probe_boundary(probe_nodes: np.ndarray, tip_temp_c: float | None) -> HeatBoundary:
-    """Probe surface held at ``tip_temp_c`` (freeze), or passive and insulated if None (thaw)."""
-    if tip_temp_c is None:
-        return HeatBoundary()
-    check_range("tip_temp_c", tip_temp_c, -200.0, 0.0, unit="C")
-    return HeatBoundary(np.asarray(probe_nodes), float(tip_temp_c))
 
 
 # ------------------------------------------------------------------- state and report

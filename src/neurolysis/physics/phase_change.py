@@ -25,6 +25,7 @@ SI units; temperatures in degrees Celsius.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -32,9 +33,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from neurolysis.physics.freezing import ConductionMesh, FreezingProperties, FreezingState, HeatBoundary, StepReport, frozen_array, probe_boundary, time_below
+from neurolysis.physics.freezing import ConductionMesh, FreezingProperties, FreezingState, HeatBoundary, StepReport, frozen_array, time_below
 from neurolysis.validation import ValidationError, check_choice, check_range
 
+RAMP_STEPS_PER_TAU = 2
+"""Probe cool-down: piecewise-constant probe temperatures per time constant (each tau / 2
+long at its mid-step value; the 90 s default freeze then takes 10 ramp steps and 25 of 3 s)."""
+RAMP_SPAN = 5.0
+"""Probe cool-down: time constants stepped before the probe is held at its tip temperature
+(exp(-5) = 0.7 % of the drop left)."""
 _SLOPE_FLOOR = 1e-9
 """D = dT/dH is floored at this fraction of the smallest phase slope 1 / C (isothermal
 phase change has D = 0 there); the Newton step is then exact to ~1e-9 relative."""
@@ -343,16 +350,44 @@ class Phase:
         check_range("duration_s", self.duration_s, 0.0, low_inclusive=False, unit="s")
 
 
-def freeze_thaw_phases(probe_nodes: np.ndarray, tip_temp_c: float, cycles: Sequence[tuple[str, float]]) -> list[Phase]:
+def freeze_thaw_phases(probe_nodes: np.ndarray, tip_temp_c: float, cycles: Sequence[tuple[str, float]], *, cooldown_s: float = 0.0,
+                       start_temp_c: float = 37.0, held_nodes: np.ndarray | None = None, held_temp_c: float = 37.0) -> list[Phase]:  # fmt: skip
     """Phases for a cycle list such as (("freeze", 90), ("thaw", 30), ("freeze", 90)).
 
-    Freeze: probe surface held at the tip temperature. Thaw: passive (probe insulated,
-    tissue rewarms by conduction and perfusion); active thaw is not modelled.
+    Freeze: the probe surface follows T(t) = T_s + (T_tip - T_s)(1 - exp(-t / tau)) from the
+    start of each freeze (tau = ``cooldown_s``, T_s = ``start_temp_c``; tau = 0: held at the
+    tip temperature at once), as piecewise-constant phases of tau / RAMP_STEPS_PER_TAU at the
+    mid-step value over the first RAMP_SPAN time constants, then at ``tip_temp_c``. Thaw: passive
+    (probe insulated, tissue rewarms by conduction and perfusion); active thaw is not
+    modelled. ``held_nodes`` (a vessel lumen's flowing blood) stay at ``held_temp_c`` in
+    every phase.
     """
+    check_range("tip_temp_c", tip_temp_c, -200.0, 0.0, unit="C")
+    check_range("cooldown_s", cooldown_s, 0.0, 60.0, unit="s")
+    held = np.zeros(0, dtype=np.int64) if held_nodes is None else np.asarray(held_nodes, dtype=np.int64)
+
+    def boundary(probe_c: float | None) -> HeatBoundary:
+        if probe_c is None and not held.size:
+            return HeatBoundary()
+        probe = HeatBoundary() if probe_c is None else HeatBoundary(np.asarray(probe_nodes), float(probe_c))
+        nodes = np.concatenate([probe.fixed_nodes, held])
+        return HeatBoundary(nodes, np.concatenate([probe.fixed_temp_c, np.full(held.size, float(held_temp_c))]))
+
     phases = []
     for i, (kind, duration_s) in enumerate(cycles):
         check_choice(f"cycles[{i}] kind", kind, ("freeze", "thaw"))
-        phases.append(Phase(duration_s, probe_boundary(probe_nodes, tip_temp_c if kind == "freeze" else None), kind))
+        if kind == "thaw":
+            phases.append(Phase(duration_s, boundary(None), kind))
+            continue
+        t = 0.0
+        ramp_end = min(duration_s, RAMP_SPAN * cooldown_s)
+        while t < ramp_end - 1e-9:
+            step = min(cooldown_s / RAMP_STEPS_PER_TAU, ramp_end - t)
+            probe_c = start_temp_c + (tip_temp_c - start_temp_c) * (1.0 - math.exp(-(t + 0.5 * step) / cooldown_s))
+            phases.append(Phase(step, boundary(probe_c), kind))
+            t += step
+        if duration_s - t > 1e-9:
+            phases.append(Phase(duration_s - t, boundary(tip_temp_c), kind))
     return phases
 
 

@@ -25,7 +25,7 @@ import jinja2
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.methods.block import HOURS_PER_MONTH
-from neurolysis.outcome.risk import risk_warnings
+from neurolysis.outcome.risk import COLD_CRITERION, risk_warnings
 from neurolysis.output import check_output_path, write_text_atomic
 
 AMBER_FACTOR = 2.0
@@ -145,7 +145,7 @@ def _critical_rows(d: dict) -> list[dict]:
     for c in d["critical"]:
         light, why = traffic_light(c, cohort.get(c["name"]))
         distance = None if c["distance_to_lesion_mm"] is None else f"{'>' if c.get('distance_is_lower_bound') else ''}{c['distance_to_lesion_mm']:.1f}"
-        rows.append(c | {"light": light, "why": why, "distance": distance, "p_injury": cohort.get(c["name"]), "thresholds": _thresholds(c["kind"])})
+        rows.append(c | {"light": light, "why": why, "distance": distance, "p_injury": cohort.get(c["name"]), "thresholds": [COLD_CRITERION] if c.get("min_temp_c") is not None else _thresholds(c["kind"])})
     return rows
 
 

@@ -169,7 +169,8 @@ def print_outcome(outcome) -> None:
         console.print(extra)
     # the dose columns that mean something for the method: heat for RF, agent for injections
     doses = {"rf": (("peak (°C)", lambda c: f"{c['peak_temp_c']:.1f}"), ("Ω", lambda c: f"{c['omega']:.2g}"), ("CEM43 (min)", lambda c: f"{c['cem43_min']:.3g}")),
-             "chemical": (("agent (% of injected)", lambda c: f"{100 * c['agent_fraction']:.0f}"),)}  # fmt: skip
+             "chemical": (("agent (% of injected)", lambda c: f"{100 * c['agent_fraction']:.0f}"),),
+             "cryo": (("minimum (°C)", lambda c: f"{c['min_temp_c']:.1f}" if c.get("min_temp_c") is not None else "-"),)}  # fmt: skip
     columns = doses.get("rf" if "rf" in d else d["method"], ())
     table = Table("critical structure", "kind", *(name for name, _ in columns), "to lesion (mm)", "injured")
     for c in d["critical"]:

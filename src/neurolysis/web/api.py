@@ -230,7 +230,8 @@ def outcome_lights(outcome: dict) -> list[dict]:
     for c in outcome.get("critical", []):
         light, why = traffic_light(c, cohort.get(c["name"]))
         out.append({"name": c["name"], "kind": c["kind"], "light": light, "why": why, "injured": c["injured"], "p_injury": cohort.get(c["name"]),
-                    "distance_to_lesion_mm": c.get("distance_to_lesion_mm"), "peak_temp_c": c.get("peak_temp_c")})  # fmt: skip
+                    "distance_to_lesion_mm": c.get("distance_to_lesion_mm"), "peak_temp_c": c.get("peak_temp_c"),
+                    "min_temp_c": c.get("min_temp_c")})  # fmt: skip
     return out
 
 

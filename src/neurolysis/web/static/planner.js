@@ -688,7 +688,8 @@ function showOutcome(outcome, lights, links) {
   $("lights").tBodies[0].replaceChildren(...lights.map((l) => {
     const tr = document.createElement("tr");
     tr.dataset.structure = l.name;
-    const cells = ["", l.name, l.kind, fmt(l.peak_temp_c), fmt(l.distance_to_lesion_mm), l.p_injury === null ? "-" : pct(l.p_injury), l.why];
+    const temperature = l.min_temp_c === null || l.min_temp_c === undefined ? `peak ${fmt(l.peak_temp_c)}` : `min ${fmt(l.min_temp_c)}`;  // cold methods: the lowest reached
+    const cells = ["", l.name, l.kind, temperature, fmt(l.distance_to_lesion_mm), l.p_injury === null ? "-" : pct(l.p_injury), l.why];
     for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
     tr.cells[0].className = `light light-${l.light}`;
     tr.cells[0].replaceChildren(Object.assign(document.createElement("span"), { title: l.light }));

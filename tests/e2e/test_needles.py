@@ -1,7 +1,9 @@
 """Several needles in one plan (issue 18): `plan new --template genicular` writes three lesions,
 `simulate --json` gives every target, the territory and each needle; one needle's error names it;
 the single-needle form gives the answers it gave before several needles existed (golden numbers
-computed by commit e9ca023, the last one without them, with the same coarse settings).
+computed by commit e9ca023, the last one without them, with the same coarse settings; the
+intercostal cryo entry was recomputed when issue 19 changed the cryo dose on purpose: its
+"note" says what it was).
 
 Behaviour on a coarse mesh (``simulation.mesh_refinement=0.7``): the right structure and the
 right comparisons, not the verified accuracy.

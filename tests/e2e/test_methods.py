@@ -10,6 +10,7 @@ import math
 import tomllib
 from functools import cache
 
+import numpy as np
 import pytest
 
 from neurolysis.cli import main
@@ -221,15 +222,33 @@ def test_celiac_spread_toward_the_segmental_artery_is_flagged():
 
 def test_repeated_dilute_injections_deepen_the_kill_in_steps():
     """Near the neurolytic threshold one injection is not enough and repeats add to it (issue 5:
-    'repeated until the nerve is fully stripped'): 25 % ethanol, 0.5 mL daily at the L4 medial
+    'repeated until the nerve is fully stripped'), here all at the planned point (repeat_site
+    "same", so the tip's dose triples): 25 % ethanol, 0.5 mL daily at the L4 medial
     branch kills 74 %, 79 %, 81 % of pain fibres (issue 10's dose response: each repeat adds
     little, as the agent clears between injections; not yet a full strip, docs/models/chemical.md)."""
     d = _outcome("chemical", "lumbar-medial-branch", "procedure.concentration_pct=25", "procedure.volume_ml=0.5",
-                 "procedure.injections=3", "procedure.interval_h=24").to_dict()["chemical"]  # fmt: skip
+                 "procedure.injections=3", "procedure.interval_h=24", 'procedure.repeat_site="same"').to_dict()["chemical"]  # fmt: skip
     pain = [p["pain_fibres_killed_fraction"] for p in d["per_injection"]]
     assert pain == sorted(pain) and pain[0] < pain[-1] < 0.95
     assert d["injections_to_full_strip"] is None
     assert d["tip_lethal_index"][2] == pytest.approx(3 * d["tip_lethal_index"][0], rel=0.05)
+
+
+def test_repeats_land_within_the_placement_spread_and_accumulate():
+    """issue 19: an operator's repeats land where the re-aimed needle does (the target's placement
+    spread, seeded), each reported with its tip and how far along the nerve the agent reached
+    the spread level; the share killed after 3 injections is above the share after 1."""
+    d = _outcome("chemical", "lumbar-medial-branch", "procedure.concentration_pct=25", "procedure.volume_ml=0.5",
+                 "procedure.injections=3", "procedure.interval_h=24").to_dict()["chemical"]  # fmt: skip
+    per = d["per_injection"]
+    tips = np.array([p["tip_mm"] for p in per])
+    assert np.allclose(tips[0], _outcome("chemical", "lumbar-medial-branch").to_dict()["placement"]["tip_mm"])
+    moved = np.linalg.norm(tips[1:] - tips[0], axis=1)
+    assert np.all(moved > 0.0) and np.all(moved < 5.0)  # 0.64 mm SD per axis (data/uncertainty.toml)
+    pain = [p["pain_fibres_killed_fraction"] for p in per]
+    assert pain == sorted(pain) and pain[-1] > pain[0]
+    along = [p["spread_along_nerve_mm"] for p in per]
+    assert along == sorted(along) and along[0] > 0 and d["spread_along_nerve_mm"] == along[-1]
 
 
 def test_methods_command_lists_every_method_with_fields_and_choices(capsys):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from neurolysis.chemistry import dose_response, topical_exposure
-from neurolysis.engines.chemical import volume_above_m3
+from neurolysis.physics.lesion import volume_above_m3
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
 

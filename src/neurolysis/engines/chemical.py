@@ -1,9 +1,11 @@
 """Chemical neurolysis (ethanol, phenol) in 3D anatomy: bolus, transport with clearance, axon dose.
 
-Each of ``injections`` injections, ``interval_h`` apart at the same needle pose:
+Each of ``injections`` injections, ``interval_h`` apart, at the needle's tip or at its own
+tip position (``injection_tips_m``: an operator's repeats land where the re-aimed needle is,
+not on the same point):
 
 1. the bolus (:mod:`neurolysis.physics.bolus`): the volume V fills the accessible fraction
-   phi_e of the elements nearest the tip that it can enter (not the ``[spread]
+   phi_e of the elements nearest that injection's tip that it can enter (not the ``[spread]
    barrier_tissues``: bone, dense fascia, vessel lumen, ...) and that connect to the tip through
    filled elements -- a sphere r_b = (3 V / (4 pi phi))^(1/3) in homogeneous tissue, grown
    along the compartment where barriers bound it (a nerve is not filled: the agent enters it
@@ -43,7 +45,7 @@ Model and measured accuracy: docs/models/chemical.md ("3D engine").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -58,6 +60,7 @@ from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at
 from neurolysis.fields import FieldSample, NeedlePose, unharmed
 from neurolysis.physics.bolus import face_adjacency, fill_bolus, nodal_bolus
 from neurolysis.physics.fem3d import StiffnessPattern, TetGeometry
+from neurolysis.physics.lesion import volume_above_m3
 from neurolysis.physics.linear import JacobiCGSolver
 from neurolysis.physics.mesh import NeedleGeometry
 from neurolysis.physics.mesh3d import Mesh3DSpec, NeedleMesh3D, build_needle_mesh3d
@@ -148,6 +151,7 @@ class ChemicalResult:
     wall_time_s: float
     warnings: tuple[str, ...] = ()
     fields: ChemicalFields | None = field(default=None, compare=False, repr=False)
+    injection_tips_mm: tuple[tuple[float, float, float], ...] = ()  # where each injection went (anatomy frame)
 
     def _sample(self, index: int, points_m: np.ndarray) -> FieldSample:
         lethal = self.fields.interpolate(self._dose(index), points_m) >= 1.0
@@ -231,17 +235,31 @@ def check_injections(agent: str, concentration_pct: float, volume_ml: float, inj
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
+def _injection_sites(tips_m, n_inj: int, frame: NeedleFrame, mesh: Mesh3DSpec) -> list[np.ndarray]:
+    """Each injection's tip in the needle frame (m): the apex, or ``tips_m`` (anatomy frame), one per injection, in the fine mesh."""
+    tips = np.zeros((n_inj, 3)) if tips_m is None else np.asarray(tips_m, float)
+    if tips.shape != (n_inj, 3) or not np.all(np.isfinite(tips)):
+        raise ValidationError(f"injection_tips_m: shape {tips.shape}: must be one finite (x, y, z) per injection ({n_inj}, 3)")
+    local = np.zeros((n_inj, 3)) if tips_m is None else frame.to_local(tips)
+    if (far := float(np.linalg.norm(local, axis=1).max())) > mesh.fine_margin_m:
+        raise ValidationError(f"injection_tips_m: an injection {far * 1e3:.1f} mm from the needle tip: must be within the fine mesh ({mesh.fine_margin_m * 1e3:.1f} mm)")
+    return list(local)
+
+
 def simulate_chemical(
     agent: str, concentration_pct: float, volume_ml: float, injections: int, interval_h: float, rate_ml_per_min: float,
     pose: NeedlePose, scene: Scene | None = None, *, tissue: str = "muscle", mesh: Mesh3DSpec = DEFAULT_CHEMICAL_MESH,
     weight_kg: float = 70.0, sex: str = "male", first_step_s: float = FIRST_STEP_S, step_growth: float = STEP_GROWTH,
     max_step_s: float = MAX_STEP_S, solver_rtol: float = 1e-8, progress: Callable[[float], None] | None = None,
+    injection_tips_m: Sequence[np.ndarray] | None = None,
 ) -> ChemicalResult:
     """Simulate ``injections`` boluses of ``volume_ml`` of ``agent`` at ``concentration_pct``, ``interval_h`` apart.
 
     ``pose`` is in the anatomy frame of ``scene`` (m); without a scene the tissue is
     homogeneous ``tissue``. The spread is instantaneous (V / rate << r_b^2 / a, warned when
     not); ``rate_ml_per_min`` is validated and reported. ``progress(fraction)`` after every step.
+    ``injection_tips_m``: one tip position per injection (anatomy frame, m; None: every one at
+    ``pose.tip_m``), each within the mesh's fine region around the needle.
     Every input is validated (ValidationError) before any mesh is built.
     """
     started = time.perf_counter()
@@ -264,9 +282,10 @@ def simulate_chemical(
             raise ValidationError(f"pose.tip_mm = {np.round(pose.tip_m * 1e3, 3).tolist()}: outside the scene {scene.name!r}")
     law = dose_response(agent_def.solute)
     systemic = systemic_exposure(agent, c_inj, v_ml, n_inj, weight_kg, sex)
+    frame = pose_frame([pose])
+    sites = _injection_sites(injection_tips_m, n_inj, frame, mesh)
 
     # ---- mesh and coefficients
-    frame = pose_frame([pose])
     m = build_needle_mesh3d(_needle(), mesh)
     geo = TetGeometry(m.nodes, m.tets)
     tissue_of = tissue_at(scene, frame.to_world(m.centroids), tissue)
@@ -291,11 +310,12 @@ def simulate_chemical(
     node_volume = geo.node_weights(np.ones(len(tissue_of)))
     volume_above = lambda nodal, level: volume_above_m3(m.tets, geo.volume, nodal, level) / ML_TO_M3
 
-    # ---- bolus: fills the reachable non-barrier elements nearest the needle apex (frame origin)
-    distance_e = np.linalg.norm(m.centroids, axis=1)
+    # ---- bolus: fills the reachable non-barrier elements nearest each injection's tip (local frame)
     fillable = ~np.isin(tissue_of, list(BARRIER_TISSUES))
-    fill = fill_bolus(distance_e, phi_e * geo.volume, fillable, face_adjacency(m.tets), v_ml * ML_TO_M3)
-    bolus = nodal_bolus(m.tets, fill, phi_e * geo.volume, capacity, c_inj)
+    adjacency = face_adjacency(m.tets)
+    fills = [fill_bolus(np.linalg.norm(m.centroids - site, axis=1), phi_e * geo.volume, fillable, adjacency, v_ml * ML_TO_M3) for site in sites]
+    boluses = [nodal_bolus(m.tets, f, phi_e * geo.volume, capacity, c_inj) for f in fills]
+    fill = fills[0]
     tip_tissue = transport_coefficients(agent, transport_tissue[fill.start_element])
     phi_tip = tip_tissue.volume_fraction
     r_b = bolus_radius_m(v_ml, phi_tip)
@@ -325,7 +345,7 @@ def simulate_chemical(
     n_steps = []
     setup_s = time.perf_counter() - started
     for i_inj in range(n_inj):
-        c = c + bolus
+        c = c + boluses[i_inj]
         acc.restart(c)
         peak = c.copy()
         s_start = ops.amount(c)
@@ -385,9 +405,9 @@ def simulate_chemical(
         warnings.append("no transport data for " + ", ".join(f"{t} (uses {TRANSPORT_STAND_IN[t]})" for t in stand_ins) + " [UNVERIFIED]")
     if systemic.over_threshold:
         warnings.append(f"total phenol {systemic.phenol_mg:.0f} mg reaches the ~{systemic.phenol_toxic_mg:.0f} mg toxic level")
-    if fill.reach_m > mesh.fine_margin_m:
-        warnings.append(f"bolus reach {fill.reach_m * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
-    if fill.overflow:
+    if max(f.reach_m for f in fills) > mesh.fine_margin_m:
+        warnings.append(f"bolus reach {max(f.reach_m for f in fills) * 1e3:.1f} mm exceeds the fine mesh region ({mesh.fine_margin_m * 1e3:.1f} mm)")
+    if any(f.overflow for f in fills):
         warnings.append(f"the injected volume does not fit the space it can reach in the mesh (x{fill.overflow:.2f}): concentration raised to conserve the amount; increase mesh.domain_m")
 
     mesh_info = {
@@ -419,6 +439,7 @@ def simulate_chemical(
         rate_ml_per_min=rate,
         bolus_radius_mm=r_b * 1e3,
         bolus_reach_mm=fill.reach_m * 1e3,
+        injection_tips_mm=tuple(tuple(float(v) for v in frame.to_world(site[None, :])[0] * 1e3) for site in sites),
         spread_level_pct=spread_level,
         spread_volume_ml=tuple(spread),
         lethal_volume_ml=tuple(lethal_vol),
@@ -430,27 +451,6 @@ def simulate_chemical(
         warnings=tuple(warnings),
         fields=ChemicalFields(m, frame, node_volume, c, acc.peak.copy(), tuple(dose_after), tuple(peaks), tuple(tubes_after)),
     )
-
-
-LATTICE_ORDER = 6
-"""Barycentric lattice of :func:`volume_above_m3`: (p+1)(p+2)(p+3)/6 = 84 points per element."""
-
-
-def volume_above_m3(tets: np.ndarray, element_volume_m3: np.ndarray, nodal: np.ndarray, level: float, order: int = LATTICE_ORDER) -> float:
-    """Volume where the P1 field ``nodal`` is >= ``level``: per element, its volume x the share of the
-    lattice points (i, j, k, l) / p, i + j + k + l = p, at which the interpolant reaches ``level``.
-    Elements whose four nodes agree are counted whole; only the cut ones are sampled (error O(h / p)
-    in the cut shell, so the volume converges under mesh refinement, unlike whole node volumes)."""
-    above = nodal[tets] >= level
-    count = above.sum(axis=1)
-    total = float(element_volume_m3[count == 4].sum())
-    cut = np.flatnonzero((count > 0) & (count < 4))
-    if not len(cut):
-        return total
-    p = int(order)
-    lattice = np.array([(i, j, k, p - i - j - k) for i in range(p + 1) for j in range(p + 1 - i) for k in range(p + 1 - i - j)], float) / p
-    values = nodal[tets[cut]] @ lattice.T  # (n_cut, n_points)
-    return total + float((element_volume_m3[cut] * (values >= level).mean(axis=1)).sum())
 
 
 BOLUS_FINE_MARGIN = 1.2  # mesh_for_bolus: the fine region reaches 1.2 bolus radii from the tip

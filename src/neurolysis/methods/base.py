@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from neurolysis._catalog import load_catalog
+from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.engines.rf.settings import RFSettings
 from neurolysis.fields import FieldSample, FieldSampler, NeedlePose
@@ -204,3 +205,9 @@ def prefixed(check: Callable[[], object]):
 def injection_needle(settings) -> float:
     """The bare injection needle's tip length (m) checked against bone."""
     return INJECTION_NEEDLE_M
+
+
+def centreline_length_m(nerve: Nerve, inside: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3) -> float:
+    """Length (m) of the nerve's centreline where ``inside(points)`` holds (to one step)."""
+    frame = nerve_frame(nerve.centerline_m, step_m)
+    return float(np.count_nonzero(inside(frame.points_m)) * frame.ds_m)

@@ -7,20 +7,27 @@ The method reads the nerve outcome after every injection into its section
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
+from neurolysis.anatomy.centreline import nerve_frame
+from neurolysis.anatomy.scene import Nerve
 from neurolysis.chemistry import MAX_VOLUME_ML, neurolytic_agent, neurolytic_agents
 from neurolysis.engines.chemical import MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN, check_injections, mesh_for_bolus, simulate_chemical
 from neurolysis.fields import FieldSample
 from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
 from neurolysis.outcome.axons import NerveOutcome
+from neurolysis.outcome.spread import draw_poses, placement_spread
 from neurolysis.physics.fem3d import TetGeometry
 from neurolysis.physics.lesion import measure_lesion3d, tissue_edges
+from neurolysis.validation import check_choice
 
 POSITION = 1
+REPEAT_SITES = ("spread", "same")
+REPEAT_STREAM = 101
+"""draw_poses stream of the repeat injections (independent of the cohort's and other needles' draws)."""
 DEFAULT_WEIGHT_KG = 70.0
 """Weight for the systemic exposure (blood alcohol) when the plan gives none (warned)."""
 FULL_STRIP_FRACTION = 0.95
@@ -36,7 +43,8 @@ FIELDS = (
     PlanField("concentration_pct", float, "% (v/v for ethanol, w/v otherwise)", number=True, unit="%",
               limits=lambda v: (neurolytic_agent(v["agent"]).concentration_min_pct, neurolytic_agent(v["agent"]).concentration_max_pct), low_inclusive=False),
     PlanField("volume_ml", float, "per injection, mL", number=True, unit="mL", limits=lambda v: (0.0, MAX_VOLUME_ML), low_inclusive=False),
-    PlanField("injections", int, "repeated at the same site until the nerve is stripped", limits=lambda v: (1, MAX_INJECTIONS)),
+    PlanField("injections", int, "repeated until the nerve is stripped", limits=lambda v: (1, MAX_INJECTIONS)),
+    PlanField("repeat_site", str, "spread (each repeat where the re-aimed needle lands: the target's placement spread) | same (the planned point)"),
     PlanField("interval_h", float, "between injections, h", number=True, unit="h", limits=lambda v: (0.0, MAX_INTERVAL_H), low_inclusive=False),
     PlanField("rate_ml_per_min", float, "injection rate, mL/min", number=True, unit="mL/min", limits=lambda v: (0.0, MAX_RATE_ML_PER_MIN), low_inclusive=False),
 )
@@ -45,15 +53,33 @@ FIELDS = (
 def _check(procedure) -> None:
     v = METHODS[0].resolved(procedure)
     prefixed(lambda: check_injections(v["agent"], v["concentration_pct"], v["volume_ml"], v["injections"], v["interval_h"], v["rate_ml_per_min"]))
+    check_choice("procedure.repeat_site", v["repeat_site"], REPEAT_SITES)
+
+
+def injection_tips(ctx: Context, injections: int, fine_margin_m: float) -> list[np.ndarray] | None:
+    """Where each injection goes (anatomy frame, m): the first at the planned tip; with
+    ``repeat_site = "spread"`` each repeat at a tip drawn from the target's placement spread
+    (seeded by the plan; no gross miss: the operator re-aims under imaging), kept within
+    ``fine_margin_m`` of the planned tip. None: all at the planned tip."""
+    if injections == 1 or ctx.settings["repeat_site"] == "same":
+        return None
+    u = ctx.plan.uncertainty
+    spread = replace(placement_spread(ctx.nerve.name, u.operator, offset_sd_mm=u.offset_sd_mm, angle_sd_deg=u.angle_sd_deg), gross_miss_fraction=0.0)
+    seed = ctx.plan.simulation.seed if u.seed is None else u.seed
+    tips = [ctx.pose.tip_m] + [p.tip_m for p in draw_poses(ctx.pose, spread, injections - 1, seed, stream=REPEAT_STREAM)]
+    offsets = np.array(tips) - ctx.pose.tip_m
+    far = np.linalg.norm(offsets, axis=1, keepdims=True)
+    return list(ctx.pose.tip_m + offsets * np.minimum(1.0, 0.9 * fine_margin_m / np.maximum(far, 1e-12)))
 
 
 def _solve(ctx: Context) -> PhysicsResult:
     v = ctx.settings
     weight = ctx.plan.patient.weight_kg
+    mesh = ctx.refined(mesh_for_bolus(v["agent"], v["volume_ml"], ctx.pose, ctx.scene))
     result = simulate_chemical(
         v["agent"], v["concentration_pct"], v["volume_ml"], v["injections"], v["interval_h"], v["rate_ml_per_min"], ctx.pose, ctx.scene,
-        weight_kg=DEFAULT_WEIGHT_KG if weight is None else weight, progress=ctx.progress,
-        mesh=ctx.refined(mesh_for_bolus(v["agent"], v["volume_ml"], ctx.pose, ctx.scene)),
+        weight_kg=DEFAULT_WEIGHT_KG if weight is None else weight, progress=ctx.progress, mesh=mesh,
+        injection_tips_m=injection_tips(ctx, v["injections"], mesh.fine_margin_m),
     )  # fmt: skip
     f = result.fields
 
@@ -89,10 +115,30 @@ def _solve(ctx: Context) -> PhysicsResult:
     )
 
 
+SHEATH_RING_M = 0.25e-3
+"""spread_along_nerve_mm is read on a ring this far outside the nerve's surface (the perineural
+tissue the bolus bathes: the agent inside the sheath stays far lower)."""
+
+
+def sheath_length_m(nerve: Nerve, reached: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3, points: int = 12) -> float:
+    """Length (m) of the nerve along which ``reached`` holds at some point of a ring of ``points``
+    points SHEATH_RING_M outside its surface (to one step)."""
+    frame = nerve_frame(nerve.centerline_m, step_m)
+    angle = np.linspace(0.0, 2.0 * np.pi, points, endpoint=False)
+    r = nerve.radius_m + SHEATH_RING_M
+    ring = frame.offset_points(r * np.cos(angle), r * np.sin(angle))
+    hit = np.asarray(reached(ring.reshape(-1, 3)), bool).reshape(ring.shape[:2]).any(axis=1)
+    return float(np.count_nonzero(hit) * frame.ds_m)
+
+
 def _read_outcome(ctx: Context, physics: PhysicsResult, stages: Sequence[NerveOutcome]) -> tuple[dict, tuple[str, ...]]:
-    """The nerve after each injection, and how many it took to strip it."""
+    """The nerve after each injection, how many it took to strip it, and how far along the nerve
+    the agent reached the spread level (its peak so far >= ``spread_level_pct``)."""
     result = physics.engine
     strip = first_full_strip([o.pain_fibres_killed_fraction for o in stages])
+    f = result.fields
+    along = [1e3 * sheath_length_m(ctx.nerve, lambda pts, peak=np.maximum.reduce(f.peak_per_injection_pct[: i + 1]): f.interpolate(peak, pts) >= result.spread_level_pct)
+             for i in range(result.injections)]  # fmt: skip
     per_injection = [
         {
             "injection": i + 1,
@@ -102,18 +148,20 @@ def _read_outcome(ctx: Context, physics: PhysicsResult, stages: Sequence[NerveOu
             "spread_volume_ml": result.spread_volume_ml[i],
             "lethal_volume_ml": result.lethal_volume_ml[i],
             "lesioned_length_mm": o.lesioned_length_mm,
+            "spread_along_nerve_mm": along[i],
+            "tip_mm": list(result.injection_tips_mm[i]) if result.injection_tips_mm else None,
         }
         for i, o in enumerate(stages)
     ]
     warnings = ()
     if strip is None:
         warnings = (f"the nerve is not fully stripped: {stages[-1].pain_fibres_killed_fraction:.0%} of pain fibres dead after {result.injections} injection(s) (full strip: >= {FULL_STRIP_FRACTION:.0%})",)
-    return {"per_injection": per_injection, "injections_to_full_strip": strip, "full_strip_fraction": FULL_STRIP_FRACTION}, warnings
+    return {"per_injection": per_injection, "injections_to_full_strip": strip, "full_strip_fraction": FULL_STRIP_FRACTION, "spread_along_nerve_mm": along[-1]}, warnings
 
 
 METHODS = (
     Method(
         "chemical", "chemical", FIELDS, "chemical neurolysis (ethanol, phenol)", _check, _solve,
-        needle_length_m=injection_needle, read_outcome=_read_outcome, choices={"agent": lambda: sorted(neurolytic_agents())},
+        needle_length_m=injection_needle, read_outcome=_read_outcome, choices={"agent": lambda: sorted(neurolytic_agents()), "repeat_site": lambda: list(REPEAT_SITES)},
     ),
 )  # fmt: skip

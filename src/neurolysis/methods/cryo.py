@@ -7,15 +7,11 @@ published minimum.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import numpy as np
-
-from neurolysis.anatomy.centreline import nerve_frame
-from neurolysis.anatomy.scene import Nerve
 from neurolysis.cryoprobes import MAX_PHASE_S, MIN_PHASE_S, all_cryoprobes, check_cycles, cryoprobe, default_cycles, minimum_lesion_length_m
 from neurolysis.engines.cryo import DEFAULT_MESH, simulate_cryo
-from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, prefixed
+from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField, centreline_length_m, prefixed
 from neurolysis.outcome.axons import NerveOutcome
 from neurolysis.validation import check_choice
 
@@ -52,12 +48,6 @@ def _solve(ctx: Context) -> PhysicsResult:
         contours=((lambda pts: -result.min_temp_c_at(pts), -result.ice_edge_c, "deepskyblue", "--", f"ice ball edge ({result.ice_edge_c:g} °C, deepest)"),),
         engine=result,
     )
-
-
-def centreline_length_m(nerve: Nerve, inside: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3) -> float:
-    """Length (m) of the nerve's centreline where ``inside(points)`` holds (to one step)."""
-    frame = nerve_frame(nerve.centerline_m, step_m)
-    return float(np.count_nonzero(inside(frame.points_m)) * frame.ds_m)
 
 
 def _read_outcome(ctx: Context, physics: PhysicsResult, stages: Sequence[NerveOutcome]) -> tuple[dict, tuple[str, ...]]:

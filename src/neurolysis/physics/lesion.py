@@ -251,3 +251,24 @@ def level_extent(mesh: NeedleMesh3D, temp_c: np.ndarray, edge_c: float, edges: n
 def measure_cold_region(mesh: NeedleMesh3D, temp_c: np.ndarray, edge_c: float, criterion: str, edges: np.ndarray, volume: np.ndarray) -> LesionShape:
     """LesionShape of {T <= edge_c} (measured on -T >= -edge_c)."""
     return replace(measure_lesion3d(mesh, -temp_c, -edge_c, criterion, edges, volume), threshold=edge_c)
+
+
+LATTICE_ORDER = 6
+"""Barycentric lattice of :func:`volume_above_m3`: (p+1)(p+2)(p+3)/6 = 84 points per element."""
+
+
+def volume_above_m3(tets: np.ndarray, element_volume_m3: np.ndarray, nodal: np.ndarray, level: float, order: int = LATTICE_ORDER) -> float:
+    """Volume where the P1 field ``nodal`` is >= ``level``: per element, its volume x the share of the
+    lattice points (i, j, k, l) / p, i + j + k + l = p, at which the interpolant reaches ``level``.
+    Elements whose four nodes agree are counted whole; only the cut ones are sampled (error O(h / p)
+    in the cut shell, so the volume converges under mesh refinement, unlike whole node volumes)."""
+    above = nodal[tets] >= level
+    count = above.sum(axis=1)
+    total = float(element_volume_m3[count == 4].sum())
+    cut = np.flatnonzero((count > 0) & (count < 4))
+    if not len(cut):
+        return total
+    p = int(order)
+    lattice = np.array([(i, j, k, p - i - j - k) for i in range(p + 1) for j in range(p + 1 - i) for k in range(p + 1 - i - j)], float) / p
+    values = nodal[tets[cut]] @ lattice.T  # (n_cut, n_points)
+    return total + float((element_volume_m3[cut] * (values >= level).mean(axis=1)).sum())

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from neurolysis import decide_cli, indications
 from neurolysis import devices as device_catalog
+from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.imaging import command as anatomy_command
 from neurolysis.anatomy.templates import template_names, template_summary
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (
         ("devices", "the electrode and probe catalog"),
         ("tissues", "the tissue property catalog"),
+        ("fluids", "the fluids an RF plan can inject before the lesion (--pre-injection)"),
         ("templates", "anatomy templates, their target nerves and critical structures"),
         ("methods", "the methods a plan can use, their [procedure] fields, defaults and choices"),
     ):
@@ -271,6 +273,13 @@ def _run_tissues(args: argparse.Namespace) -> int:
     return _listing(args, payload, rows, columns, "sources: src/neurolysis/data/tissues.toml, or `neurolysis tissues --json`")
 
 
+def _run_fluids(args: argparse.Namespace) -> int:
+    table = load_catalog("fluids")["fluid"]
+    payload = {fid: dict(entry) for fid, entry in table.items()}
+    rows = [(fid, e["name"], f"{e['conductivity_s_m']:g}", e["tag"]) for fid, e in table.items()]
+    return _listing(args, payload, rows, ("id", "fluid", "σ (S/m, 37 °C)", "tag"), "sources: src/neurolysis/data/fluids.toml, or `neurolysis fluids --json`; model: docs/models/rf3d.md")
+
+
 def _run_templates(args: argparse.Namespace) -> int:
     summaries = [template_summary(name) for name in template_names()]
     rows = [
@@ -338,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     runners = {
-        "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues,
+        "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues, "fluids": _run_fluids,
         "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
         "compare": decide_cli.run_compare, "optimize": decide_cli.run_optimize, "report": report_command.run, "indications": indications.run,
         "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run, "anatomy": lambda a: anatomy_command.run(a, Console()),

@@ -17,6 +17,7 @@ from neurolysis.cli import main
 from neurolysis.methods.block import HOURS_PER_MONTH
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
+from neurolysis.validation import ValidationError
 from tests.plans import one_needle_plan
 
 COMMON_KEYS = {"target", "critical", "lesion", "warnings", "settings", "disclaimer", "method", "anatomy", "placement", "wall_time_s"}
@@ -28,6 +29,7 @@ FAST = {
     "chemical": (COARSE, "procedure.injections=2", "procedure.interval_h=1"),
     "surgical": (),
     "block": (),
+    "rf": (COARSE, "procedure.time_s=30"),
 }
 APPLICABLE = {
     "chemical": ("lumbar-medial-branch", "genicular", "intercostal", "celiac-plexus"),
@@ -258,3 +260,15 @@ def test_methods_command_lists_every_method_with_fields_and_choices(capsys):
     assert "phenol-glycerin" in methods["chemical"]["choices"]["agent"] and "bupivacaine" in methods["block"]["choices"]["agent"]
     assert methods["cryo"]["defaults"]["cycles"][0] == ["freeze", 90.0] and methods["block"]["section"] == "block"
     assert main(["methods"]) == 0 and "segment_mm" in capsys.readouterr().out
+
+
+def test_an_rf_plan_takes_a_pre_injection_table():
+    """issue 19: procedure.pre_injection = { fluid, volume_ml } reaches the 3D engine (the fluid
+    around the tip, its reach in the anatomy) and a bad table is a one-line error."""
+    d = _outcome("rf", "lumbar-medial-branch", 'procedure.pre_injection={fluid="saline-0.9", volume_ml=0.5}').to_dict()
+    pre = d["rf"]["pre_injection"]
+    assert pre["fluid"] == "saline-0.9" and pre["volume_ml"] == 0.5 and pre["reach_mm"] > 5.0
+    assert d["rf"]["impedance_ohm_start"] < _outcome("rf", "lumbar-medial-branch").to_dict()["rf"]["impedance_ohm_start"]
+    for bad, match in (('{fluid="saline-0.9"}', "exactly these two keys"), ('{fluid="gin", volume_ml=0.5}', "procedure.pre_injection.fluid = 'gin'")):
+        with pytest.raises(ValidationError, match=match):
+            _outcome("rf", "lumbar-medial-branch", f"procedure.pre_injection={bad}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from neurolysis.devices import settings_ranges
 from neurolysis.engines.poses import tissue_at
 from neurolysis.engines.rf.engine3d import BIPOLAR_DT_S, BIPOLAR_MESH, DEFAULT_MESH, simulate_rf3d
+from neurolysis.engines.rf.fluid import fluid_ids, pre_injection_limits_ml
 from neurolysis.engines.rf.settings import RFSettings, setting_help, setting_types
 from neurolysis.methods.base import Context, Method, PhysicsResult, PlanField
-from neurolysis.validation import ValidationError
+from neurolysis.validation import ValidationError, check_choice, check_range
 
 POSITION = 0
 """Place of these methods in the registry's listing (``neurolysis methods``, plan field order)."""
@@ -36,7 +37,9 @@ def _plan_field(name: str) -> PlanField:
     return PlanField(name, setting_types()[name], setting_help(name), unit=ranged[name][2], limits=lambda values: settings_ranges()[name][:2])
 
 
-FIELDS = tuple(_plan_field(name) for name in PLAN_SETTINGS)
+PRE_INJECTION = PlanField("pre_injection", dict, "{ fluid = \"saline-0.9\", volume_ml = 0.5 }: fluid injected through the needle before heating (see `neurolysis fluids`)")
+"""A table in the plan, the pair (pre_injection, pre_injection_ml) in RFSettings."""
+FIELDS = (*(_plan_field(name) for name in PLAN_SETTINGS), PRE_INJECTION)
 MODE_ONLY = {"set_temp_c": ("conventional", "cooled"), "coolant_temp_c": ("cooled",), "coolant_flow_ml_min": ("cooled",),
              "electrodes": ("conventional",), "pulse_voltage_v": ("pulsed",), "pulse_frequency_hz": ("pulsed",), "pulse_width_ms": ("pulsed",), "pulse_temp_limit_c": ("pulsed",)}  # fmt: skip
 """Settings only some generator modes use (RFSettings refuses them in the others); each RF method declares only its mode's."""
@@ -52,10 +55,21 @@ def rf_settings(procedure, **extra) -> RFSettings:
     """The plan's RF settings (unresolved), with the plan's field names in errors."""
     values = {f.name: getattr(procedure, f.name) for f in mode_fields(procedure.method)}
     values = {k: v for k, v in values.items() if v is not None}
+    if "pre_injection" in values:
+        values |= _pre_injection(values.pop("pre_injection"))
     try:
         return RFSettings(mode=RF_MODES[procedure.method], **values, **extra)
     except ValidationError as error:
         raise ValidationError(f"procedure.{error}") from None
+
+
+def _pre_injection(table) -> dict:
+    """``procedure.pre_injection`` = { fluid, volume_ml } as the RFSettings pair."""
+    if not isinstance(table, dict) or set(table) != {"fluid", "volume_ml"}:
+        raise ValidationError(f"procedure.pre_injection = {table!r}: must be a table {{ fluid = \"saline-0.9\", volume_ml = 0.5 }} with exactly these two keys")
+    check_choice("procedure.pre_injection.fluid", table["fluid"], fluid_ids())
+    low, high = pre_injection_limits_ml()
+    return {"pre_injection": table["fluid"], "pre_injection_ml": check_range("procedure.pre_injection.volume_ml", table["volume_ml"], low, high, unit="mL")}
 
 
 def _check(procedure) -> None:

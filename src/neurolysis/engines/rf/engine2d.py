@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from neurolysis.engines.rf.fluid import conductivity_factor, filled_sphere
+from neurolysis.engines.rf.fluid import summary as fluid_summary
 from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator, time_steps
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.physics.bioheat import HeatProblem
@@ -23,7 +25,7 @@ from neurolysis.physics.damage import CoagulationTracker, DamageAccumulator, cat
 from neurolysis.physics.electric import UnitPotential
 from neurolysis.physics.fem import TWO_PI, element_geometry, unit_stiffness_entries
 from neurolysis.physics.lesion import measure_lesion
-from neurolysis.physics.mesh import MeshSpec, NeedleMesh, build_needle_mesh
+from neurolysis.physics.mesh import MeshSpec, NeedleMesh, Region, build_needle_mesh
 from neurolysis.tissue import Tissue, load_tissue
 from neurolysis.validation import ValidationError
 
@@ -135,7 +137,13 @@ def simulate_rf(
     electric = UnitPotential.around_needle(needle_mesh, geometry, entries)
     heat = HeatProblem(mesh.p.shape[1], geometry, entries, needle_mesh.outer_nodes)
     tissue_of = np.full(mesh.t.shape[1], tissue.id, dtype=object)
-    materials = NeedleMaterials(needle_mesh.region, tissue_of, {tissue.id: tissue}, s, mesh.t.T, needle_mesh.lumen_radius_mesh_m)
+    factor, pre = None, None
+    if s.injection is not None:  # the fluid's sphere around the apex (r = 0, z = 0) changes the conductivity there
+        centre = mesh.p[:, mesh.t].mean(axis=1)
+        filled, radius = filled_sphere(s.injection, np.hypot(centre[0], centre[1]), tissue.id)
+        filled[needle_mesh.region != Region.TISSUE] = 0.0
+        factor, pre = conductivity_factor(s.injection, tissue_of, filled), fluid_summary(s.injection, radius)
+    materials = NeedleMaterials(needle_mesh.region, tissue_of, {tissue.id: tissue}, s, mesh.t.T, needle_mesh.lumen_radius_mesh_m, factor)
     start_c = s.start_temp_c
     tissue_nodes = needle_mesh.tissue_nodes
     thresholds = catalog_thresholds()
@@ -190,6 +198,7 @@ def simulate_rf(
     }
     return RFResult(
         **run.summary(),
+        pre_injection=pre,
         tissue=tissue,
         lesion=lesion,
         isotherm50=iso,

@@ -33,6 +33,8 @@ from threadpoolctl import threadpool_limits
 from neurolysis import devices as catalog
 from neurolysis.anatomy.scene import Scene
 from neurolysis.engines.poses import NeedleFrame, pose_frame, tissue_at, validate_poses
+from neurolysis.engines.rf.fluid import conductivity_factor, filled_3d
+from neurolysis.engines.rf.fluid import summary as fluid_summary
 from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.fields import FieldSample, NeedlePose
@@ -171,7 +173,12 @@ def simulate_rf3d(
     tissue_of, tissues = _tissues(s, m, frame, scene, tissue_factors)
     geo = TetGeometry(m.nodes, m.tets)
     pattern = StiffnessPattern(geo, m.n_nodes)
-    model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m)
+    factor, pre = None, None
+    if s.injection is not None:  # the fluid fills the tissue nearest each needle's apex
+        is_tissue = m.region == Region.TISSUE
+        filled, reach = filled_3d(s.injection, m.centroids, geo.volume, m.tets, tissue_of, is_tissue, frame.to_local(np.array([p.tip_m for p in poses])))
+        factor, pre = conductivity_factor(s.injection, tissue_of, filled), fluid_summary(s.injection, reach)
+    model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m, factor)
     if bipolar:
         electrodes = [(m.active_nodes[0], 0.5), (m.active_nodes[1], -0.5)]
     else:
@@ -213,6 +220,7 @@ def simulate_rf3d(
     }
     return RF3DResult(
         **run.summary(),
+        pre_injection=pre,
         poses=poses,
         bipolar=bipolar,
         lesion=lesion,

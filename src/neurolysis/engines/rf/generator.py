@@ -138,12 +138,14 @@ class NeedleMaterials:
     ``region`` per element (:class:`~neurolysis.physics.mesh.Region`); ``tissue_of`` the
     tissue id of each element (read only on tissue elements); ``element_nodes`` the node
     indices (elements, nodes per element); ``mesh_lumen_radius_m`` the radius of the meshed
-    coolant channel (the wall's heat transfer is spread over its section).
+    coolant channel (the wall's heat transfer is spread over its section); ``sigma_factor`` per
+    element multiplies the electrical conductivity (a pre-injected fluid, :mod:`.fluid`).
     """
 
     def __init__(self, region: np.ndarray, tissue_of: np.ndarray, tissues: dict[str, Tissue], settings: RFSettings,
-                 element_nodes: np.ndarray, mesh_lumen_radius_m: float = 0.0):  # fmt: skip
+                 element_nodes: np.ndarray, mesh_lumen_radius_m: float = 0.0, sigma_factor: np.ndarray | None = None):  # fmt: skip
         self.element_nodes = element_nodes
+        self.sigma_factor = sigma_factor  # a pre-injected fluid's factor on the tissue conductivity (engines/rf/fluid.py)
         self.is_tissue = region == Region.TISSUE
         self.is_lumen = region == Region.LUMEN
         self.groups = [(tissues[tid], np.flatnonzero(self.is_tissue & (tissue_of == tid))) for tid in sorted(set(tissue_of[self.is_tissue]))]
@@ -177,7 +179,7 @@ class NeedleMaterials:
         out = np.zeros_like(temp_e)
         for tissue, idx in self.groups:
             out[idx] = tissue.electrical_conductivity(temp_e[idx])
-        return out
+        return out if self.sigma_factor is None else out * self.sigma_factor
 
     def conductivity(self, temp_e: np.ndarray) -> np.ndarray:
         out = self.metal_k.copy()
@@ -352,9 +354,10 @@ class RFLesionResult:
     mesh: dict
     wall_time_s: float
     warnings: tuple[str, ...] = ()
+    pre_injection: dict | None = None  # the fluid injected before heating: fluid, volume_ml, conductivity_s_m, reach_mm
 
     def _dict_head(self) -> dict:
-        return {
+        return ({"pre_injection": self.pre_injection} if self.pre_injection is not None else {}) | {
             "lesion": self.lesion.as_dict(),
             "isotherm50": self.isotherm50.as_dict(),
             "cem43": self.cem43.as_dict(),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import get_args, get_type_hints
 
 from neurolysis import devices as catalog
+from neurolysis.engines.rf.fluid import PreInjection
 from neurolysis.fields import BODY_TEMP_C
 from neurolysis.physics.damage import arrhenius, arrhenius_sets
 from neurolysis.physics.mesh import NeedleGeometry
@@ -54,6 +55,8 @@ class RFSettings:
     pulse_temp_limit_c: float | None = _setting(None, "pulsed mode: generator temperature limit, C", flag="--temp-limit-c")
     max_power_w: float | None = _setting(None, "generator power limit, W")
     electrodes: str = _setting("monopolar", "monopolar (default: one needle, current to a grounding pad) or bipolar (two parallel needles, current between the tips; conventional mode)")
+    pre_injection: str | None = _setting(None, "fluid injected through the needle before heating (see `neurolysis fluids`; with --pre-injection-ml)")
+    pre_injection_ml: float | None = _setting(None, "volume of the pre-injected fluid, mL")
     h_fine_mm: float = _setting(0.2, "mesh size where the lesion forms, mm (default verified 0.2)")
     dt_s: float = _setting(1.0, "time step, s (default verified 1.0)")
     domain_mm: float = _setting(60.0, "distance to the far boundary, mm")
@@ -91,8 +94,17 @@ class RFSettings:
             for name in ("coolant_temp_c", "coolant_flow_ml_min"):
                 if getattr(self, name) is not None:
                     raise ValidationError(f"{name} = {getattr(self, name):g}: only used in cooled mode")
+        if (self.pre_injection is None) != (self.pre_injection_ml is None):
+            raise ValidationError(f"pre_injection = {self.pre_injection!r}, pre_injection_ml = {self.pre_injection_ml!r}: give both the fluid and its volume, or neither")
+        if self.pre_injection is not None:
+            PreInjection(self.pre_injection, self.pre_injection_ml)
         if self.pulse_width_ms is not None and self.pulse_frequency_hz is not None:
             check_range("pulse_width_ms", self.pulse_width_ms, 1.0, 1000.0 / self.pulse_frequency_hz, high_inclusive=False, unit="ms (shorter than the pulse period)")
+
+    @property
+    def injection(self) -> PreInjection | None:
+        """The fluid injected before heating, or None."""
+        return None if self.pre_injection is None else PreInjection(self.pre_injection, float(self.pre_injection_ml))
 
     @property
     def device(self) -> catalog.Device:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurolysis._catalog import load_catalog
+from neurolysis.engines.chemical import BARRIER_TISSUES, TRANSPORT_STAND_IN
 from neurolysis.physics.bolus import face_adjacency, fill_bolus
 from neurolysis.physics.transport import ML_TO_M3, bolus_radius_m
 from neurolysis.tissue import load_tissue
@@ -56,13 +57,12 @@ def fluid_ids() -> list[str]:
 def accessible_fraction(tissue: str) -> float:
     """The fraction phi of ``tissue`` an injection fills (``data/agents.toml [transport_tissue]``,
     with its stand-ins); 0 for the tissues an injection does not enter (``[spread] barrier_tissues``)."""
-    agents = load_catalog("agents")
-    if tissue in agents["spread"]["barrier_tissues"]:
+    if tissue in BARRIER_TISSUES:
         return 0.0
-    table, stand_in = agents["transport_tissue"], agents["transport_stand_in"]
-    key = tissue if tissue in table else stand_in.get(tissue)
+    table = load_catalog("agents")["transport_tissue"]
+    key = tissue if tissue in table else TRANSPORT_STAND_IN.get(tissue)
     if key is None:
-        raise ValidationError(f"pre_injection: no accessible fraction for tissue {tissue!r} (data/agents.toml [transport_tissue]); known: {', '.join(sorted(set(table) | set(stand_in)) - {'sources'})}")
+        raise ValidationError(f"pre_injection: no accessible fraction for tissue {tissue!r} (data/agents.toml [transport_tissue]); known: {', '.join(sorted((set(table) | set(TRANSPORT_STAND_IN)) - {'sources'}))}")
     return float(table[key]["volume_fraction"])
 
 

@@ -169,9 +169,9 @@ def test_bad_input_is_rejected_before_solving():
     with pytest.raises(ValidationError, match="poses"):
         simulate_rf3d(SHORT, [_pose(), _pose((5, 0, 0))])
     with pytest.raises(ValidationError, match="bipolar needle angle"):
-        simulate_rf3d(SHORT, [_pose(), _pose((8, 0, 0), (0.2, 0, -1))], bipolar=True)
+        simulate_rf3d(SHORT.with_(electrodes="bipolar"), [_pose(), _pose((8, 0, 0), (0.2, 0, -1))])
     with pytest.raises(ValidationError, match="spacing_mm"):
-        simulate_rf3d(SHORT, [_pose(), _pose((1.0, 0, 0))], bipolar=True)
+        simulate_rf3d(SHORT.with_(electrodes="bipolar"), [_pose(), _pose((1.0, 0, 0))])
     with pytest.raises(ValidationError, match="tip_mm"):
         simulate_rf3d(SHORT, [_pose((80, 0, 0))], _scene(lambda p: np.zeros(len(p), int)))
     with pytest.raises(ValidationError, match="direction"):
@@ -182,8 +182,8 @@ def test_bad_input_is_rejected_before_solving():
 
 @cache
 def _bipolar(spacing_mm: float):
-    settings = RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=30.0, ramp_s=10.0)
-    return simulate_rf3d(settings, [_pose(), _pose((spacing_mm, 0, 0))], bipolar=True, mesh=COARSE_BIPOLAR)
+    settings = RFSettings(gauge=18, tip_mm=10.0, set_temp_c=80.0, time_s=30.0, ramp_s=10.0, electrodes="bipolar")
+    return simulate_rf3d(settings, [_pose(), _pose((spacing_mm, 0, 0))], mesh=COARSE_BIPOLAR)
 
 
 @pytest.mark.slow

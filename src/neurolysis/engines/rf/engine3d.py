@@ -82,8 +82,7 @@ class RF3DResult(RFLesionResult):
     """Outcome of one 3D RF simulation; lesion dimensions in the first needle's frame."""
 
     poses: tuple[NeedlePose, ...]
-    bipolar: bool
-    strip: BipolarStrip | None = None
+    strip: BipolarStrip | None = None  # a bipolar pair's strip (None: one needle)
     fields: FieldState3D | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -119,7 +118,7 @@ class RF3DResult(RFLesionResult):
         middle = {
             "settings": self.settings.as_dict(),
             "poses": [{"tip_mm": (p.tip_m * 1e3).tolist(), "direction": p.direction.tolist()} for p in self.poses],
-            "electrodes": "bipolar" if self.bipolar else "monopolar",
+            "electrodes": "monopolar" if self.strip is None else "bipolar",
             "bipolar": None if self.strip is None else self.strip.as_dict(),
             "joined": self.joined,
         }
@@ -145,7 +144,6 @@ def simulate_rf3d(
     poses: Sequence[NeedlePose],
     scene: Scene | None = None,
     *,
-    bipolar: bool | None = None,
     progress: Callable[[float], None] | None = None,
     mesh: Mesh3DSpec = DEFAULT_MESH,
     dt_s: float | None = None,
@@ -158,12 +156,12 @@ def simulate_rf3d(
     ``dt_s`` the time step (default :data:`DEFAULT_DT_S`, replacing ``settings.dt_s``).
     ``tissue_factors`` multiply named properties of every tissue (``Tissue.scaled``, e.g.
     ``{"electrical_conductivity_s_m": 1.2}``: the property spread of the placement cohort).
-    ``progress(fraction)`` is called after every step. ``bipolar`` defaults to
+    ``progress(fraction)`` is called after every step. Two needles are a bipolar pair when
     ``settings.electrodes == "bipolar"``.
     """
     started = time.perf_counter()
     s = settings.resolved().with_(dt_s=DEFAULT_DT_S if dt_s is None else dt_s)
-    bipolar = s.electrodes == "bipolar" if bipolar is None else bipolar
+    bipolar = s.electrodes == "bipolar"
     poses = tuple(poses)
     spacing, axial = validate_poses(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
     geometry = needle_geometry(s)
@@ -222,7 +220,6 @@ def simulate_rf3d(
         **run.summary(),
         pre_injection=pre,
         poses=poses,
-        bipolar=bipolar,
         lesion=lesion,
         isotherm50=iso,
         cem43=cem,

@@ -73,7 +73,8 @@ ProcedureSpec.__doc__ = """Method and its settings in user units; ``None`` means
 The fields are those the methods declare (``neurolysis.methods``, one module per method),
 each name once, in registry order: RF methods the device settings (defaults from the device
 catalog); chemical ``agent``, ``concentration_pct``, ``volume_ml``, ``injections``,
-``interval_h``, ``rate_ml_per_min``; cryo ``probe`` and ``cycles`` (pairs ``["freeze", 90]``,
+``interval_h``, ``rate_ml_per_min``, ``repeat_site``; RF ``pre_injection`` (a table
+{fluid, volume_ml}); cryo ``probe`` and ``cycles`` (pairs ``["freeze", 90]``,
 ``["thaw", 30]``, seconds); surgical ``segment_mm``; block ``agent``, ``concentration_pct``,
 ``volume_ml``, ``adjuvants``, ``override_max_dose``, ``horizon_months`` (defaults from
 ``data/plan_defaults.toml``). Setting a field another method reads is an error.

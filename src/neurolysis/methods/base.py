@@ -207,7 +207,14 @@ def injection_needle(settings) -> float:
     return INJECTION_NEEDLE_M
 
 
-def centreline_length_m(nerve: Nerve, inside: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3) -> float:
-    """Length (m) of the nerve's centreline where ``inside(points)`` holds (to one step)."""
+def centreline_length_m(nerve: Nerve, inside: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3, ring_m: float = 0.0, points: int = 12) -> float:
+    """Length (m) of the nerve along which ``inside(points)`` holds (to one step): on its
+    centreline, or with ``ring_m`` > 0 at some point of a ring of ``points`` points at that
+    distance from the centreline."""
     frame = nerve_frame(nerve.centerline_m, step_m)
-    return float(np.count_nonzero(inside(frame.points_m)) * frame.ds_m)
+    if ring_m <= 0.0:
+        return float(np.count_nonzero(inside(frame.points_m)) * frame.ds_m)
+    angle = np.linspace(0.0, 2.0 * np.pi, points, endpoint=False)
+    ring = frame.offset_points(ring_m * np.cos(angle), ring_m * np.sin(angle))
+    hit = np.asarray(inside(ring.reshape(-1, 3)), bool).reshape(ring.shape[:2]).any(axis=1)
+    return float(np.count_nonzero(hit) * frame.ds_m)

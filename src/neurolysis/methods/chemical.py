@@ -7,17 +7,15 @@ The method reads the nerve outcome after every injection into its section
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from neurolysis.anatomy.centreline import nerve_frame
-from neurolysis.anatomy.scene import Nerve
 from neurolysis.chemistry import MAX_VOLUME_ML, neurolytic_agent, neurolytic_agents
 from neurolysis.engines.chemical import MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN, check_injections, mesh_for_bolus, simulate_chemical
 from neurolysis.fields import FieldSample
-from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, injection_needle, prefixed
+from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, centreline_length_m, injection_needle, prefixed
 from neurolysis.outcome.axons import NerveOutcome
 from neurolysis.outcome.spread import draw_poses, placement_spread
 from neurolysis.physics.fem3d import TetGeometry
@@ -120,25 +118,14 @@ SHEATH_RING_M = 0.25e-3
 tissue the bolus bathes: the agent inside the sheath stays far lower)."""
 
 
-def sheath_length_m(nerve: Nerve, reached: Callable[[np.ndarray], np.ndarray], step_m: float = 0.1e-3, points: int = 12) -> float:
-    """Length (m) of the nerve along which ``reached`` holds at some point of a ring of ``points``
-    points SHEATH_RING_M outside its surface (to one step)."""
-    frame = nerve_frame(nerve.centerline_m, step_m)
-    angle = np.linspace(0.0, 2.0 * np.pi, points, endpoint=False)
-    r = nerve.radius_m + SHEATH_RING_M
-    ring = frame.offset_points(r * np.cos(angle), r * np.sin(angle))
-    hit = np.asarray(reached(ring.reshape(-1, 3)), bool).reshape(ring.shape[:2]).any(axis=1)
-    return float(np.count_nonzero(hit) * frame.ds_m)
-
-
 def _read_outcome(ctx: Context, physics: PhysicsResult, stages: Sequence[NerveOutcome]) -> tuple[dict, tuple[str, ...]]:
     """The nerve after each injection, how many it took to strip it, and how far along the nerve
     the agent reached the spread level (its peak so far >= ``spread_level_pct``)."""
     result = physics.engine
     strip = first_full_strip([o.pain_fibres_killed_fraction for o in stages])
     f = result.fields
-    along = [1e3 * sheath_length_m(ctx.nerve, lambda pts, peak=np.maximum.reduce(f.peak_per_injection_pct[: i + 1]): f.interpolate(peak, pts) >= result.spread_level_pct)
-             for i in range(result.injections)]  # fmt: skip
+    along = [1e3 * centreline_length_m(ctx.nerve, lambda pts, peak=np.maximum.reduce(f.peak_per_injection_pct[: i + 1]): f.interpolate(peak, pts) >= result.spread_level_pct,
+                                       ring_m=ctx.nerve.radius_m + SHEATH_RING_M) for i in range(result.injections)]  # fmt: skip
     per_injection = [
         {
             "injection": i + 1,

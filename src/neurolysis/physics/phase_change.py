@@ -366,12 +366,12 @@ def freeze_thaw_phases(probe_nodes: np.ndarray, tip_temp_c: float, cycles: Seque
     check_range("cooldown_s", cooldown_s, 0.0, 60.0, unit="s")
     held = np.zeros(0, dtype=np.int64) if held_nodes is None else np.asarray(held_nodes, dtype=np.int64)
 
+    probe = np.asarray(probe_nodes, dtype=np.int64).reshape(-1)
+
     def boundary(probe_c: float | None) -> HeatBoundary:
-        if probe_c is None and not held.size:
-            return HeatBoundary()
-        probe = HeatBoundary() if probe_c is None else HeatBoundary(np.asarray(probe_nodes), float(probe_c))
-        nodes = np.concatenate([probe.fixed_nodes, held])
-        return HeatBoundary(nodes, np.concatenate([probe.fixed_temp_c, np.full(held.size, float(held_temp_c))]))
+        """The probe at ``probe_c`` (None: insulated) and the held nodes at ``held_temp_c``."""
+        on = probe if probe_c is not None else probe[:0]
+        return HeatBoundary(np.concatenate([on, held]), np.concatenate([np.full(on.size, probe_c or 0.0), np.full(held.size, float(held_temp_c))]))
 
     phases = []
     for i, (kind, duration_s) in enumerate(cycles):

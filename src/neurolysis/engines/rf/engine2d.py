@@ -137,12 +137,12 @@ def simulate_rf(
     electric = UnitPotential.around_needle(needle_mesh, geometry, entries)
     heat = HeatProblem(mesh.p.shape[1], geometry, entries, needle_mesh.outer_nodes)
     tissue_of = np.full(mesh.t.shape[1], tissue.id, dtype=object)
-    factor, pre = None, None
-    if s.injection is not None:  # the fluid's sphere around the apex (r = 0, z = 0) changes the conductivity there
+    factor, pre, injection = None, None, s.injection
+    if injection is not None:  # the fluid's sphere around the apex (r = 0, z = 0) changes the conductivity there
         centre = mesh.p[:, mesh.t].mean(axis=1)
-        filled, radius = filled_sphere(s.injection, np.hypot(centre[0], centre[1]), tissue.id)
+        filled, radius = filled_sphere(injection, np.hypot(centre[0], centre[1]), tissue.id)
         filled[needle_mesh.region != Region.TISSUE] = 0.0
-        factor, pre = conductivity_factor(s.injection, tissue_of, filled), fluid_summary(s.injection, radius)
+        factor, pre = conductivity_factor(injection, tissue_of, filled), fluid_summary(injection, radius)
     materials = NeedleMaterials(needle_mesh.region, tissue_of, {tissue.id: tissue}, s, mesh.t.T, needle_mesh.lumen_radius_mesh_m, factor)
     start_c = s.start_temp_c
     tissue_nodes = needle_mesh.tissue_nodes

@@ -171,11 +171,11 @@ def simulate_rf3d(
     tissue_of, tissues = _tissues(s, m, frame, scene, tissue_factors)
     geo = TetGeometry(m.nodes, m.tets)
     pattern = StiffnessPattern(geo, m.n_nodes)
-    factor, pre = None, None
-    if s.injection is not None:  # the fluid fills the tissue nearest each needle's apex
+    factor, pre, injection = None, None, s.injection
+    if injection is not None:  # the fluid fills the tissue nearest each needle's apex
         is_tissue = m.region == Region.TISSUE
-        filled, reach = filled_3d(s.injection, m.centroids, geo.volume, m.tets, tissue_of, is_tissue, frame.to_local(np.array([p.tip_m for p in poses])))
-        factor, pre = conductivity_factor(s.injection, tissue_of, filled), fluid_summary(s.injection, reach)
+        filled, reach = filled_3d(injection, m.centroids, geo.volume, m.tets, tissue_of, is_tissue, frame.to_local(np.array([p.tip_m for p in poses])))
+        factor, pre = conductivity_factor(injection, tissue_of, filled), fluid_summary(injection, reach)
     model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m, factor)
     if bipolar:
         electrodes = [(m.active_nodes[0], 0.5), (m.active_nodes[1], -0.5)]

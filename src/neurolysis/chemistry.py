@@ -277,6 +277,13 @@ def widmark_peak_permille(ethanol_g: float, weight_kg: float, sex: str = "male")
     return ethanol_g / (float(sys_[f"widmark_r_{sex}"]) * weight_kg)
 
 
+def millimolar_per_pct(solute: str) -> float:
+    """mmol/L of one percent: ethanol (% v/v) 10 mL/L x 0.789 g/mL / 46.07 g/mol = 171.3; phenol (% w/v) 10 g/L / 94.11 g/mol = 106.3."""
+    check_choice("solute", solute, ["ethanol", "phenol"])
+    grams_per_l = 10.0 * (float(load_catalog("agents")["systemic"]["ethanol_density_g_ml"]) if solute == "ethanol" else 1.0)
+    return grams_per_l / float(load_catalog("agents")["molar_mass_g_mol"][solute]) * 1e3
+
+
 def phenol_milligrams(volume_ml: float, concentration_pct: float) -> float:
     """mg = V (mL) x C (% w/v) x 10 mg/mL per %."""
     return volume_ml * concentration_pct * MG_PER_ML_PER_PCT

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from neurolysis import decide_cli, indications
+from neurolysis import decide_cli, indications, stimulate_cli
 from neurolysis import devices as device_catalog
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_command.add_arguments(sub.add_parser("cases", help="the case store: list, show, export or delete saved cases"))
     web_command.add_arguments(sub.add_parser("serve", help="the web planner and its HTTP API (FastAPI) on 127.0.0.1:8000"))
     anatomy_command.add_parsers(sub)
+    stimulate_cli.add_arguments(sub.add_parser("stimulate", help="the stimulation test before RF: sensory and motor thresholds (V, mA) against needle offset"))
     sweep_command.add_arguments(sub.add_parser("sweep", help="run a grid or random sweep of a plan's fields on Dask; results to Parquet"))
     return parser
 
@@ -350,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rf": _run_rf, "devices": _run_devices, "tissues": _run_tissues, "fluids": _run_fluids,
         "templates": _run_templates, "methods": _run_methods, "plan": _run_plan, "simulate": _run_simulate,
         "compare": decide_cli.run_compare, "optimize": decide_cli.run_optimize, "report": report_command.run, "indications": indications.run,
-        "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run, "anatomy": lambda a: anatomy_command.run(a, Console()),
+        "cases": store_command.run, "serve": web_command.run, "sweep": sweep_command.run, "stimulate": stimulate_cli.run, "anatomy": lambda a: anatomy_command.run(a, Console()),
     }  # fmt: skip
     runner = runners[args.command]
     try:

@@ -63,6 +63,8 @@ class FieldSample:
     agent_fraction: np.ndarray | None = None
     tubes_destroyed: np.ndarray | None = None
     min_temp_c: np.ndarray | None = None  # cold methods: the minimum temperature reached (C)
+    agent_mmol_l: np.ndarray | None = None  # injected neurolytics: the peak tissue concentration (mmol/L)
+    agent_solute: str | None = None  # its solute (ethanol | phenol): the injury thresholds are per solute
 
 
 def unharmed(points_m: np.ndarray) -> FieldSample:
@@ -91,6 +93,7 @@ def lesions_in_turn(samplers: tuple[FieldSampler, ...]) -> FieldSampler:
         agents = [p.agent_fraction for p in parts if p.agent_fraction is not None]
         tubes = [p.tubes_destroyed for p in parts if p.tubes_destroyed is not None]
         colds = [p.min_temp_c for p in parts if p.min_temp_c is not None]
+        molar = [p.agent_mmol_l for p in parts if p.agent_mmol_l is not None]
         return FieldSample(
             peak_temp_c=np.max([p.peak_temp_c for p in parts], axis=0),
             omega=omega,
@@ -98,6 +101,8 @@ def lesions_in_turn(samplers: tuple[FieldSampler, ...]) -> FieldSampler:
             lethal=lethal,
             agent_fraction=np.max(agents, axis=0) if agents else None,
             tubes_destroyed=np.any(tubes, axis=0) if tubes else None,
+            agent_mmol_l=np.max(molar, axis=0) if molar else None,
+            agent_solute=next((p.agent_solute for p in parts if p.agent_solute is not None), None),
             min_temp_c=np.min(colds, axis=0) if colds else None,
         )
 

@@ -199,7 +199,8 @@ def test_risk_catalog_sourced():
     for kind, entry in cat["kind"].items():
         assert entry["consequence"] and entry["criteria"], kind
         for c in entry["criteria"]:
-            assert c["measure"] in {"lethal", "cem43_min", "peak_temp_c", "omega", "agent_fraction"}
+            assert c["measure"] in {"lethal", "cem43_min", "peak_temp_c", "omega", "agent_fraction", "agent_mmol_l"}
+            assert c.get("solute", "ethanol") in {"ethanol", "phenol"}
             assert c["source"] and c["tag"] in {"READ", "READ-2nd", "DERIVED", "UNVERIFIED"} and c["threshold"] > 0
 
 
@@ -214,15 +215,16 @@ def test_derived_skin_and_artery_thresholds_match_damage_sets():
 
 
 def test_injected_agent_reaching_the_cord_is_flagged_without_a_kill():
-    """Chemical methods: an agent that reaches the cord at >= 10 % of its injected
-    concentration is a paralysis risk even where it kills nothing (celiac paraplegia route)."""
+    """Chemical methods: phenol that reaches the cord at >= 10 % of its injected concentration (ethanol: at
+    >= 70 mmol/L) is a paralysis risk even where it kills nothing (celiac paraplegia route)."""
     cord_centre = np.array([10 * MM, 0.0, 0.0])
 
-    def spread(fraction_at_cord):
+    def spread(fraction_at_cord, solute="phenol"):
         def sampler(p):
             n = len(p)
             near = np.linalg.norm(p - cord_centre, axis=1) <= 6 * MM
-            return FieldSample(np.full(n, 37.0), np.zeros(n), np.zeros(n), np.zeros(n, bool), np.where(near, fraction_at_cord, 0.0))
+            return FieldSample(np.full(n, 37.0), np.zeros(n), np.zeros(n), np.zeros(n, bool), np.where(near, fraction_at_cord, 0.0),
+                               agent_mmol_l=np.where(near, 1000.0 * fraction_at_cord, 0.0), agent_solute=solute)
 
         return sampler
 
@@ -233,6 +235,8 @@ def test_injected_agent_reaching_the_cord_is_flagged_without_a_kill():
     assert high["spinal cord"].agent_fraction == pytest.approx(0.3)
     assert risk_warnings(high.values())[0].startswith("SPINAL CORD AT RISK")
     assert not high["skin"].injured  # the agent did not reach it
+    ethanol = {r.name: r for r in assess_risk(scene(), spread(0.05, "ethanol"), box_m=BOX)}  # 50 mmol/L: under 70
+    assert not ethanol["spinal cord"].injured and "50.0 mmol/L < 70 mmol/L" in ethanol["spinal cord"].reason
 
 
 def test_distance_lower_bound_ignores_box_faces_on_the_scene_bounds():
@@ -245,3 +249,20 @@ def test_distance_lower_bound_ignores_box_faces_on_the_scene_bounds():
     risks = {r.name: r for r in assess_risk(flush, gaussian([-17, 0, 0], 40.0, 1.0), box_m=BOX)}
     aorta = risks["aorta"]
     assert aorta.distance_is_lower_bound and aorta.distance_to_lesion_mm > 15.0, aorta
+
+
+def test_agent_thresholds_apply_to_their_own_solute():
+    """An artery wall at 60 mmol/L of ethanol is injured (Altura 1984: spasm and rupture above 54); the same
+    concentration of phenol is not judged by ethanol's threshold (its own: 10 % of the injected concentration)."""
+    from neurolysis.chemistry import millimolar_per_pct
+    from neurolysis.outcome.risk import injury_verdict
+
+    base = {"peak_temp_c": 37.0, "omega": 0.0, "cem43_min": 0.0, "agent_fraction": 0.05, "agent_mmol_l": 60.0, "lumen_diameter_mm": 1.5}
+    injured, reason = injury_verdict("artery", False, base | {"agent_solute": "ethanol"})
+    assert injured and "60.0 mmol/L >= 54 mmol/L" in reason
+    assert not injury_verdict("artery", False, base | {"agent_solute": "phenol"})[0]
+    assert injury_verdict("artery", False, base | {"agent_solute": "phenol", "agent_fraction": 0.12})[0]
+    assert not injury_verdict("artery", False, base | {"agent_solute": "ethanol", "lumen_diameter_mm": 20.0})[0]
+    assert injury_verdict("spinal-cord", False, base | {"agent_mmol_l": 75.0, "agent_solute": "ethanol"})[0]
+    assert millimolar_per_pct("ethanol") == pytest.approx(10 * 0.789 / 46.07 * 1e3)  # 171.3 mmol/L per % v/v
+    assert millimolar_per_pct("phenol") == pytest.approx(10 / 94.11 * 1e3)  # 106.3 mmol/L per % w/v

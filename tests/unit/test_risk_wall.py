@@ -68,7 +68,7 @@ def _sampler(hot_lumen=False, hot_wall=False, agent_wall=0.0):
             t[wall] = 75.0
         agent = np.where(wall, agent_wall, 0.0)
         lethal = t > 55.0
-        return FieldSample(t, np.where(lethal, 5.0, 0.0), np.where(lethal, 1e3, 0.0), lethal, agent)
+        return FieldSample(t, np.where(lethal, 5.0, 0.0), np.where(lethal, 1e3, 0.0), lethal, agent, agent_solute="phenol")  # phenol: judged by its fraction
 
     return sampler
 
@@ -87,11 +87,11 @@ def test_agent_at_the_wall_flags_a_small_artery_not_a_large_one():
     assert risks["small artery"].injured and "spasm" in risks["small artery"].reason
     big = risks["big artery"]
     assert not big.injured and big.agent_fraction == pytest.approx(1.0)
-    assert re.search(r"agent fraction 100 % at the wall: not applied, lumen ~1[01] mm > 4 mm", big.reason), big.reason
+    assert re.search(r"fraction of the injected concentration\) 100 % at the wall: not applied, lumen ~1[01] mm > 4 mm", big.reason), big.reason
 
 
 def test_size_rule_applies_only_with_a_known_lumen_size():
-    values = {"peak_temp_c": 37.0, "omega": 0.0, "cem43_min": 0.0, "agent_fraction": 1.0}
+    values = {"peak_temp_c": 37.0, "omega": 0.0, "cem43_min": 0.0, "agent_fraction": 1.0, "agent_solute": "phenol"}
     assert injury_verdict("artery", False, values)[0]  # unknown size (Monte Carlo): safe side
     assert injury_verdict("artery", False, values | {"lumen_diameter_mm": 1.5})[0]
     assert not injury_verdict("artery", True, values | {"lumen_diameter_mm": 20.0})[0]

@@ -14,7 +14,7 @@ from neurolysis.methods.base import PhysicsResult
 from neurolysis.outcome.assess import assess
 from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.outcome.spread import draw_poses, placement_spread
-from neurolysis.outcome.uncertainty import _moved_frame, placement_cohort, wilson_interval
+from neurolysis.outcome.uncertainty import moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
 from tests.plans import one_needle_plan
 
@@ -52,7 +52,7 @@ def test_rigid_move_reading_matches_exact_moved_fields(lumbar):
     frame0 = pose_frame([ctx.pose])
     errors = []
     for i in range(0, 40, 4):
-        moved = _moved_frame(frame0, ctx.pose, cohort.poses[i])
+        moved = moved_frame(frame0, ctx.pose, cohort.poses[i])
         exact = nerve_outcome(ctx.nerve, lambda p, m=moved: physics.sample(frame0.to_world(m.to_local(p))), "rf", seed=0)
         errors.append(abs(exact.pain_fibres_killed_fraction - cohort.pain_killed[i]))
     assert max(errors) <= 0.05, errors
@@ -204,7 +204,7 @@ def test_anchor_poses_are_solved_and_each_sample_reads_the_nearest(lumbar):
     frame0 = pose_frame([ctx.pose])
     errors = []
     for i in range(24):
-        moved = _moved_frame(frame0, ctx.pose, cohort.poses[i])
+        moved = moved_frame(frame0, ctx.pose, cohort.poses[i])
         exact = nerve_outcome(ctx.nerve, lambda p, m=moved: physics.sample(frame0.to_world(m.to_local(p))), "rf", seed=0)
         errors.append(abs(exact.pain_fibres_killed_fraction - cohort.pain_killed[i]))
     assert np.mean(errors) <= 0.02 and max(errors) <= 0.15, errors  # nearest node of a 0.2 mm grid: an edge slicing the nerve is placed within ~0.17 mm

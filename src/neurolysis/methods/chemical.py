@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from neurolysis.chemistry import MAX_VOLUME_ML, neurolytic_agent, neurolytic_agents
+from neurolysis.chemistry import MAX_VOLUME_ML, millimolar_per_pct, neurolytic_agent, neurolytic_agents
 from neurolysis.engines.chemical import MAX_INJECTIONS, MAX_INTERVAL_H, MAX_RATE_ML_PER_MIN, check_injections, mesh_for_bolus, simulate_chemical
 from neurolysis.fields import FieldSample
 from neurolysis.methods.base import RISK_MARGIN_M, VIEW_HALF_WIDTH_M, Context, Method, PhysicsResult, PlanField, centreline_length_m, injection_needle, prefixed
@@ -80,11 +80,13 @@ def _solve(ctx: Context) -> PhysicsResult:
         injection_tips_m=injection_tips(ctx, v["injections"], mesh.fine_margin_m),
     )  # fmt: skip
     f = result.fields
+    solute = neurolytic_agent(v["agent"]).solute
+    molar = millimolar_per_pct(solute)
 
     def sample(points_m: np.ndarray) -> FieldSample:
         s = result.sample(points_m)
         peak = f.mesh.interpolate(f.peak_pct, f.frame.to_local(np.asarray(points_m, float).reshape(-1, 3)), 0.0)
-        return replace(s, agent_fraction=np.clip(peak / result.concentration_pct, 0.0, 1.0))
+        return replace(s, agent_fraction=np.clip(peak / result.concentration_pct, 0.0, 1.0), agent_mmol_l=peak * molar, agent_solute=solute)
 
     section = {k: val for k, val in result.to_dict().items() if k not in ("warnings", "disclaimer")}
     warnings = list(result.warnings)

@@ -30,7 +30,7 @@ from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.spread import PlacementSpread, draw_poses
 from neurolysis.outcome.territory import shared_relief_days, shared_territory
-from neurolysis.outcome.uncertainty import FIELDS, Cohort, _inexact, _lethal_grid, _moved_frame, _NerveCohort, _RiskCohort, _tabulate
+from neurolysis.outcome.uncertainty import FIELDS, Cohort, _inexact, _lethal_grid, _NerveCohort, _RiskCohort, _tabulate, moved_frame
 
 
 def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, seed: int, spreads: Sequence[PlacementSpread], needle_length_m: float | None) -> Cohort:
@@ -50,7 +50,7 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
         margin = physics.risk_margin_m
         grid = _tabulate(physics, frame0, np.full(3, -margin), np.full(3, margin), physics.risk_spacing_m, (*FIELDS, "lethal"))
         lethal_k = _lethal_grid(physics, frame0, grid, float(limits["lethal_grid_mm"]) * 1e-3)
-        moved = [_moved_frame(frame0, lesion.pose, p) for p in drawn]
+        moved = [moved_frame(frame0, lesion.pose, p) for p in drawn]
         inexact |= _inexact(lesion, frame0, moved, lethal_k, float(limits["inexact_tissue_fraction"]))
         poses.append(drawn)
         frames.append(moved)

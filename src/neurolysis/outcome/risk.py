@@ -33,7 +33,7 @@ from neurolysis.fields import FieldSampler
 from neurolysis.physics.freezing import lethal_hold_s, lethal_isotherms_c
 from neurolysis.validation import ValidationError, check_range
 
-_UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", ""), "agent_fraction": ("injected agent reaching it (fraction of the injected concentration)", "")}
+_UNITS = {"cem43_min": ("CEM43", "min"), "peak_temp_c": ("peak temperature", "C"), "omega": ("Omega", ""), "agent_fraction": ("injected agent reaching it (fraction of the injected concentration)", ""), "agent_mmol_l": ("agent concentration", "mmol/L")}
 
 COLD_CRITERION = f"the method's lethal region, at or below {lethal_isotherms_c()['default']:g} C for {lethal_hold_s():g} s in all (data/freezing.toml)"
 """How a cold method's injury is judged (a vessel wall as any tissue: data/freezing.toml [lethal_hold])."""
@@ -115,6 +115,15 @@ def _tube_points(centerline_m: np.ndarray, radius_m: float, spacing: float) -> n
     return frame.offset_points(x, y).reshape(-1, 3)
 
 
+def solute_of(settings) -> str | None:
+    """The neurolytic solute a method's settings inject (ethanol | phenol), else None (a block's anaesthetic, heat, cold)."""
+    from neurolysis.chemistry import neurolytic_agents
+
+    agent = settings.get("agent") if isinstance(settings, Mapping) else None
+    agents = neurolytic_agents()
+    return agents[agent].solute if agent in agents else None
+
+
 def injury_verdict(kind: str, lethal_any: bool, values: Mapping[str, float]) -> tuple[bool, str]:
     """(injured, reason) of a structure of ``kind`` by the catalogued criteria, most severe first.
 
@@ -127,10 +136,13 @@ def injury_verdict(kind: str, lethal_any: bool, values: Mapping[str, float]) -> 
     lumen_mm = values.get("lumen_diameter_mm")
     for c in entry["criteria"]:
         m, thr = c["measure"], float(c["threshold"])
+        if "solute" in c and values.get("agent_solute") != c["solute"]:
+            continue  # a threshold measured for one neurolytic solute (data/risk.toml)
         if "max_lumen_diameter_mm" in c and lumen_mm is not None and lumen_mm > float(c["max_lumen_diameter_mm"]):
             v = values.get(m, float(lethal_any))
-            shown = ("reached" if lethal_any else "not reached") if m == "lethal" else (f"{100 * v:.0f} %" if m == "agent_fraction" else f"{v:.1f}")
-            checked[m] = f"{m.replace('_', ' ')} {shown} at the wall: not applied, lumen ~{lumen_mm:.0f} mm > {float(c['max_lumen_diameter_mm']):g} mm ({c['size_reason']})"
+            what, unit = ("lethal region", "") if m == "lethal" else _UNITS[m]
+            shown = ("reached" if lethal_any else "not reached") if m == "lethal" else (f"{100 * v:.0f} %" if m == "agent_fraction" else f"{v:.1f} {unit}".rstrip())
+            checked[m] = f"{what} {shown} at the wall: not applied, lumen ~{lumen_mm:.0f} mm > {float(c['max_lumen_diameter_mm']):g} mm ({c['size_reason']})"
             continue
         if m == "lethal":
             if lethal_any:
@@ -298,6 +310,9 @@ def assess_risk(
     lethal = fields["lethal"]
     agent = sample.agent_fraction
     fields["agent_fraction"] = np.zeros(points.shape[0]) if agent is None else np.nan_to_num(np.asarray(agent, float).reshape(points.shape[0]))
+    molar = sample.agent_mmol_l
+    fields["agent_mmol_l"] = np.zeros(points.shape[0]) if molar is None else np.nan_to_num(np.asarray(molar, float).reshape(points.shape[0]))
+    solute = sample.agent_solute
     if sample.min_temp_c is not None:
         fields["min_temp_c"] = np.asarray(sample.min_temp_c, float).reshape(points.shape[0])
 
@@ -322,11 +337,11 @@ def assess_risk(
 
     out = []
     for k, structure in enumerate(scene.critical):
-        out.append(_structure(structure, where.index[k], points, fields, tree, box_gap_mm, where.in_box[k], body_c, lo, hi, where.lumen_diameter_mm[k]))
+        out.append(_structure(structure, where.index[k], points, fields, tree, box_gap_mm, where.in_box[k], body_c, lo, hi, where.lumen_diameter_mm[k], solute))
     return tuple(out)
 
 
-def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi, lumen_mm) -> StructureRisk:
+def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_box, body_c, lo, hi, lumen_mm, solute=None) -> StructureRisk:
     consequence = _kind_entry(s.kind)[1]["consequence"]
     if idx.size == 0:
         box = " to ".join("[" + ", ".join(f"{v * 1e3:.0f}" for v in b) + "]" for b in (lo, hi))
@@ -338,7 +353,9 @@ def _structure(s: CriticalStructure, idx, points, fields, tree, box_gap_mm, in_b
     cem = float(fields["cem43_min"][idx].max())
     lethal = fields["lethal"][idx]
     agent = float(fields["agent_fraction"][idx].max())
-    injured, reason = injury_verdict(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent, "lumen_diameter_mm": lumen_mm})
+    molar = float(fields["agent_mmol_l"][idx].max())
+    injured, reason = injury_verdict(s.kind, bool(lethal.any()), {"peak_temp_c": peak, "omega": omega, "cem43_min": cem, "agent_fraction": agent,
+                                                                  "agent_mmol_l": molar, "agent_solute": solute, "lumen_diameter_mm": lumen_mm})
     cold = float(fields["min_temp_c"][idx].min()) if "min_temp_c" in fields else None
     if cold is not None:
         reason += f"; minimum {cold:.1f} C (cold criterion: {COLD_CRITERION})"

@@ -42,10 +42,10 @@ from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.axons import axon_paths, axon_population, killed_paths
 from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, end_shares, method_grade, model_parameters, recovery_draws, relief_days, relief_ends
-from neurolysis.outcome.risk import injury_verdict, structure_points
+from neurolysis.outcome.risk import injury_verdict, solute_of, structure_points
 from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
 
-FIELDS = ("peak_temp_c", "omega", "cem43_min", "agent_fraction")
+FIELDS = ("peak_temp_c", "omega", "cem43_min", "agent_fraction", "agent_mmol_l")
 Z975 = 1.959963984540054  # standard normal 97.5th percentile (95 % interval)
 
 
@@ -109,6 +109,7 @@ class Cohort:
     anchors: int = 0  # poses solved in full besides the plan, each sample moved from the nearest
     targets: tuple = ()  # several needles: (nerve, pain killed per sample, block per sample) of each target
     territory: Territory | None = None  # the first target's (its disease course ends relief too)
+    stimulation: dict | None = None  # the stimulation test's spread (planning.stimulate.cohort_stimulation)
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -142,6 +143,8 @@ class Cohort:
             out["relief_months"] = _spread_dict(self.relief_months) | {"mean": round(float(self.relief_months.mean()), 3)}
             out["relieved_share_at_months"] = {f"{m:g}": round(float(np.mean(self.relief_months >= m)), 4) for m in RELIEVED_AT_MONTHS}
             out |= self._course()
+        if self.stimulation is not None:
+            out["stimulation"] = self.stimulation
         return out
 
     def _course(self) -> dict:
@@ -169,7 +172,7 @@ def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> NeedleFrame:
+def moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> NeedleFrame:
     """The planned frame carried by the rigid motion that takes ``pose0`` to ``pose``."""
     q = rotation_between(pose0.direction, pose.direction)
     return NeedleFrame(pose.tip_m.copy(), q @ planned.rotation)
@@ -237,7 +240,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
         frame_k = pose_frame([pose_k])
         mine = np.flatnonzero(source_of == k)
         for i in mine:
-            frames[i] = _moved_frame(frame_k, pose_k, poses[i])
+            frames[i] = moved_frame(frame_k, pose_k, poses[i])
         displacement = max((float(np.linalg.norm(poses[i].tip_m - pose_k.tip_m)) for i in mine), default=0.0)
         margin = physics_k.risk_margin_m
         fields = _tabulate(physics_k, frame_k, np.full(3, -margin), np.full(3, margin), physics_k.risk_spacing_m, (*FIELDS, "lethal"))
@@ -374,6 +377,7 @@ class _RiskCohort:
     def __init__(self, ctx: Context, fields: list[_Grid], frames0: list[NeedleFrame], displacement: float):
         self.fields = fields
         self.kinds = [s.kind for s in ctx.scene.critical]
+        self.solute = solute_of(ctx.settings)
         self.points = [np.zeros((0, 3))] * len(self.kinds)
         centres, reaches = [], []
         for grid, frame0 in zip(fields, frames0, strict=True):
@@ -413,8 +417,9 @@ class _RiskCohort:
                 "omega": np.sum([g.values["omega"][f] for g, f in reads], axis=0),
                 "cem43_min": np.sum([g.values["cem43_min"][f] for g, f in reads], axis=0),
                 "agent_fraction": np.max([g.values["agent_fraction"][f] for g, f in reads], axis=0),
+                "agent_mmol_l": np.max([g.values["agent_mmol_l"][f] for g, f in reads], axis=0),
             }
-            values = {name: float(v.max()) for name, v in per_point.items()}
+            values = {name: float(v.max()) for name, v in per_point.items()} | {"agent_solute": self.solute}
             if self.lumen_mm[k] is not None:
                 values["lumen_diameter_mm"] = self.lumen_mm[k]
             lethal_any = bool(np.any([g.values["lethal"][f].max() > 0.5 for g, f in reads])) or bool(per_point["omega"].max() >= 1.0 and len(reads) > 1)

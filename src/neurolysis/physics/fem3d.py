@@ -129,6 +129,15 @@ class Potential3D:
         self._data = data
         return self.phi
 
+    def detached_solve(self, sigma_element: np.ndarray) -> tuple[np.ndarray, float]:
+        """phi (V per V) and the terminal conductance (S) for ``sigma_element``, leaving the solver's
+        state (phi, warm-start history) as it was: a side solve such as the stimulation test's."""
+        data = self.pattern.data(sigma_element * self._mask)
+        phi = np.zeros(self.pattern.n_nodes)
+        phi[self.fixed] = self.fixed_value
+        phi[self.free] = self.solver.solve(self._ff.matrix(data), -(self._fd.matrix(data) @ self.fixed_value), None)
+        return phi, float(self.fixed_value @ (self._dn.matrix(data) @ phi))
+
     def unit_joule(self, sigma_element: np.ndarray, phi: np.ndarray) -> np.ndarray:
         """Q = sigma |grad phi|^2 per element for 1 V (W/m^3/V^2)."""
         g = self.geometry.gradient(phi)

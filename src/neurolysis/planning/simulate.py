@@ -21,6 +21,7 @@ from neurolysis.anatomy.labelmap import load_label_map
 from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.anatomy.templates import load_template
 from neurolysis.engines.poses import MAX_ACTIVE_TIP_IN_BONE, tip_in_bone
+from neurolysis.engines.stimulation import StimulationTest
 from neurolysis.fields import NeedlePose
 from neurolysis.indications import indication_warnings, outcome_indication
 from neurolysis.methods import METHODS
@@ -34,6 +35,7 @@ from neurolysis.outcome.territory import TerritoryOutcome, territory_outcome
 from neurolysis.outcome.uncertainty import Cohort, placement_cohort
 from neurolysis.planning.lesions import bipolar_pairs, is_bipolar, solve_lesions
 from neurolysis.planning.plan import Plan
+from neurolysis.planning.stimulate import cohort_stimulation, needle_test
 from neurolysis.validation import ValidationError, check_choice
 
 
@@ -100,6 +102,7 @@ class Outcome:
     targets: tuple[NerveOutcome, ...] = ()
     territory: TerritoryOutcome | None = None
     lesions: tuple[tuple[Nerve, NeedlePose], ...] = ()  # several needles: each lesion's target and pose
+    stimulation: StimulationTest | None = None  # the RF needle's (the first needle's) stimulation test
 
     @property
     def section(self) -> str:
@@ -137,6 +140,7 @@ class Outcome:
             "needles": [{"target": nerve.name, "tip_mm": [float(v) for v in pose.tip_m * 1e3], "direction": [float(v) for v in pose.direction]} for nerve, pose in self.lesions]
             if self.lesions
             else None,
+            "stimulation": None if self.stimulation is None else self.stimulation.to_dict(),
             "wall_time_s": self.wall_time_s,
         } | ({"uncertainty": self.uncertainty.to_dict()} if self.uncertainty is not None else {})
 
@@ -194,16 +198,22 @@ def solve(ctx: Context) -> Outcome:
         warnings = (*warnings, *more)
     warnings = (*ctx.scene.warnings, *warnings, *indication_warnings(ctx.plan.indication.name, ctx.plan.procedure.method, ctx.nerve.name, ctx.nerve.kind))  # FOOT DROP and the named indication's fit
     territory = territory_outcome(found.targets or (found.target,), territory_of(ctx), ctx.plan.simulation.seed)
+    field = getattr(physics.engine, "stimulation", None)  # an RF needle's stimulation field (None: bipolar, other methods)
+    stimulation = None if field is None else needle_test(ctx.scene, ctx.nerve, field, ctx.pose)
+    if stimulation is not None:
+        warnings = (*warnings, *stimulation.warnings())
     cohort = None
     if ctx.plan.uncertainty.samples is not None:
         cohort = _placement_cohort(ctx, method, physics, found)
+        if field is not None and not ctx.lesions:
+            cohort = replace(cohort, stimulation=cohort_stimulation(ctx.scene, ctx.nerve, field, ctx.pose, cohort.poses))
         if cohort.inexact.mean() > 0.5:
             warnings = (*warnings, f"placement Monte Carlo: for {100 * cohort.inexact.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
                                    "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "
                                    "set [uncertainty] anchors = K to solve K more poses and move each sample from the nearest, "
                                    "and full_solves = N to see the agreement with N full solves")  # fmt: skip
     return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort,
-                   found.targets or (found.target,), territory, _needle_poses(ctx))  # fmt: skip
+                   found.targets or (found.target,), territory, _needle_poses(ctx), stimulation)  # fmt: skip
 
 
 def _needle_poses(ctx: Context) -> tuple[tuple[Nerve, NeedlePose], ...]:
@@ -247,7 +257,7 @@ def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Co
     properties, property_solve = None, None
     if (u.conductivity_sd_ln > 0 or u.perfusion_sd_ln > 0) and method.section == "rf":
         properties = PropertySpread(u.conductivity_sd_ln, u.perfusion_sd_ln, u.property_solves, seed)
-        property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))  # noqa: E731
+        property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))
     return placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves,
                             property_solve, properties, lambda pose: method.solve(at(pose)), u.anchors)  # fmt: skip
 

@@ -38,6 +38,7 @@ MEASURES = {
     "cem43_min": ("CEM43", "min"),
     "omega": ("Arrhenius Ω", ""),
     "agent_fraction": ("agent", "of the injected concentration"),
+    "agent_mmol_l": ("agent", "mmol/L"),
 }
 SECTIONS = ("summary", "plan", "figures", "critical", "uncertainty", "comparison", "indication", "validation", "sources")
 """The ids of the report's sections, in order."""
@@ -110,6 +111,8 @@ def _thresholds(kind: str) -> list[str]:
         else:
             name, unit = MEASURES[m]
             text = f"{name} ≥ {thr:g}{' ' + unit if unit else ''}"
+        if "solute" in c:
+            text = f"{c['solute']}: {text}"
         if "max_lumen_diameter_mm" in c:
             text += f" (lumen ≤ {c['max_lumen_diameter_mm']:g} mm)"
         out.append(text)
@@ -310,6 +313,7 @@ def build_report(outcome, *, comparison: dict | None = None, indication: dict | 
         "outcome_png": outcome_figure(outcome),
         "critical": critical,
         "uncertainty": d.get("uncertainty"),
+        "stimulation": d.get("stimulation"),
         "uncertainty_png": uncertainty_figure(outcome) if outcome.uncertainty is not None else None,
         "comparison": comparison,
         "comparison_rows": _comparison_rows(comparison, d["method"]) if comparison else [],

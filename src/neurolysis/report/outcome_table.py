@@ -179,6 +179,10 @@ def print_outcome(outcome) -> None:
         table.add_row(c["name"], c["kind"], *(cell(c) for _, cell in columns), distance, injured)
     console.print(table)
     console.print("[dim]thresholds and their sources: the `reason` of each structure in --json; docs/models/nerve.md[/dim]")
+    if d.get("stimulation"):
+        st = d["stimulation"]
+        console.print(f"stimulation test ({st['pulse_ms']:g} ms; sensory {st['sensory_frequency_hz']:g} Hz, motor {st['motor_frequency_hz']:g} Hz): {st['verdict']}"
+                      f" [dim](sensory {st['sensory_threshold_ma']:.2f} mA; tissue impedance {st['impedance_ohm']:.0f} Ohm; docs/models/stimulation.md)[/dim]")
     if "uncertainty" in d:
         console.print(_uncertainty_table(d["uncertainty"]))
     t = d["target"]

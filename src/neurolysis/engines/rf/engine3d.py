@@ -77,6 +77,23 @@ class FieldState3D:
     start_temp_c: float
 
 
+@dataclass(frozen=True, eq=False)
+class StimulationField:
+    """The stimulation test's field of one needle: 1 V on the active tip in tissue at body
+    temperature, before any pre-injected fluid (the test precedes the injection)."""
+
+    mesh: NeedleMesh3D
+    frame: NeedleFrame
+    unit_potential: np.ndarray  # nodal, V per V
+    conductance_s: float  # current per volt at the generator (A/V)
+    solve_s: float = 0.0  # wall time of its solve
+
+    def potential(self, points_m: np.ndarray, frame: NeedleFrame | None = None) -> np.ndarray:
+        """Potential (V per V) at points (n, 3) of the anatomy frame; ``frame`` moves the needle (a
+        placement-cohort pose; rigid move). 0 off the mesh (its far boundary is the return)."""
+        return self.mesh.interpolate(self.unit_potential, (frame or self.frame).to_local(points_m), 0.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RF3DResult(RFLesionResult):
     """Outcome of one 3D RF simulation; lesion dimensions in the first needle's frame."""
@@ -84,6 +101,7 @@ class RF3DResult(RFLesionResult):
     poses: tuple[NeedlePose, ...]
     strip: BipolarStrip | None = None  # a bipolar pair's strip (None: one needle)
     fields: FieldState3D | None = field(default=None, compare=False, repr=False)
+    stimulation: StimulationField | None = field(default=None, compare=False, repr=False)  # None for a bipolar pair
 
     @property
     def joined(self) -> bool | None:
@@ -138,6 +156,28 @@ def _tissues(settings: RFSettings, mesh: NeedleMesh3D, frame: NeedleFrame, scene
     return tissue_of, tissues
 
 
+def _needle_setup(s: RFSettings, poses: tuple[NeedlePose, ...], scene: Scene | None, mesh: Mesh3DSpec, tissue_factors):
+    """The checked poses' mesh in the anatomy: geometry, mesh spec, mesh, frame, tissue per element, tissues, tet geometry, stiffness pattern."""
+    spacing, axial = validate_poses(poses, scene, s.electrodes == "bipolar", catalog.outer_radius_m(s.gauge))
+    geometry = needle_geometry(s)
+    spec = Mesh3DSpec(mesh.h_fine_m, mesh.sectors, mesh.fine_margin_m, s.domain_mm * 1e-3, mesh.growth, mesh.edge_levels) if mesh.domain_m != s.domain_mm * 1e-3 else mesh
+    m = build_needle_mesh3d(geometry, spec, spacing, axial)
+    frame = pose_frame(poses)
+    tissue_of, tissues = _tissues(s, m, frame, scene, tissue_factors)
+    geo = TetGeometry(m.nodes, m.tets)
+    return geometry, spec, m, frame, tissue_of, tissues, geo, StiffnessPattern(geo, m.n_nodes)
+
+
+@threadpool_limits.wrap(limits=1, user_api="blas")
+def stimulation_field(settings: RFSettings, pose: NeedlePose, scene: Scene | None = None, mesh: Mesh3DSpec = DEFAULT_MESH) -> StimulationField:
+    """Only the stimulation test's field of one needle at ``pose`` (no heating)."""
+    s = settings.resolved().with_(electrodes="monopolar")
+    _, _, m, frame, tissue_of, tissues, geo, pattern = _needle_setup(s, (pose,), scene, mesh, None)
+    model = NeedleMaterials(m.region, tissue_of, tissues, s, m.tets, m.geometry.lumen_radius_m)
+    electric = Potential3D(geo, pattern, model.is_tissue, [(m.outer_nodes, 0.0), (m.active_nodes[0], 1.0)])
+    return StimulationField(m, frame, *_stimulation_solve(model, electric, s.start_temp_c))
+
+
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small vector products: threads only add contention
 def simulate_rf3d(
     settings: RFSettings,
@@ -163,14 +203,7 @@ def simulate_rf3d(
     s = settings.resolved().with_(dt_s=DEFAULT_DT_S if dt_s is None else dt_s)
     bipolar = s.electrodes == "bipolar"
     poses = tuple(poses)
-    spacing, axial = validate_poses(poses, scene, bipolar, catalog.outer_radius_m(s.gauge))
-    geometry = needle_geometry(s)
-    spec = Mesh3DSpec(mesh.h_fine_m, mesh.sectors, mesh.fine_margin_m, s.domain_mm * 1e-3, mesh.growth, mesh.edge_levels) if mesh.domain_m != s.domain_mm * 1e-3 else mesh
-    m = build_needle_mesh3d(geometry, spec, spacing, axial)
-    frame = pose_frame(poses)
-    tissue_of, tissues = _tissues(s, m, frame, scene, tissue_factors)
-    geo = TetGeometry(m.nodes, m.tets)
-    pattern = StiffnessPattern(geo, m.n_nodes)
+    geometry, spec, m, frame, tissue_of, tissues, geo, pattern = _needle_setup(s, poses, scene, mesh, tissue_factors)
     factor, pre, injection = None, None, s.injection
     if injection is not None:  # the fluid fills the tissue nearest each needle's apex
         is_tissue = m.region == Region.TISSUE
@@ -207,7 +240,7 @@ def simulate_rf3d(
     mesh_info = {
         **spec.as_dict(),
         "nodes": int(m.n_nodes),
-        "elements": int(len(m.tets)),
+        "elements": len(m.tets),
         "time_steps": len(run.traces.time_s),
         "dt_s": s.dt_s if s.mode != "pulsed" else None,
         "amg_builds": sum(x.builds for x in solvers),
@@ -216,6 +249,7 @@ def simulate_rf3d(
         "solve_s": solve_s,
         "tissues": sorted(tissues),
     }
+    stimulation = None if bipolar else StimulationField(m, frame, *_stimulation_solve(model, electric, s.start_temp_c))
     return RF3DResult(
         **run.summary(),
         pre_injection=pre,
@@ -229,7 +263,20 @@ def simulate_rf3d(
         strip=strip,
         warnings=tuple(warnings),
         fields=FieldState3D(m, frame, run.temp_c, damage.omega, damage.cem43_min, damage.max_temp_c, run.phi.copy(), s.start_temp_c),
+        stimulation=stimulation,
     )
+
+
+def _stimulation_solve(model: NeedleMaterials, electric: Potential3D, start_c: float) -> tuple[np.ndarray, float, float]:
+    """The stimulation test's field: 1 V on the tip in tissue at ``start_c``, before any pre-injected fluid
+    (the test precedes the injection); solved after the lesion so the lesion's solves are untouched.
+    Returns (phi per V, conductance S, wall time s)."""
+    started = time.perf_counter()
+    sigma = model.sigma(np.full(len(model.is_tissue), start_c))
+    if model.sigma_factor is not None:
+        sigma = sigma / model.sigma_factor
+    phi, conductance = electric.detached_solve(sigma)
+    return phi, conductance, time.perf_counter() - started
 
 
 DEFAULT_SPACING_MM = 10.0

@@ -131,6 +131,9 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         tip = move_needle_by_clicking(view)
         offset = [round(t - r, 1) for t, r in zip(tip, recommended, strict=True)]
         assert view.page.inner_text("#offset-mm") == "[" + ", ".join(f"{v:.1f}" for v in offset) + "]"
+        # issue 20: the instant lesion follows the moved needle (POST /api/preview), before any solve
+        view.page.wait_for_function("document.getElementById('preview').textContent.startsWith('instant lesion')")
+        assert "pain fibres reached" in view.page.inner_text("#preview"), view.page.inner_text("#preview")
 
         seen = view.run_to_result()
         assert any(s.startswith("running") and s != "running 100 %" for s in seen), seen  # live progress before the end

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.validation import ValidationError
-from neurolysis.web import anatomy, api, cases
+from neurolysis.web import anatomy, api, cases, preview
 from neurolysis.web.jobs import JobRunner
 from neurolysis.web.uploads import MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES, Uploads, default_uploads_folder
 
@@ -185,6 +185,7 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
     app.include_router(api.router)
     app.include_router(cases.router)
     app.include_router(anatomy.router)
+    app.include_router(preview.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
 

@@ -8,6 +8,7 @@ const state = {
   jobId: null, nv: null, viewerReady: false, placingFromCode: false, checkTimer: null, caseId: null, loading: 0,
   source: "template", upload: null, frame: "RAS",
   needles: [],  // the listed needles (several lesions): {target, approach, tip_mm, direction, recommended}
+  previewTimer: null, previewSeq: 0, previewLesion: null,  // the instant lesion (POST /api/preview) of the needle in the form
 };
 // The plan's frame: templates and NIfTI scans are RAS; an NRRD scan is usually LPS. niivue works in RAS,
 // so an LPS plan's points and directions have x and y negated on their way to and from the viewer.
@@ -471,6 +472,29 @@ function setPlacementStatus(ok, text) {
 function scheduleCheck() {
   clearTimeout(state.checkTimer);
   state.checkTimer = setTimeout(checkPlan, 250);
+  clearTimeout(state.previewTimer);
+  state.previewTimer = setTimeout(showPreview, 40);
+}
+
+// The instant lesion at the needle in the form (POST /api/preview: milliseconds), redrawn as it moves.
+async function showPreview() {
+  const out = $("preview");
+  if (state.needles.length) { out.textContent = ""; return; }
+  const asked = ++state.previewSeq;
+  try {
+    const p = await api("/api/preview", { json: { plan: planFromForm() } });
+    if (asked !== state.previewSeq) return;  // a newer move is on its way
+    if (!p.in_range) { out.textContent = `instant lesion: ${p.reason}; Simulate for the full solve`; state.previewLesion = null; return; }
+    const touched = p.critical.filter((c) => c.touched).map((c) => c.name);
+    out.textContent = `instant lesion ${p.lesion.width_mm.toFixed(1)} x ${p.lesion.length_mm.toFixed(1)} mm: ` +
+      `${(100 * p.target.pain_fibres_reached_fraction).toFixed(0)} % of ${p.target.nerve}'s pain fibres reached; ` +
+      (touched.length ? `touches ${touched.join(", ")}` : "no critical structure touched") + " (screen; Simulate for the 3D solve)";
+    out.dataset.reached = p.target.pain_fibres_reached_fraction;
+    state.previewLesion = p.lesion;
+    drawNeedle(tipFromFields(), state.direction);
+  } catch (error) {
+    if (asked === state.previewSeq) out.textContent = "";
+  }
 }
 
 async function checkPlan() {
@@ -571,9 +595,13 @@ function drawNeedle(planTip, planDirection) {
           nodes.names.push(name); nodes.X.push(point[0]); nodes.Y.push(point[1]); nodes.Z.push(point[2]); nodes.Color.push(color); nodes.Size.push(size);
         }
       }
+      if (state.previewLesion && !state.needles.length) {  // the instant lesion: a node at its centre, its size the lesion's width
+        const c = toViewer(state.previewLesion.centre_mm);
+        nodes.names.push("lesion"); nodes.X.push(c[0]); nodes.Y.push(c[1]); nodes.Z.push(c[2]); nodes.Color.push(0.6); nodes.Size.push(state.previewLesion.width_mm / 2);
+      }
       const n = nodes.names.length;
       const edges = Array(n * n).fill(0);
-      for (let k = 0; k < n; k += 2) { edges[k * n + k + 1] = 1; edges[(k + 1) * n + k] = 1; }
+      for (let k = 0; k + 1 < n; k += 2) { edges[k * n + k + 1] = 1; edges[(k + 1) * n + k] = 1; }
       nv.loadConnectome({
         name: "needle", nodeColormap: "warm", nodeColormapNegative: "winter", nodeMinColor: 0, nodeMaxColor: 1, nodeScale: 1.2,
         edgeColormap: "warm", edgeColormapNegative: "winter", edgeMin: 0, edgeMax: 1, edgeScale: 0.6, showLegend: false, nodes, edges,

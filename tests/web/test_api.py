@@ -34,13 +34,6 @@ TEMPLATE = "lumbar-medial-branch"
 IN_BONE_OFFSET_MM = [0, 2, 0]  # the block needle's tip inside the L5 transverse process
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = create_app(str(tmp_path_factory.mktemp("store") / "cases.db"), workers=1)
-    with TestClient(app) as c:
-        yield c
-
-
 def block_plan() -> dict:
     return new_plan(TEMPLATE, method="block").as_dict()
 

@@ -4,27 +4,15 @@ at the plan's needle, its shape and error cases, and that it agrees in kind with
 from __future__ import annotations
 
 import copy
-import warnings
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the web extra (FastAPI) is not installed")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 from neurolysis.planning.plan import new_plan
 from neurolysis.planning.preview import preview
-from neurolysis.web.app import create_app
 
 LUMBAR = "lumbar-medial-branch"
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = create_app(str(tmp_path_factory.mktemp("store") / "cases.db"), workers=1)
-    with TestClient(app) as c:
-        yield c
 
 
 def _plan(method="rf", **placement):

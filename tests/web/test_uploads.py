@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import time
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -29,26 +28,14 @@ import pytest
 pytest.importorskip("fastapi", reason="the web extra (FastAPI) is not installed")
 pytest.importorskip("sqlalchemy", reason="the store extra (SQLAlchemy) is not installed")
 pytest.importorskip("python_multipart", reason="the web extra (python-multipart) is not installed")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
 import nibabel
 
-from neurolysis.web.app import create_app
 from neurolysis.web.uploads import MAX_UPLOAD_BYTES
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "anatomy"
 CT = EXAMPLES / "totalsegmentator-example"
 KNEE = EXAMPLES / "spl-knee-atlas"
 TARGET = "L4 medial branch"
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = create_app(str(tmp_path_factory.mktemp("store") / "cases.db"), workers=1)
-    with TestClient(app) as c:
-        yield c
 
 
 def uploads_folder(client) -> Path:

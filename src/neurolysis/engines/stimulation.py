@@ -26,9 +26,10 @@ Assumptions and valid range: docs/models/stimulation.md.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from scipy.linalg import solve_banded
@@ -186,13 +187,19 @@ class NerveThreshold:
                 "distance_mm": round(self.distance_mm, 3), "width_mm": round(self.width_mm, 3), "outside_table": self.outside_table}
 
 
-def _fibre_path(nerve: Nerve, tip_m: np.ndarray):
-    """The nearest fascicle's axis (k, 3), its sheath ring (k, RING_POINTS, 3), the grid step and the tip's distance to the nerve surface."""
+@lru_cache(maxsize=32)
+def _extended_frame(nerve: Nerve):
+    """The nerve's centreline continued straight beyond both ends, framed (one per nerve: a cohort reuses it)."""
     line = np.asarray(nerve.centerline_m, float)
     start_dir = (line[0] - line[1]) / np.linalg.norm(line[0] - line[1])
     end_dir = (line[-1] - line[-2]) / np.linalg.norm(line[-1] - line[-2])
     extended = np.vstack([line[0] + start_dir * FIBRE_EXTENSION_M, line, line[-1] + end_dir * FIBRE_EXTENSION_M])
-    frame = nerve_frame(extended, FIBRE_STEP_M)
+    return nerve_frame(extended, FIBRE_STEP_M)
+
+
+def _fibre_path(nerve: Nerve, tip_m: np.ndarray):
+    """The nearest fascicle's axis (k, 3), its sheath ring (k, RING_POINTS, 3), the grid step and the tip's distance to the nerve surface."""
+    frame = _extended_frame(nerve)
     nearest = int(np.argmin(np.linalg.norm(frame.points_m - tip_m, axis=1)))
     to_tip = tip_m - frame.points_m[nearest]
     distance = float(np.linalg.norm(to_tip))
@@ -314,8 +321,6 @@ def stimulation_test(potential_at: Callable[[np.ndarray], np.ndarray], conductan
                      motor_nerves: Sequence[Nerve], tip_m: np.ndarray, pulse_ms: float | None = None,
                      started_s: float | None = None) -> StimulationTest:
     """The sensory threshold of ``target`` and the motor thresholds of ``motor_nerves`` for one needle tip."""
-    import time
-
     started = time.perf_counter() if started_s is None else started_s
     pulse = test_settings()["pulse_ms"] if pulse_ms is None else pulse_ms
     sensory = nerve_threshold(potential_at, conductance_s, target, tip_m, "sensory", pulse)

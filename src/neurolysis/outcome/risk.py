@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import CriticalStructure, Scene
+from neurolysis.chemistry import neurolytic_agents
 from neurolysis.fields import FieldSampler
 from neurolysis.physics.freezing import lethal_hold_s, lethal_isotherms_c
 from neurolysis.validation import ValidationError, check_range
@@ -117,8 +118,6 @@ def _tube_points(centerline_m: np.ndarray, radius_m: float, spacing: float) -> n
 
 def solute_of(settings) -> str | None:
     """The neurolytic solute a method's settings inject (ethanol | phenol), else None (a block's anaesthetic, heat, cold)."""
-    from neurolysis.chemistry import neurolytic_agents
-
     agent = settings.get("agent") if isinstance(settings, Mapping) else None
     agents = neurolytic_agents()
     return agents[agent].solute if agent in agents else None

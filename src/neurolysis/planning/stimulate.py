@@ -16,9 +16,11 @@ import numpy as np
 
 from neurolysis.anatomy.centreline import nerve_frame
 from neurolysis.anatomy.scene import Nerve, Scene
+from neurolysis.engines.poses import tissue_at
 from neurolysis.engines.rf.engine3d import StimulationField, stimulation_field
 from neurolysis.engines.stimulation import StimulationTest, stimulation_test, test_settings
 from neurolysis.fields import NeedlePose
+from neurolysis.outcome.uncertainty import moved_frame
 from neurolysis.validation import ValidationError, check_range
 
 PULSE_LIMITS_MS = (0.05, 3.0)
@@ -48,8 +50,6 @@ def cohort_stimulation(scene: Scene, target: Nerve, field: StimulationField, pla
                        poses: Sequence[NeedlePose], pulse_ms: float | None = None) -> dict:
     """The thresholds' spread over the placement cohort: the planned field moved rigidly with each
     sample (as the lesion is), and P(sensory threshold below the cut-off)."""
-    from neurolysis.outcome.uncertainty import moved_frame
-
     started = time.perf_counter()
     tests = [needle_test(scene, target, field, pose, pulse_ms, moved_frame(field.frame, planned, pose)) for pose in poses]
     sensory = np.array([t.sensory.threshold_v if t.sensory else np.nan for t in tests])
@@ -117,8 +117,6 @@ def offset_directions(nerve: Nerve, pose: NeedlePose) -> tuple[np.ndarray, np.nd
 def offset_scan(ctx, along_mm: Sequence[float], across_mm: Sequence[float], pulse_ms: float | None = None) -> list[OffsetRow]:
     """Thresholds at each offset of the planned needle (moved without turning), each field solved anew
     in the anatomy at the moved pose; offsets whose tip lies in bone are reported, not solved."""
-    from neurolysis.engines.poses import tissue_at
-
     along_dir, across_dir = offset_directions(ctx.nerve, ctx.pose)
     rows = []
     for a in along_mm:

@@ -64,3 +64,27 @@ def test_preview_outside_the_table_or_bad_input(client, method_or_change, status
         assert not d["in_range"] and message in d["reason"] and d["target"] is None
     else:
         assert message in response.json()["detail"][0]["msg"]
+
+
+def test_a_fault_inside_the_planner_is_a_500_with_a_logged_id_not_a_422(client, monkeypatch, caplog):
+    """issue 20, part 3: an unexpected exception while a plan is checked is the planner's fault."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    import neurolysis.planning.simulate as simulate_module
+
+    def broken(plan, progress=None):
+        raise RuntimeError("a planted fault")
+
+    monkeypatch.setattr(simulate_module, "prepare", broken)
+    raw = TestClient(client.app, raise_server_exceptions=False)  # no `with`: the module's app keeps its lifespan (store, workers)
+    with caplog.at_level("ERROR", logger="neurolysis.web"):
+        response = raw.post("/api/plans/check", json={"plan": _plan()})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["detail"][0]["type"] == "internal_error" and body["error_id"] in body["detail"][0]["msg"]
+    assert "a planted fault" not in response.text  # the trace stays in the log
+    assert any(body["error_id"] in r.getMessage() and r.exc_info for r in caplog.records)

@@ -12,6 +12,7 @@ has a size limit (:class:`BodyLimit`: an upload 64 MB, anything else 1 MB); beyo
 
 from __future__ import annotations
 
+import logging
 import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 TOKEN_COOKIE = "neurolysis_token"
 NOT_A_DEVICE = "research and education tool, not a medical device"
+LOG = logging.getLogger("neurolysis.web")
 
 
 class TokenGate:
@@ -176,6 +178,14 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
             return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
         loc = ["body"] if error.status_code == 400 else ["path"]
         return JSONResponse(api.error_body(loc, str(error.detail), "http_error"), status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        """A fault inside the planner: 500 with an id the server logs beside the trace (never passed off as the user's mistake)."""
+        error_id = secrets.token_hex(6)
+        LOG.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=(type(error), error, error.__traceback__))
+        body = api.error_body([], f"internal error {error_id}: the planner failed on this request; the server log has its trace under this id", "internal_error")
+        return JSONResponse(body | {"error_id": error_id}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -23,14 +23,6 @@ may change. Not a medical device: results are not for clinical decisions.
 import logging
 
 from neurolysis.about import DISCLAIMER, __version__
-from neurolysis.devices import Device, all_devices, generator
-from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
-from neurolysis.engines.rf.settings import RFSettings
-from neurolysis.methods import method_names
-from neurolysis.physics.lesion import LesionShape
-from neurolysis.planning.plan import Plan, load_plan, new_plan, plan_toml
-from neurolysis.planning.simulate import Outcome, prepare, simulate, solve
-from neurolysis.tissue import Tissue, load_tissue, tissue_ids
 from neurolysis.validation import ValidationError
 
 __all__ = [
@@ -47,13 +39,13 @@ __all__ = [
     "all_devices",
     "build_report",
     "compare_methods",
-    "load_indication",
-    "optimize_plan",
     "generator",
+    "load_indication",
     "load_plan",
     "load_tissue",
     "method_names",
     "new_plan",
+    "optimize_plan",
     "plan_toml",
     "prepare",
     "simulate",
@@ -62,16 +54,26 @@ __all__ = [
     "tissue_ids",
 ]
 
-_LAZY = {"compare_methods": "neurolysis.compare", "optimize_plan": "neurolysis.optimize", "build_report": "neurolysis.report.html", "load_indication": "neurolysis.indications"}
+_LAZY = {
+    "Device": "neurolysis.devices", "all_devices": "neurolysis.devices", "generator": "neurolysis.devices",
+    "RFResult": "neurolysis.engines.rf.engine2d", "simulate_rf": "neurolysis.engines.rf.engine2d",
+    "RFSettings": "neurolysis.engines.rf.settings", "method_names": "neurolysis.methods", "LesionShape": "neurolysis.physics.lesion",
+    "Plan": "neurolysis.planning.plan", "load_plan": "neurolysis.planning.plan", "new_plan": "neurolysis.planning.plan", "plan_toml": "neurolysis.planning.plan",
+    "Outcome": "neurolysis.planning.simulate", "prepare": "neurolysis.planning.simulate", "simulate": "neurolysis.planning.simulate", "solve": "neurolysis.planning.simulate",
+    "Tissue": "neurolysis.tissue", "load_tissue": "neurolysis.tissue", "tissue_ids": "neurolysis.tissue",
+    "compare_methods": "neurolysis.compare", "optimize_plan": "neurolysis.optimize", "build_report": "neurolysis.report.html", "load_indication": "neurolysis.indications",
+}  # fmt: skip
 
 
 def __getattr__(name: str):
-    """The decision tools are imported on first use (they pull in SciPy's optimisers and Jinja2,
-    which the command line does not need to start)."""
+    """The public names are imported on first use (PEP 562): ``import neurolysis`` (and so the
+    command line's start) pulls in no NumPy, SciPy or solver until something asks for them."""
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'neurolysis' has no attribute {name!r}")
 
 

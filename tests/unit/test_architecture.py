@@ -105,18 +105,38 @@ def _module_level_imports(path: Path) -> set[str]:
 def test_the_extras_stay_in_their_rooms():
     """SQLAlchemy, FastAPI and Dask are optional extras: only the store, web and sweep packages
     import them, no other module imports those packages, and their ``command`` modules and package
-    ``__init__`` (which ``cli.py`` imports for every command) import none of them at module level."""
+    ``__init__`` (which ``commands.py``, the command line, imports for every command) import none of them at module level."""
     heavy = tuple(lib for libs in EXTRA_LIBRARIES.values() for lib in libs)
     for path in SRC.rglob("*.py"):
         room = path.relative_to(SRC).parts[0]
         if room in EXTRA_LIBRARIES:
-            if path.name in ("command.py", "__init__.py") and path.parent.name == room:  # imported by `neurolysis.cli` for every command
+            if path.name in ("command.py", "__init__.py") and path.parent.name == room:  # imported by `neurolysis.commands` for every command
                 bad = {m for m in _module_level_imports(path) if m.split(".")[0] in heavy}
                 assert not bad, f"{path.relative_to(SRC)} imports {bad} at module level"
             continue
         imported = _imports(path)
         bad = {m for m in imported if m.split(".")[0] in heavy}
-        bad |= {m for m in imported if m.startswith(tuple(f"neurolysis.{r}" for r in EXTRA_LIBRARIES)) and path.name != "cli.py"}
+        bad |= {m for m in imported if m.startswith(tuple(f"neurolysis.{r}" for r in EXTRA_LIBRARIES)) and path.name != "commands.py"}  # the command line
         assert not bad, f"{path.relative_to(SRC)} imports {bad}"
     for path in _modules("store") + _modules("sweep"):
         assert not {m for m in _imports(path) if m.startswith("neurolysis.web")}, path
+
+
+def test_the_light_entry_point_lists_what_the_full_parser_holds(capsys):
+    """issue 20: ``neurolysis --help`` is answered from neurolysis.cli.COMMANDS without importing the
+    planner; the full parser (neurolysis.commands) has exactly those commands, in that order, with that help."""
+    import argparse
+    import subprocess
+    import sys
+
+    from neurolysis.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(COMMANDS)
+    assert {a.dest: a.help for a in sub._choices_actions} == COMMANDS
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(text in out for text in COMMANDS.values())
+    loaded = subprocess.run([sys.executable, "-c", "import sys; from neurolysis.cli import main; main(['--help']); print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'rich')))"],
+                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    assert loaded == "[]", loaded

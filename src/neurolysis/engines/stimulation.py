@@ -218,30 +218,38 @@ def fibre_classes(nerve: Nerve, role: str) -> tuple[FibreClass, ...]:
     return tuple(f for f in nerve.fibres if f.role in roles)
 
 
-def nerve_threshold(potential_at: Callable[[np.ndarray], np.ndarray], conductance_s: float, nerve: Nerve,
-                    tip_m: np.ndarray, role: str, pulse_ms: float) -> NerveThreshold | None:
-    """Lowest threshold (V and mA at the generator) of ``nerve``'s fibres of ``role``; None if it has none.
+def nerve_thresholds(potential_at: Callable[[np.ndarray], np.ndarray], conductance_s: float, nerve: Nerve,
+                     tip_m: np.ndarray, roles: Sequence[str], pulse_ms: float) -> dict[str, NerveThreshold | None]:
+    """Per role, the lowest threshold (V and mA at the generator) of ``nerve``'s fibres of that role
+    (None: it has none); the nerve's core potential is sampled once for all roles.
 
     ``potential_at(points (n, 3) m)`` is the potential (V) for 1 V on the electrode.
     """
-    classes = fibre_classes(nerve, role)
-    if not classes:
-        return None
+    classes = {role: fibre_classes(nerve, role) for role in roles}
+    if not any(classes.values()):
+        return dict.fromkeys(roles)
     _, ring, step, distance_mm = _fibre_path(nerve, np.asarray(tip_m, float))
     outside = potential_at(ring.reshape(-1, 3)).reshape(ring.shape[:2]).mean(axis=1)
     core = core_potential(step, outside, sheath_length_constant_m(fascicle_radius_m(nerve.radius_m)))
     peak = float(np.max(np.abs(core)))
-    arc_mm = np.arange(len(core)) * step * 1e3
-    width = equivalent_width_mm(arc_mm, core)
-    best = None
+    width = equivalent_width_mm(np.arange(len(core)) * step * 1e3, core)
     family_of = load_catalog("stimulation")["fibre_models"]
-    for fibre in classes:
-        ve_mv, outside_table = table_peak_ve_mv(family_of[fibre.name], fibre.diameter_um, pulse_ms, width)
-        volts = ve_mv * 1e-3 / max(peak, 1e-30)
-        if best is None or volts < best.threshold_v:
-            best = NerveThreshold(nerve.name, role, fibre.name, fibre.diameter_um, volts, volts * conductance_s * 1e3,
-                                  distance_mm, width, outside_table)
-    return best
+    out = {}
+    for role, fibres in classes.items():
+        best = None
+        for fibre in fibres:
+            ve_mv, outside_table = table_peak_ve_mv(family_of[fibre.name], fibre.diameter_um, pulse_ms, width)
+            volts = ve_mv * 1e-3 / max(peak, 1e-30)
+            if best is None or volts < best.threshold_v:
+                best = NerveThreshold(nerve.name, role, fibre.name, fibre.diameter_um, volts, volts * conductance_s * 1e3, distance_mm, width, outside_table)
+        out[role] = best
+    return out
+
+
+def nerve_threshold(potential_at: Callable[[np.ndarray], np.ndarray], conductance_s: float, nerve: Nerve,
+                    tip_m: np.ndarray, role: str, pulse_ms: float) -> NerveThreshold | None:
+    """The lowest threshold of ``nerve``'s fibres of one ``role`` (:func:`nerve_thresholds`)."""
+    return nerve_thresholds(potential_at, conductance_s, nerve, tip_m, (role,), pulse_ms)[role]
 
 
 @dataclass(frozen=True)
@@ -318,13 +326,12 @@ class StimulationTest:
 
 
 def stimulation_test(potential_at: Callable[[np.ndarray], np.ndarray], conductance_s: float, target: Nerve,
-                     motor_nerves: Sequence[Nerve], tip_m: np.ndarray, pulse_ms: float | None = None,
-                     started_s: float | None = None) -> StimulationTest:
+                     motor_nerves: Sequence[Nerve], tip_m: np.ndarray, pulse_ms: float | None = None) -> StimulationTest:
     """The sensory threshold of ``target`` and the motor thresholds of ``motor_nerves`` for one needle tip."""
-    started = time.perf_counter() if started_s is None else started_s
+    started = time.perf_counter()
     pulse = test_settings()["pulse_ms"] if pulse_ms is None else pulse_ms
-    sensory = nerve_threshold(potential_at, conductance_s, target, tip_m, "sensory", pulse)
-    target_motor = nerve_threshold(potential_at, conductance_s, target, tip_m, "motor", pulse)
+    own = nerve_thresholds(potential_at, conductance_s, target, tip_m, ("sensory", "motor"), pulse)
+    sensory, target_motor = own["sensory"], own["motor"]
     motors = [m for m in (nerve_threshold(potential_at, conductance_s, n, tip_m, "motor", pulse) for n in motor_nerves) if m is not None]
     motor = min(motors, key=lambda m: m.threshold_v, default=None)
     nerves = tuple(x for x in (sensory, target_motor, *motors) if x is not None)

@@ -120,10 +120,16 @@ class Potential3D:
         self.phi = np.zeros(n)
         self.phi[self.fixed] = self.fixed_value
 
+    def _free_values(self, data: np.ndarray, guess: np.ndarray | None) -> np.ndarray:
+        """phi at the free nodes for the stiffness ``data``, the fixed nodes held."""
+        return self.solver.solve(self._ff.matrix(data), -(self._fd.matrix(data) @ self.fixed_value), guess)
+
+    def _terminal_power_w(self, data: np.ndarray, phi: np.ndarray) -> float:
+        return float(self.fixed_value @ (self._dn.matrix(data) @ phi))
+
     def solve(self, sigma_element: np.ndarray) -> np.ndarray:
         data = self.pattern.data(sigma_element * self._mask)
-        rhs = -(self._fd.matrix(data) @ self.fixed_value)
-        solved = self.solver.solve(self._ff.matrix(data), rhs, extrapolated_guess(self._history))
+        solved = self._free_values(data, extrapolated_guess(self._history))
         self._history[:] = [solved] + self._history[:1]
         self.phi[self.free] = solved
         self._data = data
@@ -135,8 +141,8 @@ class Potential3D:
         data = self.pattern.data(sigma_element * self._mask)
         phi = np.zeros(self.pattern.n_nodes)
         phi[self.fixed] = self.fixed_value
-        phi[self.free] = self.solver.solve(self._ff.matrix(data), -(self._fd.matrix(data) @ self.fixed_value), None)
-        return phi, float(self.fixed_value @ (self._dn.matrix(data) @ phi))
+        phi[self.free] = self._free_values(data, None)
+        return phi, self._terminal_power_w(data, phi)
 
     def unit_joule(self, sigma_element: np.ndarray, phi: np.ndarray) -> np.ndarray:
         """Q = sigma |grad phi|^2 per element for 1 V (W/m^3/V^2)."""
@@ -149,7 +155,7 @@ class Potential3D:
 
     def terminal_power_w(self) -> float:
         """Power for 1 V from the discrete fluxes at the fixed nodes: sum_i phi_i (K phi)_i (W/V^2)."""
-        return float(self.fixed_value @ (self._dn.matrix(self._data) @ self.phi))
+        return self._terminal_power_w(self._data, self.phi)
 
     def field(self, phi: np.ndarray) -> np.ndarray:
         return -self.geometry.gradient(phi)

@@ -40,10 +40,9 @@ def motor_nerves(scene: Scene, target: Nerve) -> tuple[Nerve, ...]:
 def needle_test(scene: Scene, target: Nerve, field: StimulationField, pose: NeedlePose, pulse_ms: float | None = None,
                 frame=None) -> StimulationTest:
     """Thresholds of one needle at ``pose`` (``frame``: the field moved there rigidly)."""
-    started = time.perf_counter()
     test = stimulation_test(lambda points: field.potential(points, frame), field.conductance_s, target,
                             motor_nerves(scene, target), pose.tip_m, pulse_ms)
-    return replace(test, wall_time_s=time.perf_counter() - started + (field.solve_s if frame is None else 0.0))
+    return test if frame is not None else replace(test, wall_time_s=test.wall_time_s + field.solve_s)
 
 
 def cohort_stimulation(scene: Scene, target: Nerve, field: StimulationField, planned: NeedlePose,

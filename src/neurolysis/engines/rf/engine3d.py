@@ -272,10 +272,7 @@ def _stimulation_solve(model: NeedleMaterials, electric: Potential3D, start_c: f
     (the test precedes the injection); solved after the lesion so the lesion's solves are untouched.
     Returns (phi per V, conductance S, wall time s)."""
     started = time.perf_counter()
-    sigma = model.sigma(np.full(len(model.is_tissue), start_c))
-    if model.sigma_factor is not None:
-        sigma = sigma / model.sigma_factor
-    phi, conductance = electric.detached_solve(sigma)
+    phi, conductance = electric.detached_solve(model.tissue_sigma(np.full(len(model.is_tissue), start_c)))
     return phi, conductance, time.perf_counter() - started
 
 

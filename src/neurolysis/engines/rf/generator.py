@@ -175,10 +175,15 @@ class NeedleMaterials:
     def element_mean(self, nodal: np.ndarray) -> np.ndarray:
         return nodal[self.element_nodes].mean(axis=1)
 
-    def sigma(self, temp_e: np.ndarray) -> np.ndarray:
+    def tissue_sigma(self, temp_e: np.ndarray) -> np.ndarray:
+        """The tissues' own electrical conductivity (S/m) per element, without a pre-injected fluid."""
         out = np.zeros_like(temp_e)
         for tissue, idx in self.groups:
             out[idx] = tissue.electrical_conductivity(temp_e[idx])
+        return out
+
+    def sigma(self, temp_e: np.ndarray) -> np.ndarray:
+        out = self.tissue_sigma(temp_e)
         return out if self.sigma_factor is None else out * self.sigma_factor
 
     def conductivity(self, temp_e: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the web extra (FastAPI) is not installed")
-from tests.browser import test_report  # noqa: E402 - Chromium, its launch and the skip-or-fail rule (NEUROLYSIS_REQUIRE_BROWSER), shared
+from tests.browser import test_report
 
 browser = test_report.browser  # the module-scoped fixture launching Debian's chromium
 pytestmark = pytest.mark.skipif(not Path(test_report.CHROMIUM).exists(), reason="Debian chromium is not installed (make test installs it)")
@@ -134,6 +134,13 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         # issue 20: the instant lesion follows the moved needle (POST /api/preview), before any solve
         view.page.wait_for_function("document.getElementById('preview').textContent.startsWith('instant lesion')")
         assert "pain fibres reached" in view.page.inner_text("#preview"), view.page.inner_text("#preview")
+
+        # issue 20: a running job is cancelled from the page (DELETE /api/jobs/{id}), and Run works again
+        view.page.click("#run")
+        view.page.wait_for_function("document.getElementById('progress-text').textContent.startsWith('running')", timeout=TIMEOUT_MS)
+        view.page.click("#cancel-job")
+        view.page.wait_for_function("document.getElementById('progress-text').textContent.startsWith('cancelled')")
+        assert view.page.is_hidden("#cancel-job") and not view.page.is_disabled("#run") and view.page.is_hidden("#result")
 
         seen = view.run_to_result()
         assert any(s.startswith("running") and s != "running 100 %" for s in seen), seen  # live progress before the end

@@ -59,6 +59,15 @@ def _block_case() -> tuple[str, object]:
     return plan_toml(plan), simulate(plan)
 
 
+@pytest.fixture
+def store(store_url):
+    """An open case store on each backend (closed after the test)."""
+    from neurolysis.store import open_store
+
+    with open_store(store_url) as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def block_case() -> tuple[str, object]:
     """(plan file text, Outcome) of the default lumbar medial-branch block (about 1 s, solved once)."""

@@ -1,5 +1,5 @@
 """Schema migrations on SQLite and PostgreSQL: from an empty database, and from revision 0001
-with cases in it (written with the 0001 schema), to the newest revision, keeping every case."""
+with cases in it (written with the 0001 schema), to the newest revision (0003 adds the web jobs), keeping every case."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from neurolysis.store import db, open_store
 from neurolysis.validation import ValidationError
 
-REVISIONS = ["0001", "0002"]
+REVISIONS = ["0001", "0002", "0003"]
 
 # The 0001 schema as that revision wrote it (not the current tables of neurolysis.store.db).
 _OLD = sa.MetaData()
@@ -41,7 +41,7 @@ def _old_rows() -> list[dict]:
     ]  # fmt: skip
 
 
-def test_the_revisions_are_0001_then_0002():
+def test_the_revisions_are_0001_0002_0003():
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(db.alembic_config())
@@ -56,8 +56,9 @@ def test_an_empty_database_gets_the_newest_schema(store_url):
     try:
         assert db.current_revision(engine) == REVISIONS[-1]
         tables = set(sa.inspect(engine).get_table_names())
-        assert {"cases", "reports", "case_tags", "alembic_version"} <= tables
-        assert {c["name"] for c in sa.inspect(engine).get_columns("cases")} == set(db.cases.c.keys())
+        assert {"cases", "reports", "case_tags", "jobs", "alembic_version"} <= tables
+        for table in (db.cases, db.jobs):
+            assert {c["name"] for c in sa.inspect(engine).get_columns(table.name)} == set(table.c.keys())
     finally:
         engine.dispose()
 
@@ -104,5 +105,5 @@ def test_a_newer_schema_is_refused(store_url):
             connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     finally:
         engine.dispose()
-    with pytest.raises(ValidationError, match=r"^store = '.*': schema revision '9999' is newer than this version of neurolysis knows \(0002\); upgrade neurolysis$"):
+    with pytest.raises(ValidationError, match=r"^store = '.*': schema revision '9999' is newer than this version of neurolysis knows \(0003\); upgrade neurolysis$"):
         open_store(store_url)

@@ -11,17 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from neurolysis.about import __version__
-from neurolysis.store import Case, CaseStore, open_store, save_outcome
+from neurolysis.store import Case, CaseStore, save_outcome
 from neurolysis.store.case import content_hash
 from neurolysis.validation import ValidationError
 from tests.store.conftest import table_counts
 from tests.store.writer import payload
-
-
-@pytest.fixture
-def store(store_url):
-    with open_store(store_url) as opened:
-        yield opened
 
 
 def test_a_solved_plan_round_trips_with_its_report(store, block_case):
@@ -78,7 +72,7 @@ def test_the_content_cannot_be_changed(store):
     with pytest.raises(dataclasses.FrozenInstanceError):
         case.plan_toml = "changed"  # type: ignore[misc]
     public = {name for name in vars(CaseStore) if not name.startswith("_")}
-    assert public == {"save", "get", "resolve_id", "list", "delete", "add_tags", "set_notes", "close"}
+    assert public == {"save", "get", "resolve_id", "list", "delete", "add_tags", "set_notes", "close", "jobs"}  # jobs(): the web jobs table, not the cases
 
 
 def test_lookups_by_prefix_and_their_errors(store):

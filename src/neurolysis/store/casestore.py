@@ -8,23 +8,16 @@ so saving the same content again returns the stored case. Tags and notes are ann
 from __future__ import annotations
 
 import os
-import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from neurolysis.about import __version__
 from neurolysis.store import db
 from neurolysis.store.case import CASE_ID_DIGITS, Case, canonical_json, check_case_ref, check_notes, check_tags, content_hash
+from neurolysis.store.jobs import JobStore
 from neurolysis.store.location import ALLOWED, STORE_EXTRA_MISSING, masked, store_url
 from neurolysis.validation import ValidationError
-
-WRITE_ATTEMPTS = 30
-"""Tries of one writing transaction: a lost race on a unique key, a lock or a deadlock is retried."""
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
-_TRANSIENT_SQLITE = ("database is locked", "database table is locked", "database schema has changed")
 
 
 def _first_line(error: BaseException) -> str:
@@ -32,42 +25,12 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _transient(error: DBAPIError) -> bool:
-    """A failure that a new try of the same transaction may not meet (locks, deadlocks, serialization)."""
-    if getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
-        return True
-    return isinstance(error, OperationalError) and any(s in str(error.orig).lower() for s in _TRANSIENT_SQLITE)
-
-
-class CaseStore:
+class CaseStore(db.Transactions):
     """Cases in one database. ``url`` is the SQLAlchemy URL with any password masked."""
 
-    def __init__(self, engine: sa.Engine):
-        self._engine = engine
-        self.url = engine.url.render_as_string(hide_password=True)
-
-    # -- transactions -----------------------------------------------------------------------
-
-    def _write(self, work: Callable[[sa.Connection], str]) -> str:
-        """Run ``work`` in one writing transaction; retried on a lost race, a lock or a deadlock."""
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with self._engine.connect() as connection:
-                    connection.execution_options(**{db.WRITE: True})
-                    with connection.begin():
-                        return work(connection)
-            except IntegrityError:  # another writer stored the same key first: the next try sees it
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
-            except DBAPIError as error:
-                if not _transient(error) or attempt == WRITE_ATTEMPTS - 1:
-                    raise
-                time.sleep(min(1.0, 0.01 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
-
-    def _read(self, work: Callable[[sa.Connection], object]):
-        with self._engine.connect() as connection, connection.begin():
-            return work(connection)
+    def jobs(self) -> JobStore:
+        """The web planner's jobs, in the same database."""
+        return JobStore(self._engine)
 
     def _resolve(self, connection: sa.Connection, ref: str, field: str = "case") -> str:
         """The full id of the one case whose id starts with ``ref`` (ValidationError otherwise)."""

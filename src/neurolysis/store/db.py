@@ -10,6 +10,9 @@ number of processes may open a new database at once.
 from __future__ import annotations
 
 import json
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from neurolysis.validation import ValidationError
 
@@ -25,6 +29,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK_KEY = 0x6E6575726F6C7973  # "neurolys": PostgreSQL advisory lock held while migrating
+WRITE_ATTEMPTS = 30
+"""Tries of one writing transaction: a lost race on a unique key, a lock or a deadlock is retried."""
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_TRANSIENT_SQLITE = ("database is locked", "database table is locked", "database schema has changed")
 WRITE = "neurolysis_write"
 """Execution option of a connection whose transactions write (SQLite: ``BEGIN IMMEDIATE``)."""
 
@@ -54,6 +62,25 @@ case_tags = sa.Table(
     sa.Column("case_id", sa.String(16), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("tag", sa.String(64), primary_key=True),
 )  # fmt: skip
+
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("starts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("work", sa.JSON, nullable=False),
+    sa.Column("plan_toml", sa.Text, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("report_html", sa.Text, nullable=True),
+    sa.Column("figure_png", sa.LargeBinary, nullable=True),
+)  # fmt: skip
+"""The web planner's jobs (``neurolysis.store.jobs``); ``work`` holds the arguments that run it again."""
 
 
 def utc(moment: datetime) -> datetime:
@@ -140,4 +167,40 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
             command.upgrade(cfg, target)
 
 
-__all__ = ["case_tags", "cases", "create_engine", "current_revision", "head_revision", "metadata", "migrate", "now_utc", "reports", "utc"]
+def _transient(error: DBAPIError) -> bool:
+    """A failure that a new try of the same transaction may not meet (locks, deadlocks, serialization)."""
+    if getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and any(s in str(error.orig).lower() for s in _TRANSIENT_SQLITE)
+
+
+class Transactions:
+    """Reading and writing transactions on one engine; ``url`` is its URL with any password masked."""
+
+    def __init__(self, engine: sa.Engine):
+        self._engine = engine
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    def _write(self, work: Callable[[sa.Connection], object]):
+        """Run ``work`` in one writing transaction; retried on a lost race, a lock or a deadlock."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self._engine.connect() as connection:
+                    connection.execution_options(**{WRITE: True})
+                    with connection.begin():
+                        return work(connection)
+            except IntegrityError:  # another writer stored the same key first: the next try sees it
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+            except DBAPIError as error:
+                if not _transient(error) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(1.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _read(self, work: Callable[[sa.Connection], object]):
+        with self._engine.connect() as connection, connection.begin():
+            return work(connection)
+
+
+__all__ = ["Transactions", "case_tags", "cases", "create_engine", "current_revision", "head_revision", "jobs", "metadata", "migrate", "now_utc", "reports", "utc"]

@@ -12,13 +12,11 @@ as ``upload:<id>/<file>``; any other path is refused.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurolysis._catalog import load_catalog
@@ -30,8 +28,6 @@ from neurolysis.validation import ValidationError, check_choice
 from neurolysis.web.uploads import Upload, Uploads, hide_paths, shown_plan, upload_job
 
 MAX_SAMPLES = int(load_catalog("uncertainty")["limits"]["max_samples"])
-SSE_POLL_S = 0.1
-"""How often an event stream looks at its job (s)."""
 ERRORS = {
     400: {"description": "the body could not be read (not JSON, or not UTF-8)"},
     404: {"description": "no such template, upload, job or case: `detail[0].msg` names it"},
@@ -104,18 +100,6 @@ class JobAccepted(BaseModel):
     job_id: str
     kind: str
     status: str
-    links: dict[str, str]
-
-
-class JobView(BaseModel):
-    job_id: str
-    kind: str = Field(description="simulate | compare")
-    status: str = Field(description="queued | running | done | failed")
-    progress: float = Field(ge=0.0, le=1.0)
-    error: str | None = None
-    result: dict[str, Any] | None = Field(None, description="simulate: the `simulate --json` outcome; compare: the `compare --json` dict")
-    lights: list[dict[str, Any]] | None = Field(None, description="simulate: a traffic light per critical structure (as in the HTML report)")
-    plan: dict[str, Any] | None = Field(None, description="the resolved plan's sections")
     links: dict[str, str]
 
 
@@ -316,13 +300,13 @@ def check_plan(body: PlanRequest, request: Request) -> PlanChecked:
     return plan_checked(checked_plan(body.plan, body.monte_carlo, uploads=_uploads(request)))
 
 
-def _links(job_id: str, kind: str) -> dict[str, str]:
+def links(job_id: str, kind: str) -> dict[str, str]:
     base = f"/api/jobs/{job_id}"
     return {"self": base, "events": f"{base}/events"} | ({"report": f"{base}/report", "figure": f"{base}/figure.png"} if kind == "simulate" else {})
 
 
 def _accepted(job) -> JobAccepted:
-    return JobAccepted(job_id=job.id, kind=job.kind, status=job.status, links=_links(job.id, job.kind))
+    return JobAccepted(job_id=job.id, kind=job.kind, status=job.status, links=links(job.id, job.kind))
 
 
 @router.post("/simulate", status_code=202, response_model=JobAccepted, summary="start a simulation job (validated first; a bad plan is 422 and starts nothing)")
@@ -373,76 +357,6 @@ def compare(body: CompareRequest, request: Request) -> JobAccepted:
     return _accepted(job)
 
 
-def get_job_or_404(request: Request, job_id: str):
-    job = request.app.state.runner.get(job_id)
-    if job is None:
-        raise ApiError(404, ["path", "job_id"], f"job_id = {job_id!r}: no such job on this server (jobs live in memory until it stops; the newest finished ones are kept)")
-    return job
-
-
-def job_view(job) -> JobView:
-    lights = outcome_lights(job.result) if job.kind == "simulate" and job.result is not None else None
-    plan = job.request.get("plan") if job.kind == "compare" else (job.result or {}).get("settings")
-    return JobView(job_id=job.id, kind=job.kind, status=job.status, progress=job.progress, error=job.error, result=job.result,
-                   lights=lights, plan=plan, links=_links(job.id, job.kind))  # fmt: skip
-
-
-@router.get("/jobs/{job_id}", response_model=JobView, summary="a job: status, progress 0-1, result or error")
-def get_job(job_id: str, request: Request) -> JobView:
-    return job_view(get_job_or_404(request, job_id))
-
-
-def _event(name: str, data: dict) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
-
-
-@router.get("/jobs/{job_id}/events", summary="server-sent events: `progress` {status, progress}, then `done` or `failed`",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip
-async def job_events(job_id: str, request: Request) -> StreamingResponse:
-    runner = request.app.state.runner
-    get_job_or_404(request, job_id)
-
-    async def stream():
-        last = None
-        while True:
-            job = runner.get(job_id)
-            if job is None:
-                yield _event("failed", {"job_id": job_id, "status": "failed", "error": "the job was dropped"})
-                return
-            state = (job.status, round(job.progress, 3))
-            if state != last:
-                last = state
-                yield _event("progress", {"job_id": job_id, "status": job.status, "progress": job.progress})
-            if job.finished:
-                yield _event(job.status, {"job_id": job_id, "status": job.status, "progress": job.progress, "error": job.error})
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(SSE_POLL_S)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def finished_simulation(request: Request, job_id: str):
-    job = get_job_or_404(request, job_id)
-    if job.kind != "simulate":
-        raise ApiError(409, ["path", "job_id"], f"job_id = {job_id!r}: a {job.kind} job has no report or figure; simulate a plan for one")
-    if job.status != "done":
-        raise ApiError(409, ["path", "job_id"], f"job_id = {job_id!r}: status is {job.status!r}{': ' + job.error if job.error else ''}; the result exists once it is 'done'")
-    return job
-
-
-@router.get("/jobs/{job_id}/report", response_class=HTMLResponse, summary="the self-contained HTML report of a finished simulation")
-def job_report(job_id: str, request: Request) -> HTMLResponse:
-    return HTMLResponse(finished_simulation(request, job_id).report_html)
-
-
-@router.get("/jobs/{job_id}/figure.png", response_class=Response, responses={200: {"content": {"image/png": {}}}},
-            summary="the outcome figure (slices through the needle, axon map) of a finished simulation")  # fmt: skip
-def job_figure(job_id: str, request: Request) -> Response:
-    return Response(finished_simulation(request, job_id).figure_png, media_type="image/png")
-
-
 @router.get("/version", summary="the version, the disclaimer, the store in use and the upload limit")
 def version(request: Request) -> dict[str, Any]:
     store = getattr(request.app.state, "store", None)
@@ -457,4 +371,4 @@ def get_upload_or_404(request: Request, upload_id: str | None, loc: list) -> Upl
         raise ApiError(404, loc, str(error)) from None
 
 
-__all__ = ["ApiError", "Checked", "CompareRequest", "JobView", "PlanRequest", "PlanSections", "checked_plan", "error_body", "outcome_lights", "router"]
+__all__ = ["ApiError", "Checked", "CompareRequest", "JobAccepted", "PlanRequest", "PlanSections", "checked_plan", "error_body", "outcome_lights", "router"]

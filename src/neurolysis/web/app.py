@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.validation import ValidationError
-from neurolysis.web import anatomy, api, cases, preview
+from neurolysis.web import anatomy, api, cases, job_routes, preview
 from neurolysis.web.jobs import JobRunner
 from neurolysis.web.uploads import MAX_REQUEST_BYTES, MAX_UPLOAD_BYTES, Uploads, default_uploads_folder
 
@@ -141,6 +141,7 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
     :func:`~neurolysis.store.open_store` (None: the default store; opened now, closed on stop);
     ``token``: required on every request when given; ``workers``: solving processes;
     ``solve=False``: jobs are validated and recorded but never run (the schema fuzzer's app);
+    jobs are kept in the store's database (a restarted server finds them and re-queues the unfinished);
     ``uploads``: the folder of uploaded scans (default: ``uploads`` beside an SQLite store's file,
     else in the user data folder; created at the first upload); ``upload_limit_bytes``: the
     largest upload request."""
@@ -148,12 +149,12 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
 
     owned = store is None or isinstance(store, str | Path)
     case_store = open_store(store) if owned else store
-    job_runner = runner if runner is not None else JobRunner(workers, solve=solve)
+    job_runner = runner if runner is not None else JobRunner(workers, solve=solve, store=case_store.jobs() if hasattr(case_store, "jobs") else None)
     upload_store = Uploads(uploads if uploads is not None else default_uploads_folder(getattr(case_store, "url", None)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        job_runner.warm()
+        job_runner.start()
         yield
         job_runner.close()
         if owned:
@@ -193,6 +194,7 @@ def create_app(store=None, *, token: str | None = None, workers: int = 1, solve:
         return JSONResponse({"detail": detail}, status_code=422)
 
     app.include_router(api.router)
+    app.include_router(job_routes.router)
     app.include_router(cases.router)
     app.include_router(anatomy.router)
     app.include_router(preview.router)

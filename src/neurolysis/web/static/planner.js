@@ -635,10 +635,23 @@ function follow(jobId, onDone) {
     $("progress").value = d.progress;
     $("progress-text").textContent = `${d.status} ${(100 * d.progress).toFixed(0)} %`;
   };
+  state.followed = jobId;
+  $("cancel-job").hidden = false;
+  const end = () => { events.close(); $("cancel-job").hidden = true; setBusy(false); };
   events.addEventListener("progress", update);
-  events.addEventListener("done", async (e) => { update(e); events.close(); onDone(await api(`/api/jobs/${jobId}`)); setBusy(false); });
-  events.addEventListener("failed", (e) => { update(e); events.close(); showError(`job failed: ${JSON.parse(e.data).error}`); setBusy(false); });
-  events.onerror = () => { if (events.readyState === EventSource.CLOSED) setBusy(false); };
+  events.addEventListener("done", async (e) => { update(e); end(); onDone(await api(`/api/jobs/${jobId}`)); });
+  events.addEventListener("failed", (e) => { update(e); end(); showError(`job failed: ${JSON.parse(e.data).error}`); });
+  events.addEventListener("cancelled", (e) => { update(e); end(); });
+  events.onerror = () => { if (events.readyState === EventSource.CLOSED) end(); };
+}
+
+async function cancelJob() {
+  if (!state.followed) return;
+  try {
+    await api(`/api/jobs/${state.followed}`, { method: "DELETE" });
+  } catch (error) {
+    showError(error.message);
+  }
 }
 
 function setBusy(busy) { $("run").disabled = busy; $("compare").disabled = busy; }
@@ -875,5 +888,6 @@ $("add-needle").addEventListener("click", addNeedle);
 $("reset-tip").addEventListener("click", () => { setTip(state.recommended.tip_mm, state.recommended.direction); scheduleCheck(); });
 $("plan-form").addEventListener("submit", run);
 $("compare").addEventListener("click", compare);
+$("cancel-job").addEventListener("click", cancelJob);
 $("save-form").addEventListener("submit", save);
 window.planner = { state, tipOnCanvas, checkPlan, planFromForm, setNeedles, ready: init().then(() => true).catch((error) => { showError(`could not start: ${error.message}`); return false; }) };

@@ -1,6 +1,6 @@
 """The ``neurolysis`` command's entry point, light to start: the top-level help comes from the
-registry below without importing the planner; a command runs from :mod:`neurolysis.commands`,
-imported only then (as large command lines do).
+registry below without importing the planner, and a command imports its own module only when it
+runs (as large command lines do), so that those modules keep their imports at the top.
 
 User errors print one line ``neurolysis: error: <field> = <value>: <allowed>`` to stderr
 and exit with status 2, before any computation.
@@ -11,38 +11,55 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from neurolysis.about import DISCLAIMER
+from neurolysis.validation import ValidationError
 
 EXIT_USAGE = 2
 
-COMMANDS = {
-    "rf": "simulate a radiofrequency lesion around one needle",
-    "devices": "list the electrode and probe catalog",
-    "tissues": "list the tissue property catalog",
-    "fluids": "list the fluids an RF plan can inject before the lesion (--pre-injection)",
-    "templates": "list anatomy templates, their target nerves and critical structures",
-    "methods": "list the methods a plan can use, their [procedure] fields, defaults and choices",
-    "plan": "write plan files",
-    "simulate": "simulate a plan: lesion, nerve outcome, relief and critical-structure risk",
-    "compare": "every method at one target side by side: P(block), relief, procedures, risk, burden",
-    "optimize": "search placement and settings for the best block under a risk limit",
-    "indications": "list indications: targets, methods, evidence, coverage (sources and tags with --json)",
-    "report": "write one self-contained HTML report of a plan (verdict, figures, risk, uncertainty, comparison, sources)",
-    "cases": "the case store: list, show, export or delete saved cases",
-    "serve": "the web planner and its HTTP API (FastAPI) on 127.0.0.1:8000",
-    "anatomy": "a patient's segmentation: what the planner reads in it",
-    "stimulate": "the stimulation test before RF: sensory and motor thresholds (V, mA) against needle offset",
-    "sweep": "run a grid or random sweep of a plan's fields on Dask; results to Parquet",
+
+@dataclass(frozen=True)
+class Command:
+    """A command of the registry: its one-line help and where it lives (``module``, the function
+    that adds its arguments to a parser, the function that runs it on the parsed arguments)."""
+
+    help: str
+    module: str
+    add_arguments: str = "add_arguments"
+    run: str = "run"
+
+    def load(self) -> tuple[Callable, Callable]:
+        """(add_arguments, run), importing the command's module now."""
+        module = importlib.import_module(self.module)
+        return getattr(module, self.add_arguments), getattr(module, self.run)
+
+
+REGISTRY = {
+    "rf": Command("simulate a radiofrequency lesion around one needle", "neurolysis.rf_cli"),
+    "devices": Command("list the electrode and probe catalog", "neurolysis.listing", run="run_devices"),
+    "tissues": Command("list the tissue property catalog", "neurolysis.listing", run="run_tissues"),
+    "fluids": Command("list the fluids an RF plan can inject before the lesion (--pre-injection)", "neurolysis.listing", run="run_fluids"),
+    "templates": Command("list anatomy templates, their target nerves and critical structures", "neurolysis.listing", run="run_templates"),
+    "methods": Command("list the methods a plan can use, their [procedure] fields, defaults and choices", "neurolysis.methods_cli"),
+    "plan": Command("write plan files", "neurolysis.plan_cli", "add_plan_arguments", "run_plan"),
+    "simulate": Command("simulate a plan: lesion, nerve outcome, relief and critical-structure risk", "neurolysis.plan_cli", "add_simulate_arguments", "run_simulate"),
+    "compare": Command("every method at one target side by side: P(block), relief, procedures, risk, burden", "neurolysis.decide_cli", "add_compare_arguments", "run_compare"),
+    "optimize": Command("search placement and settings for the best block under a risk limit", "neurolysis.decide_cli", "add_optimize_arguments", "run_optimize"),
+    "indications": Command("list indications: targets, methods, evidence, coverage (sources and tags with --json)", "neurolysis.indications_cli"),
+    "report": Command("write one self-contained HTML report of a plan (verdict, figures, risk, uncertainty, comparison, sources)", "neurolysis.report.command"),
+    "cases": Command("the case store: list, show, export or delete saved cases", "neurolysis.store.command"),
+    "serve": Command("the web planner and its HTTP API (FastAPI) on 127.0.0.1:8000", "neurolysis.web.command"),
+    "anatomy": Command("a patient's segmentation: what the planner reads in it", "neurolysis.anatomy.imaging.command"),
+    "stimulate": Command("the stimulation test before RF: sensory and motor thresholds (V, mA) against needle offset", "neurolysis.stimulate_cli"),
+    "sweep": Command("run a grid or random sweep of a plan's fields on Dask; results to Parquet", "neurolysis.sweep.command"),
 }
-"""Every command and its one-line help, in the order ``neurolysis --help`` lists them (the full
-parser, :func:`neurolysis.commands.build_parser`, takes its help from here)."""
+"""Every command, in the order ``neurolysis --help`` lists them; only the module of the command
+that runs is imported."""
 
-
-LIGHT = {"templates": ("neurolysis.listing", "add_arguments", "run_templates")}
-"""Commands whose module is light (no solver, no SciPy): run without importing the rest of the
-command line. (module, function adding the arguments, runner)."""
+COMMANDS = {name: command.help for name, command in REGISTRY.items()}
+"""Every command's one-line help."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,11 +80,19 @@ def top_level_help() -> str:
             "`neurolysis COMMAND --help` lists a command's options.\n")  # fmt: skip
 
 
-def build_parser():
-    """The full argument parser (every command and option): :func:`neurolysis.commands.build_parser`."""
-    from neurolysis.commands import build_parser as full
+def _top_parser() -> _Parser:
+    return _Parser(prog="neurolysis", description=f"Neurolysis Planner ({DISCLAIMER}).")
 
-    return full()
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, every command and option (imports every command's module: for
+    tests and documentation; :func:`main` builds only the parser of the command that runs)."""
+    parser = _top_parser()
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, command in REGISTRY.items():
+        add, _ = command.load()
+        add(sub.add_parser(name, help=command.help))
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,21 +101,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args in (["-h"], ["--help"]):
         sys.stdout.write(top_level_help())
         return 0
-    if args and args[0] in LIGHT:
-        from neurolysis.validation import ValidationError
-
-        module_name, add, run = LIGHT[args[0]]
-        module = importlib.import_module(module_name)
-        parser = _Parser(prog=f"neurolysis {args[0]}", description=COMMANDS[args[0]])
-        getattr(module, add)(parser)
-        try:
-            return getattr(module, run)(parser.parse_args(args[1:]))
-        except ValidationError as error:
-            print(f"neurolysis: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
-    from neurolysis.commands import main as run_command
-
-    return run_command(args)
+    if not args or args[0] not in REGISTRY:  # argparse's own message: a missing or unknown command
+        parser = _top_parser()
+        sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+        for name, command in REGISTRY.items():
+            sub.add_parser(name, help=command.help)
+        parser.parse_args(args)
+    name, rest = args[0], args[1:]
+    command = REGISTRY[name]
+    add, run = command.load()
+    parser = _Parser(prog=f"neurolysis {name}", description=command.help)
+    add(parser)
+    parsed = parser.parse_args(rest)
+    parsed.command = name
+    try:
+        return run(parsed)
+    except ValidationError as error:
+        print(f"neurolysis: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,8 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from neurolysis.about import DISCLAIMER
+from neurolysis.compare import compare_methods
+from neurolysis.optimize import optimize_plan, search_space
 from neurolysis.output import check_output_path, print_json, write_text_atomic
-from neurolysis.validation import ValidationError
+from neurolysis.planning.plan import load_plan, plan_from_dict, plan_toml
+from neurolysis.validation import ValidationError, check_range
 
 
 def _fmt_relief(r: dict | None) -> str:
@@ -40,9 +43,6 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from neurolysis.compare import compare_methods
-    from neurolysis.planning.plan import load_plan
-
     if (args.plan is None) == (args.template is None):
         raise ValidationError("compare: give either a plan file or --template (not both)")
     if args.report:
@@ -62,9 +62,9 @@ def run_compare(args: argparse.Namespace) -> int:
                              simulate_all=args.all, methods=None if args.methods is None else tuple(m.strip() for m in args.methods.split(",")),
                              progress=progress, outcomes=outcomes)  # fmt: skip
     if args.report:
-        from neurolysis.report.html import build_report, write_report
-
         first = next(e["method"] for e in result["methods"] if e["applicable"] and e["method"] in outcomes)
+        from neurolysis.report.html import build_report, write_report  # Jinja2 and matplotlib: only when a report is written
+
         write_report(build_report(outcomes[first], comparison=result), args.report)
         if not args.quiet:
             print(f"neurolysis: report written to {args.report}", file=sys.stderr)
@@ -110,11 +110,7 @@ def add_optimize_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_optimize(args: argparse.Namespace) -> int:
-    from neurolysis.optimize import optimize_plan, search_space
-    from neurolysis.planning.plan import load_plan, plan_from_dict, plan_toml
-    from neurolysis.validation import check_range
-
-    check_range("--max-risk", args.max_risk, 0.0, 1.0, )
+    check_range("--max-risk", args.max_risk, 0.0, 1.0)
     if args.samples is not None and not 8 <= args.samples <= 2000:
         raise ValidationError(f"--samples = {args.samples}: must be a whole number in [8, 2000]")
     for path, flag in ((args.output, "--output"), (args.plot, "--plot")):
@@ -131,7 +127,7 @@ def run_optimize(args: argparse.Namespace) -> int:
     if args.output:
         write_text_atomic(plan_toml(plan_from_dict(result["best_plan"])), args.output, "--output")
     if args.plot:
-        from neurolysis.report.decision_figures import plot_front
+        from neurolysis.report.decision_figures import plot_front  # matplotlib: only when a figure is asked for
 
         plot_front(result, args.plot)
     if args.json:

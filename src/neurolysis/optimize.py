@@ -28,6 +28,7 @@ from scipy.stats import qmc
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
+from neurolysis.methods import METHODS
 from neurolysis.planning.lesions import is_bipolar
 from neurolysis.planning.plan import Plan, plan_from_dict
 from neurolysis.planning.simulate import prepare, simulate
@@ -130,8 +131,6 @@ def candidate(plan: Plan, poses, values: dict[str, float], samples: int) -> Plan
 
 
 def _default(plan: Plan, field_name: str):
-    from neurolysis.methods import METHODS
-
     m = METHODS[plan.procedure.method]
     resolved = m.resolved(plan.procedure)
     return resolved[field_name] if field_name in resolved else m.plan_new_values()[field_name]  # RF: the device defaults plan new writes

@@ -13,8 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from neurolysis.about import DISCLAIMER
+from neurolysis.engines.stimulation import test_settings
 from neurolysis.output import check_output_path, print_json
-from neurolysis.validation import ValidationError
+from neurolysis.planning.plan import load_plan
+from neurolysis.planning.simulate import prepare
+from neurolysis.planning.stimulate import check_pulse_ms, offset_scan, parse_offsets
+from neurolysis.validation import ValidationError, check_range
 
 DEFAULT_ALONG_MM = "0"
 DEFAULT_ACROSS_MM = "0,1,2,3,5,7"
@@ -33,12 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurolysis.engines.stimulation import test_settings
-    from neurolysis.planning.plan import load_plan
-    from neurolysis.planning.simulate import prepare
-    from neurolysis.planning.stimulate import check_pulse_ms, offset_scan, parse_offsets
-    from neurolysis.validation import check_range
-
     pulse = check_pulse_ms(args.pulse_ms) if args.pulse_ms is not None else test_settings()["pulse_ms"]
     if args.frequency_hz is not None:
         check_range("frequency_hz", args.frequency_hz, 0.5, 200.0, unit="Hz")
@@ -68,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "disclaimer": DISCLAIMER,
     }
     if args.plot:
-        from neurolysis.report.stimulation_figure import plot_offsets  # matplotlib only when asked
+        from neurolysis.report.stimulation_figure import plot_offsets  # matplotlib: only when a figure is asked for
 
         plot_offsets(out, args.plot)
     if args.json:
@@ -92,6 +90,6 @@ def _print_table(out: dict) -> None:
 
         verdict = ("felt" if r["sensory_ok"] else "not felt below cut-off") + ("" if r["motor_ok"] else "; MOTOR twitch")
         table.add_row(f"{r['along_mm']:g}", f"{r['across_mm']:g}", fmt(r["distance_mm"], 1), fmt(r["sensory_threshold_v"]), fmt(r["sensory_threshold_ma"]),
-                      fmt(r["motor_threshold_v"]), fmt(r["motor_threshold_ma"]), r["motor_nerve"] or "-", verdict)
+                      fmt(r["motor_threshold_v"]), fmt(r["motor_threshold_ma"]), r["motor_nerve"] or "-", verdict)  # fmt: skip
     console.print(table)
     print(f"solved in {out['wall_time_s']:.1f} s. {DISCLAIMER}", file=sys.stderr)

@@ -9,7 +9,8 @@ import pytest
 
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.templates import load_template, template_names
-from neurolysis.indications import TAGS, add_arguments, burden, destructive_warning, indication_names, indication_warnings, indications_for, load_indication, outcome_indication, run
+from neurolysis.indications import TAGS, burden, destructive_warning, indication_names, indication_warnings, indications_for, load_indication, outcome_indication
+from neurolysis.indications_cli import add_arguments, run
 from neurolysis.methods import method_names
 from neurolysis.planning.plan import new_plan, plan_from_dict, plan_toml
 from neurolysis.validation import ValidationError
@@ -90,6 +91,7 @@ def test_indications_json_names_a_template_or_says_why_not(capsys):
 
 
 def test_methods_are_plan_methods_and_never_both_used_and_avoided():
+    """The catalog names only plan methods (checked here, not when it loads: indications sit below the methods)."""
     for name in indication_names():
         ind = load_indication(name)
         assert set(ind.methods) | set(ind.not_appropriate) <= set(method_names()), name

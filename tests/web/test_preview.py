@@ -74,12 +74,12 @@ def test_a_fault_inside_the_planner_is_a_500_with_a_logged_id_not_a_422(client, 
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    import neurolysis.planning.simulate as simulate_module
+    import neurolysis.web.api as api_module
 
     def broken(plan, progress=None):
         raise RuntimeError("a planted fault")
 
-    monkeypatch.setattr(simulate_module, "prepare", broken)
+    monkeypatch.setattr(api_module, "prepare", broken)  # the plan check's own reference
     raw = TestClient(client.app, raise_server_exceptions=False)  # no `with`: the module's app keeps its lifespan (store, workers)
     with caplog.at_level("ERROR", logger="neurolysis.web"):
         response = raw.post("/api/plans/check", json={"plan": _plan()})

@@ -22,6 +22,7 @@ from neurolysis.anatomy.scene import Nerve, Scene
 from neurolysis.engines.rf.lesion_table import instant_lesion
 from neurolysis.outcome.axons import axon_population
 from neurolysis.outcome.risk import structure_points
+from neurolysis.planning.simulate import prepare
 
 AXON_STEP_M = 0.25e-3
 STRUCTURE_SPACING_M = 1.0e-3
@@ -109,6 +110,4 @@ def preview_context(ctx) -> dict:
 
 def preview(plan) -> dict:
     """The instant answer for ``plan`` (validated as ``simulate`` validates it)."""
-    from neurolysis.planning.simulate import prepare
-
     return preview_context(prepare(plan))

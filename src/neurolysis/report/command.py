@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurolysis.compare import compare_methods
 from neurolysis.output import check_output_path
 from neurolysis.planning.plan import load_plan
 from neurolysis.planning.simulate import prepare, solve
+from neurolysis.report.html import build_report, write_report
 from neurolysis.validation import ValidationError
 
 
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _comparison(plan, samples: int | None, horizon_months: float) -> dict:
-    from neurolysis.compare import compare_methods  # only when asked for: it solves every method
-
     return compare_methods(plan.anatomy.template, plan.target.nerve, horizon_months=horizon_months, samples=samples, base=plan)
 
 
@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
     context = prepare(plan)  # anatomy, target, placement and settings checked before the solve
     outcome = solve(context)
     comparison = _comparison(plan, args.monte_carlo, args.horizon_months) if args.compare else None
-    from neurolysis.report.html import build_report, write_report  # Jinja2 and matplotlib: only when a report is written
 
     path = write_report(build_report(outcome, comparison=comparison), args.output)
     if not args.quiet:

@@ -16,7 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
 from neurolysis.output import check_output_path, print_json, write_text_atomic
+from neurolysis.report.outcome_table import print_outcome
 from neurolysis.store.case import Case, check_case_ref, check_notes, check_tag
 from neurolysis.store.location import ENVIRONMENT_VARIABLE, STORE_EXTRA_MISSING, store_url
 from neurolysis.validation import ValidationError
@@ -103,12 +108,13 @@ def check_save(args: argparse.Namespace) -> None:
 def save_simulated(args: argparse.Namespace, plan_toml: str, outcome) -> None:
     """Store a simulated plan (after the outcome is delivered) with its HTML report; prints the
     case id to stderr (stdout keeps the outcome, one JSON object with --json)."""
-    from neurolysis.report.html import build_report  # Jinja2 and matplotlib: only when a case is saved
     from neurolysis.store.casestore import save_outcome
 
     with store_from_args(args) as store:
         if args.parent is not None:
             store.resolve_id(args.parent, field="parent_id")  # an unknown parent fails before the report is built
+        from neurolysis.report.html import build_report  # Jinja2 and matplotlib: only when a case is saved
+
         case = save_outcome(store, outcome, plan_toml, report_html=build_report(outcome), tags=args.tag, notes=args.note or "", parent_id=args.parent)
         print(f"neurolysis: saved case {case.id} to {store.url}", file=sys.stderr)
 
@@ -156,9 +162,6 @@ def _list(args, store) -> int:
     cases = store.list(tag=args.tag, limit=args.limit)
     if args.json:
         return print_json({"store": store.url, "cases": [c.to_dict() for c in cases]})
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(
         "id", "created (UTC)", "method", "template / target", "pain blocked", "relief (months)", "parent", "tags", title=f"{len(cases)} case(s) in {store.url}", box=box.SIMPLE_HEAD, pad_edge=False
@@ -187,9 +190,6 @@ class _StoredOutcome:
 
 
 def _print_case(case: Case, store_url_shown: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     info = Table(show_header=False, box=None)
     rows = [
@@ -204,7 +204,6 @@ def _print_case(case: Case, store_url_shown: str) -> None:
     sys.stdout.write(case.plan_toml if case.plan_toml.endswith("\n") else case.plan_toml + "\n")  # as written: no wrapping, no markup
     sys.stdout.flush()
     console.rule("outcome")
-    from neurolysis.report.outcome_table import print_outcome
 
     try:
         print_outcome(_StoredOutcome(case.outcome))

@@ -8,11 +8,16 @@ the output folder and the store. Exit status 0, 1 if a point failed at run time,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from pathlib import Path
 
-from neurolysis.store.command import add_store_argument
+from neurolysis.output import check_output_path, print_json
+from neurolysis.store.case import check_tags
+from neurolysis.store.command import add_store_argument, store_from_args
+from neurolysis.sweep.spec import load_sweep
+from neurolysis.validation import ValidationError, check_range
 
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 256
@@ -33,8 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_options(args: argparse.Namespace):
-    from neurolysis.validation import ValidationError, check_range
-
     if args.scheduler is not None:
         match = SCHEDULER_FORM.fullmatch(args.scheduler)
         if match is None or not 1 <= int(match.group(3)) <= 65535:
@@ -52,9 +55,6 @@ def _check_options(args: argparse.Namespace):
 
 def _check_extra() -> None:
     """Dask and pyarrow are installed (the ``sweep`` extra), else one line saying how to get them."""
-    import importlib.util
-
-    from neurolysis.validation import ValidationError
 
     missing = [name for name in SWEEP_EXTRA_MODULES if importlib.util.find_spec(name) is None]
     if missing:
@@ -62,8 +62,6 @@ def _check_extra() -> None:
 
 
 def _out_dir(given: str | None, default: Path) -> Path:
-    from neurolysis.validation import ValidationError
-
     out = Path(given) if given is not None else default
     if out.exists() and not out.is_dir():
         raise ValidationError(f"out = {str(out)!r}: is a file; give a folder")
@@ -77,9 +75,6 @@ class _Saver:
     (``CaseStore.save``: the point's plan as TOML, its settings and outcome; no report)."""
 
     def __init__(self, args: argparse.Namespace, sweep) -> None:
-        from neurolysis.store.case import check_tags
-        from neurolysis.store.command import store_from_args
-
         self.tags = check_tags((*args.tag, f"sweep:{sweep.stem}"))
         self.store = store_from_args(args)
         self.case_ids: dict[int, str] = {}
@@ -93,9 +88,6 @@ class _Saver:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurolysis.output import check_output_path, print_json
-    from neurolysis.sweep.spec import load_sweep
-
     _check_options(args)
     _check_extra()
     sweep = load_sweep(args.sweep)  # every point loaded and prepared: bad input stops here

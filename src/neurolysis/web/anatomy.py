@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from neurolysis.about import DISCLAIMER
 from neurolysis.validation import ValidationError
 from neurolysis.web.api import ERRORS, ApiError, _uploads, field_loc, get_upload_or_404
-from neurolysis.web.uploads import MAX_UPLOAD_BYTES, Upload
+from neurolysis.web.uploads import MAX_UPLOAD_BYTES, Upload, manifest_files
+from neurolysis.web.volumes import scan_image_nifti, scan_label_nifti, scan_view, segmentation_regions
 
 router = APIRouter(prefix="/api/anatomy", responses=ERRORS, tags=["anatomy"])
 SEGMENTATION_HELP = "label maps in layer order (NIfTI .nii/.nii.gz, NRRD/.seg.nrrd, .mha; the first is the main layer), or a .zip of a TotalSegmentator folder"
@@ -40,9 +41,6 @@ class AnatomyUpload(BaseModel):
 
 
 def upload_view(request: Request, upload: Upload, created: bool) -> AnatomyUpload:
-    from neurolysis.web.uploads import manifest_files
-    from neurolysis.web.volumes import scan_view, segmentation_regions
-
     anatomy, summary, targets = _uploads(request).read(upload)
     base = f"/api/anatomy/{upload.id}"
     viewer = scan_view(anatomy) | {"labels_url": f"{base}/labels.nii.gz", "image_url": f"{base}/image.nii.gz" if anatomy.image is not None else None,
@@ -88,8 +86,6 @@ def get_anatomy(upload_id: str, request: Request) -> AnatomyUpload:
 @router.get("/{upload_id}/labels.nii.gz", response_class=Response, responses={200: {"content": {"application/gzip": {}}}},
             summary="an uploaded segmentation's regions (coloured by tissue) as gzipped NIfTI: RAS mm, the scanner's, at most 4 million voxels")  # fmt: skip
 def get_anatomy_labels(upload_id: str, request: Request) -> Response:
-    from neurolysis.web.volumes import scan_label_nifti
-
     upload = get_upload_or_404(request, upload_id, ["path", "upload_id"])
     return Response(scan_label_nifti(_uploads(request).read(upload)[0]), media_type="application/gzip", headers={"Cache-Control": "max-age=86400"})
 
@@ -97,8 +93,6 @@ def get_anatomy_labels(upload_id: str, request: Request) -> Response:
 @router.get("/{upload_id}/image.nii.gz", response_class=Response, responses={200: {"content": {"application/gzip": {}}}},
             summary="an uploaded scan's image (CT or MR) on the segmentation's grid as gzipped NIfTI: RAS mm, at most 4 million voxels")  # fmt: skip
 def get_anatomy_image(upload_id: str, request: Request) -> Response:
-    from neurolysis.web.volumes import scan_image_nifti
-
     upload = get_upload_or_404(request, upload_id, ["path", "upload_id"])
     data = scan_image_nifti(_uploads(request).read(upload)[0])
     if data is None:

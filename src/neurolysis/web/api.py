@@ -13,6 +13,7 @@ as ``upload:<id>/<file>``; any other path is refused.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Query, Request
@@ -22,10 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER, __version__
 from neurolysis.anatomy.templates import load_template, template_names, template_summary
+from neurolysis.compare import HORIZON_RANGE_MONTHS
 from neurolysis.indications import indications_for
-from neurolysis.methods import method_names, method_summary
-from neurolysis.validation import ValidationError, check_choice
+from neurolysis.methods import METHODS, method_names, method_summary
+from neurolysis.planning.plan import new_plan, new_segmentation_plan, plan_from_dict
+from neurolysis.planning.simulate import prepare
+from neurolysis.report.html import traffic_light
+from neurolysis.validation import ValidationError, check_choice, check_range
 from neurolysis.web.uploads import Upload, Uploads, hide_paths, shown_plan, upload_job
+from neurolysis.web.volumes import label_volume_nifti, region_colours, voxel_size_mm
 
 MAX_SAMPLES = int(load_catalog("uncertainty")["limits"]["max_samples"])
 ERRORS = {
@@ -136,7 +142,6 @@ def _label(name: str) -> str:
 def method_fields(summary: dict) -> list[dict]:
     """Each ``[procedure]`` field of a method for the form: kind, unit, default, choices, range
     (``{low, high, low_inclusive, unit}``) and help; ``units``/``ranges`` from the method registry."""
-    from neurolysis.methods import METHODS
 
     units, ranges, defaults, choices = summary.get("units", {}), summary.get("ranges", {}), summary.get("defaults", {}), summary.get("choices", {})
     return [{"name": f.name, "label": _label(f.name), "kind": _kind(f.type), "unit": units.get(f.name), "default": defaults.get(f.name), "choices": choices.get(f.name),
@@ -166,8 +171,6 @@ def _uploads(request: Request) -> Uploads:
 def checked_plan(sections: PlanSections, monte_carlo: int | None = None, where: list | None = None, uploads: Uploads | None = None) -> Checked:
     """A plan request validated in full without solving (``prepare``); its files must be an
     upload's (``upload:<id>/<file>``, read from ``uploads``), any other path is refused."""
-    from neurolysis.planning.plan import plan_from_dict
-    from neurolysis.planning.simulate import prepare
 
     where = ["body", "plan"] if where is None else where
     data = sections.model_dump(exclude_none=True)
@@ -206,7 +209,6 @@ def pose_dict(context) -> dict:
 
 def outcome_lights(outcome: dict) -> list[dict]:
     """A traffic light per critical structure of an outcome JSON (:func:`neurolysis.report.html.traffic_light`)."""
-    from neurolysis.report.html import traffic_light
 
     cohort = {c["name"]: c["p_injury"] for c in outcome.get("uncertainty", {}).get("critical", [])} if outcome.get("uncertainty") else {}
     out = []
@@ -220,13 +222,17 @@ def outcome_lights(outcome: dict) -> list[dict]:
 
 @router.get("/templates", summary="anatomy templates: targets, critical structures, approaches, bounds (mm)")
 def list_templates() -> dict[str, Any]:
+    return _templates_listing()
+
+
+@cache
+def _templates_listing() -> dict[str, Any]:
+    """Every template's summary, built once: the templates are package data (60-120 ms to build)."""
     return {"templates": [template_summary(name) for name in template_names()], "disclaimer": DISCLAIMER}
 
 
 @router.get("/templates/{name}", summary="one template with its regions (viewer colours) and recommended needle placements (mm)")
 def get_template(name: str) -> dict[str, Any]:
-    from neurolysis.web.volumes import region_colours, voxel_size_mm
-
     scene = _template(name)
     placements = [{"target": nerve, "approach": approach, "tip_mm": [round(float(v) * 1e3, 4) for v in pose.tip_m], "direction": [round(float(v), 6) for v in pose.direction]}
                   for (nerve, approach), pose in scene.placements.items()]  # fmt: skip
@@ -243,8 +249,6 @@ def get_template(name: str) -> dict[str, Any]:
 @router.get("/templates/{name}/labels.nii.gz", summary="the template's label map as a gzipped NIfTI (mm, RAS = the anatomy frame)",
             response_class=Response, responses={200: {"content": {"application/gzip": {}}}})  # fmt: skip
 def get_template_labels(name: str) -> Response:
-    from neurolysis.web.volumes import label_volume_nifti
-
     _template(name)
     return Response(label_volume_nifti(name), media_type="application/gzip", headers={"Cache-Control": "max-age=3600"})
 
@@ -270,8 +274,6 @@ def new_plan_view(request: Request, template: str | None = Query(None, descripti
                   upload: str | None = Query(None, description="an uploaded scan's id (POST /api/anatomy; or give template)"),
                   method: str = "rf", target: str | None = Query(None, description="the target nerve (required on a scan: one of the upload's targets)"),
                   approach: str = "parallel", side: str | None = Query(None, description="a scan: left or right, where the target has sides")) -> PlanChecked:  # fmt: skip
-    from neurolysis.planning.plan import new_plan, new_segmentation_plan
-    from neurolysis.planning.simulate import prepare
 
     if (template is None) == (upload is None):
         raise ApiError(422, ["query", "template"], f"template = {template!r}, upload = {upload!r}: give a template or an upload, one of them")
@@ -319,8 +321,6 @@ def simulate(body: PlanRequest, request: Request) -> JobAccepted:
 
 def compare_options(body: CompareRequest, uploads: Uploads | None = None):
     """(compare_methods keyword arguments, base plan sections or None, the upload's job info or None), checked before any solve."""
-    from neurolysis.compare import HORIZON_RANGE_MONTHS
-    from neurolysis.validation import check_range
 
     base, upload = None, None
     template, target = body.template, body.target

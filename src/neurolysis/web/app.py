@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+import jinja2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -27,6 +28,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurolysis.about import DISCLAIMER, __version__
+from neurolysis.anatomy.imaging.names import names_choices
 from neurolysis.validation import ValidationError
 from neurolysis.web import anatomy, api, cases, job_routes, preview
 from neurolysis.web.jobs import JobRunner
@@ -124,10 +126,6 @@ class BodyLimit:
 
 
 def _page(request: Request) -> HTMLResponse:
-    import jinja2
-
-    from neurolysis.anatomy.imaging.names import names_choices
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined)
     store = getattr(request.app.state, "store", None)
     html = env.get_template("index.html.j2").render(disclaimer=DISCLAIMER, not_a_device=NOT_A_DEVICE, version=__version__, store=getattr(store, "url", ""),

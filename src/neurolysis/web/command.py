@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import socket
 import sys
+from pathlib import Path
 
 from neurolysis.store.command import add_store_argument
 from neurolysis.validation import ValidationError, check_range
@@ -53,7 +55,6 @@ def checked_token(host: str, token: str | None) -> str | None:
 
 def check_can_listen(host: str, port: int) -> None:
     """Raise (one line) when ``host:port`` cannot be bound: in use, or not an address of this machine."""
-    import socket
 
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
@@ -68,7 +69,6 @@ def checked_uploads(path: str | None) -> str | None:
     """The uploads folder given: a folder, or a path where one can be made at the first upload."""
     if path is None:
         return None
-    from pathlib import Path
 
     folder = Path(path).expanduser()
     if folder.exists() and not folder.is_dir():

@@ -28,10 +28,18 @@ import time
 import uuid
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import platformdirs
+import SimpleITK as sitk
+
+from neurolysis.anatomy.imaging.landmarks import supported_targets
+from neurolysis.anatomy.imaging.load import MAX_LAYERS, load_anatomy
+from neurolysis.anatomy.imaging.names import names_choices
+from neurolysis.planning.plan import plan_toml
 from neurolysis.validation import ValidationError
 
 MAX_UPLOAD_BYTES = 64 * 2**20
@@ -141,8 +149,6 @@ def check_volume_file(path: Path, field: str) -> None:
         if not found or found.group(1) != b"LOCAL":
             raise ValidationError(f"{field} = {path.name!r}: ElementDataFile is not LOCAL (the voxels are in another file); upload one .mha file with the voxels in it")
     if lower.endswith((*LABEL_SUFFIXES, ".nhdr", ".mhd")):
-        import numpy as np
-        import SimpleITK as sitk
 
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
@@ -231,8 +237,6 @@ class Uploads:
             image: tuple[str | None, IO[bytes]] | None) -> tuple[Upload, bool]:  # fmt: skip
         """Store an upload (module docstring): (the upload, whether it is new). Raises a one-line
         ValidationError (and stores nothing) when a file is refused or the anatomy cannot be read."""
-        from neurolysis.anatomy.imaging.load import MAX_LAYERS
-        from neurolysis.anatomy.imaging.names import names_choices
 
         if self.root is None:
             raise ValidationError("segmentation: this server keeps no uploads")
@@ -322,8 +326,6 @@ class Uploads:
 
     def _load(self, upload: Upload) -> tuple:
         """(SegmentedAnatomy, its summary with ``upload:<id>/`` paths, supported targets) of an upload."""
-        from neurolysis.anatomy.imaging.landmarks import supported_targets
-        from neurolysis.anatomy.imaging.load import load_anatomy
 
         a = upload.anatomy(shown=False)
         segmentation = a["segmentation"]
@@ -357,7 +359,6 @@ class Uploads:
         its manifest; they come back as names in the upload's folder, with the upload (None when the
         section names no file). Raises ValidationError (a form that is not allowed) or LookupError
         (no such upload); the message names the field."""
-        from neurolysis.anatomy.imaging.names import names_choices
 
         out = dict(anatomy)
         found: Upload | None = None
@@ -396,9 +397,7 @@ def hide_paths(text: str, upload: Upload | None) -> str:
 
 def shown_plan(plan, upload: Upload | None) -> tuple[dict, str]:
     """(sections, TOML) of a Plan as the client writes it: an upload's files as ``upload:<id>/<file>``."""
-    from dataclasses import replace
 
-    from neurolysis.planning.plan import plan_toml
 
     if upload is not None:
         anatomy = upload.shown_anatomy(plan.as_dict()["anatomy"])
@@ -417,7 +416,6 @@ def default_uploads_folder(store_url: str | None) -> Path:
     """``uploads`` beside an SQLite store's file, else in the user data folder."""
     if store_url and store_url.startswith("sqlite:///"):
         return Path(store_url[len("sqlite:///") :].split("?", 1)[0]).expanduser().absolute().parent / "uploads"
-    import platformdirs
 
     return Path(platformdirs.user_data_dir("neurolysis")) / "uploads"
 

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.table import Table
+
 from neurolysis.about import DISCLAIMER
-from neurolysis.validation import ValidationError
+from neurolysis.output import print_json
+from neurolysis.tissue import tissue_ids
+from neurolysis.validation import ValidationError, check_choice
+
+from .landmarks import supported_targets
+from .load import load_anatomy
 
 
-def add_parsers(sub) -> None:
-    """``anatomy`` and its ``inspect`` subcommand."""
-    parser = sub.add_parser("anatomy", help="a patient's segmentation: what the planner reads in it")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``anatomy``'s ``inspect`` subcommand."""
     group = parser.add_subparsers(dest="anatomy_command", required=True, parser_class=type(parser))
     p = group.add_parser("inspect", help="grid, structures with their tissues, unmapped names, image, and the target nerves its landmarks support")
     p.add_argument("segmentation", nargs="+", metavar="SEG", help="a label map (NIfTI, NRRD, .seg.nrrd) or a TotalSegmentator folder; more files add label layers")
@@ -34,26 +41,18 @@ def _tissues(pairs: list[str]) -> dict[str, str]:
 
 def inspect_summary(segmentation, names=None, image=None, tissues=None) -> dict:
     """The ``anatomy inspect --json`` object."""
-    from neurolysis.tissue import tissue_ids
-    from neurolysis.validation import check_choice
-
-    from .landmarks import supported_targets
-    from .load import load_anatomy
-
     for name, tissue in (tissues or {}).items():
         check_choice(f"--tissue {name}", tissue, tissue_ids())
     anatomy = load_anatomy(segmentation, names, image, tissues)
     return anatomy.summary() | {"targets": [c.summary() for c in supported_targets(anatomy)], "disclaimer": DISCLAIMER}
 
 
-def run(args: argparse.Namespace, console) -> int:
+def run(args: argparse.Namespace, console: Console | None = None) -> int:
     """Print the summary as tables, or one JSON object with ``--json``."""
-    from neurolysis.output import print_json
-
+    console = console or Console()
     found = inspect_summary(args.segmentation, args.names, args.image, _tissues(args.tissue))
     if args.json:
         return print_json(found)
-    from rich.table import Table
 
     g = found["grid"]
     console.print(f"[bold]{', '.join(found['segmentation'])}[/bold] ({', '.join(found['names'])})")
@@ -80,4 +79,4 @@ def run(args: argparse.Namespace, console) -> int:
     return 0
 
 
-__all__ = ["add_parsers", "inspect_summary", "run"]
+__all__ = ["add_arguments", "inspect_summary", "run"]

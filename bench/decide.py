@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", nargs="*", default=["lumbar-medial-branch", "celiac-plexus"])
     parser.add_argument("--skip-optimize", action="store_true")
+    parser.add_argument("--workers", nargs="*", type=int, default=[1, 2], help="compare with each of these process counts (issue 20: 1 and 2)")
     args = parser.parse_args(argv)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}"
     print(f"machine: {machine}", flush=True)
@@ -45,13 +46,14 @@ def main(argv=None) -> int:
     print(f"one lumbar RF plan solve: {reference:.1f} s", flush=True)
     out = {"machine": machine, "reference_plan_solve_s": round(reference, 2), "compare": {}}
     for template in args.templates:
-        t = time.perf_counter()
-        d = compare_methods(template)
-        wall = time.perf_counter() - t
-        per = {e["method"]: e["wall_time_s"] for e in d["methods"]}
-        out["compare"][template] = {"wall_s": round(wall, 1), "ratio_to_plan_solve": round(wall / reference, 2), "per_method_s": per,
-                                    "summary": {e["method"]: {"applicable": e["applicable"], "p_block": e["p_block"], "relief_months": e["relief_months"]} for e in d["methods"]}}  # fmt: skip
-        print(f"compare {template}: {wall:.1f} s ({wall / reference:.1f}x one plan solve; target <= 120 s); per method {per}", flush=True)
+        for workers in args.workers:
+            t = time.perf_counter()
+            d = compare_methods(template, workers=workers)
+            wall = time.perf_counter() - t
+            per = {e["method"]: e["wall_time_s"] for e in d["methods"]}
+            out["compare"][f"{template} workers={workers}"] = {"wall_s": round(wall, 1), "ratio_to_plan_solve": round(wall / reference, 2), "per_method_s": per,
+                                                               "summary": {e["method"]: {"applicable": e["applicable"], "p_block": e["p_block"], "relief_months": e["relief_months"]} for e in d["methods"]}}  # fmt: skip
+            print(f"compare {template} --workers {workers}: {wall:.1f} s ({wall / reference:.1f}x one plan solve; issue 20 target <= 30 s lumbar, <= 60 s celiac); per method {per}", flush=True)
     if not args.skip_optimize:
         t = time.perf_counter()
         r = optimize_plan(new_plan("lumbar-medial-branch"))

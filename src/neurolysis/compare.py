@@ -10,8 +10,11 @@ relief and injury probabilities are the cohort's; without one they are the plann
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
@@ -27,6 +30,7 @@ from neurolysis.validation import ValidationError, check_choice, check_range
 
 HORIZON_RANGE_MONTHS = (1.0, 120.0)
 MAX_SAMPLES = 5000
+WORKERS_RANGE = (1, 64)
 
 
 def not_applicable(template: str, method: str) -> str | None:
@@ -104,6 +108,32 @@ def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None)
     return entry
 
 
+def _one_thread() -> None:
+    """A worker of :func:`_in_parallel`: one BLAS thread (the solvers' products are small; threads only contend)."""
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
+def _simulated_entry(method: str, plan_data: dict, base_dir: str, horizon_months: float, reason: str | None) -> dict:
+    """One method's entry, solved in a worker process (the plan travels as its sections)."""
+    out = simulate(plan_from_dict(plan_data, base_dir=base_dir))
+    return _entry(method, out, horizon_months, reason) | {"simulated": True}
+
+
+def _in_parallel(plans: dict[str, Plan], reasons: dict, horizon_months: float, workers: int, progress) -> dict[str, dict]:
+    """Each method's entry, solved in ``workers`` spawned processes, the slowest methods first."""
+    cost = {m: i for i, m in enumerate(("cooled-rf", "chemical", "rf", "cryo", "pulsed-rf", "surgical", "block"))}
+    order = sorted(plans, key=lambda m: cost.get(m, -1))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # inherited by the spawned workers before numpy loads
+    found = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
+        futures = {pool.submit(_simulated_entry, m, plans[m].as_dict(), str(plans[m].base_dir), horizon_months, reasons[m]): m for m in order}
+        for done, future in enumerate(as_completed(futures), start=1):
+            found[futures[future]] = future.result()
+            if progress is not None:
+                progress(futures[future], done / len(futures))
+    return found
+
+
 def _burden(method: str) -> dict:
     """The procedure's burden from ``data/burden.toml`` (its short form)."""
     return burden(method).as_dict()
@@ -116,12 +146,14 @@ def _skipped(method: str, reason: str) -> dict:
 
 def compare_methods(template: str | None, target: str | None = None, *, horizon_months: float = 12.0, samples: int | None = None, base: Plan | None = None,
                     simulate_all: bool = False, methods: tuple[str, ...] | None = None, progress: Callable[[str, float], None] | None = None,
-                    outcomes: dict | None = None) -> dict:  # fmt: skip
+                    outcomes: dict | None = None, workers: int = 1) -> dict:  # fmt: skip
     """Simulate every method at ``template``'s target (or ``target``), or at the target of ``base``
     (a plan on a template or a patient's segmentation: ``template`` may then be None), and return
     the comparison (JSON-ready): {"target", "template", "horizon_months", "samples", "methods": [...]}.
     Methods that do not apply are listed with their reason and, unless ``simulate_all``, not
-    simulated. ``methods`` restricts the comparison (default: every method). ``outcomes``, when given, receives each simulated method's Outcome. Input is
+    simulated. ``methods`` restricts the comparison (default: every method). ``outcomes``, when given, receives each simulated method's Outcome. ``workers`` > 1
+    solves the methods in that many processes at once (not with ``outcomes``: an Outcome holds
+    its fields and stays in the process that solved it); the answer is the same. Input is
     checked before any solve."""
     _check(template, target, horizon_months, samples, base)
     if base is not None and base.anatomy.segmentation is not None:
@@ -130,20 +162,24 @@ def compare_methods(template: str | None, target: str | None = None, *, horizon_
     chosen = method_names() if methods is None else tuple(methods)
     for m in chosen:
         check_choice("methods", m, method_names())
+    if isinstance(workers, bool) or not isinstance(workers, int) or not WORKERS_RANGE[0] <= workers <= WORKERS_RANGE[1]:
+        raise ValidationError(f"workers = {workers!r}: allowed: a whole number in [{WORKERS_RANGE[0]}, {WORKERS_RANGE[1]}]")
     plans = _plans(template, target, base, samples, chosen)
     started = time.perf_counter()
-    entries = []
-    for k, (method, plan) in enumerate(plans.items()):
-        if progress is not None:
-            progress(method, k / len(plans))
-        reason = not_applicable(template, method) if template else None
-        if reason and not simulate_all:
-            entries.append(_skipped(method, reason))
-            continue
-        out = simulate(plan)
-        if outcomes is not None:
-            outcomes[method] = out
-        entries.append(_entry(method, out, horizon_months, reason) | {"simulated": True})
+    reasons = {method: not_applicable(template, method) if template else None for method in plans}
+    solved = [m for m in plans if simulate_all or not reasons[m]]
+    found: dict[str, dict] = {}
+    if workers > 1 and outcomes is None and len(solved) > 1:
+        found = _in_parallel({m: plans[m] for m in solved}, reasons, horizon_months, min(workers, len(solved)), progress)
+    else:
+        for k, method in enumerate(solved):
+            if progress is not None:
+                progress(method, k / len(solved))
+            out = simulate(plans[method])
+            if outcomes is not None:
+                outcomes[method] = out
+            found[method] = _entry(method, out, horizon_months, reasons[method]) | {"simulated": True}
+    entries = [found[m] if m in found else _skipped(m, reasons[m]) for m in plans]
     block = next((e for e in entries if e["method"] == "block"), None)
     if block is not None:
         block["neurolytic_options"] = [{k: e[k] for k in ("method", "p_block", "relief_months", "procedures_needed", "worst_p_injury")} for e in entries

@@ -38,6 +38,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert "--report" in _one_line_error(capsys, ["compare", "--template", "celiac-plexus", "--report", str(tmp_path / "missing" / "r.html")])
     assert "--max-risk" in _one_line_error(capsys, ["optimize", str(plan), "--max-risk", "2"])
     assert "--output" in _one_line_error(capsys, ["optimize", str(plan), "-o", str(tmp_path / "missing" / "best.toml")])
+    assert "workers" in _one_line_error(capsys, ["compare", "--template", "celiac-plexus", "--workers", "0"])
+    assert "--workers" in _one_line_error(capsys, ["compare", "--template", "celiac-plexus", "--workers", "2", "--report", str(tmp_path / "r.html")])
     assert "optimize searches" in _one_line_error(capsys, ["optimize", str(_plan(tmp_path, method="block"))])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.toml"]
 
@@ -82,6 +84,17 @@ def test_compare_celiac_lists_every_method_and_the_blocks_options_are_simulated(
     options = {o["method"]: o for o in block["neurolytic_options"]}
     assert options["chemical"]["relief_months"] == chem["relief_months"]  # from the simulation, not a typical length
     assert "pulsed-rf" not in options and "surgical" not in options
+
+
+def test_compare_in_two_processes_gives_the_same_answer(capsys):
+    """issue 20: --workers 2 solves the methods in two spawned processes; only the wall times differ."""
+    answers = []
+    for workers in ("1", "2"):
+        assert main(["compare", "--template", "lumbar-medial-branch", "--methods", "surgical,block,pulsed-rf", "--workers", workers, "--json", "--quiet"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        answers.append([{k: v for k, v in e.items() if k != "wall_time_s"} for e in d["methods"]])
+    assert {e["method"] for e in answers[0]} == {"pulsed-rf", "surgical", "block"} and all(e["simulated"] for e in answers[0] if e["applicable"])
+    assert answers[0] == answers[1]
 
 
 @pytest.mark.slow

@@ -137,6 +137,11 @@ def _native_stdout_silenced():
         os.close(saved)
 
 
+REBUILD_DIAGONAL_FACTOR = 10.0
+"""A hierarchy is rebuilt before a solve whose matrix's diagonal moved by more than this factor
+anywhere since it was built (heating alone moves conductivity by about 2x between 37 and 90 C)."""
+
+
 def _ruge_stuben(matrix: sp.csr_matrix):
     """Classical AMG; one forward Gauss-Seidel sweep before and one backward after (a
     symmetric V-cycle at half the cost of pyamg's default symmetric sweeps)."""
@@ -164,8 +169,9 @@ def _m_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 class AMGSolver:
     """Krylov solves preconditioned by a reused Ruge-Stueben hierarchy, rebuilt when a solve
-    needs > ``rebuild_after`` iterations (and once more, continuing from the last iterate,
-    when it does not converge in ``max_iterations``; then once for the nearest M-matrix)."""
+    needs > ``rebuild_after`` iterations, before a solve whose matrix moved far (:meth:`_moved_far`),
+    and once more, continuing from the last iterate, when a solve does not converge in
+    ``max_iterations`` (then once for the nearest M-matrix)."""
 
     def __init__(self, rtol: float = SOLVER_RTOL, rebuild_after: int = 25, max_iterations: int = 200):
         self.rtol = rtol
@@ -188,6 +194,7 @@ class AMGSolver:
             self._ml = _ruge_stuben(_m_matrix(pruned))
             self.fallbacks += 1
         self._precond = self._ml.aspreconditioner(cycle="V")
+        self._built_diagonal = matrix.diagonal()
         self.builds += 1
 
     def solve(self, matrix: sp.csr_matrix, rhs: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
@@ -200,8 +207,19 @@ class AMGSolver:
         approximation of the operator); rebuilt as in :meth:`solve`."""
         return self._solve(lambda start: right_gmres(operator, rhs, start, self._precond.matvec, self.rtol, self.max_iterations), matrix, None, "GMRES")
 
+    def _moved_far(self, matrix: sp.csr_matrix) -> bool:
+        """Whether a diagonal entry moved by more than ``REBUILD_DIAGONAL_FACTOR`` since the build:
+        tissue at the vaporisation temperature switching its conductivity by 1e4 from one step to
+        the next (a cooled tip against the aorta) leaves the old hierarchy useless (200 CG
+        iterations without converging, against 10 with a new one)."""
+        if matrix.shape[0] != self._built_diagonal.shape[0]:
+            return True
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = matrix.diagonal() / self._built_diagonal
+        return bool(np.any((ratio > REBUILD_DIAGONAL_FACTOR) | (ratio < 1.0 / REBUILD_DIAGONAL_FACTOR)))
+
     def _solve(self, krylov, matrix, guess, name: str) -> np.ndarray:
-        if self._ml is None:
+        if self._ml is None or self._moved_far(matrix):
             self._build(matrix)
         self.solves += 1
         x, iterations, converged = krylov(guess)

@@ -35,7 +35,8 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store_url, tmp_pa
     go.touch()
     for p in writers:
         p.join(timeout=120)
-    assert [p.exitcode for p in writers] == [0] * WRITERS
+    errors = "\n".join(f.read_text() for f in sorted(tmp_path.glob("ids-*.json.error")))
+    assert [p.exitcode for p in writers] == [0] * WRITERS, errors
     ids = [json.loads((tmp_path / f"ids-{w}.json").read_text()) for w in range(WRITERS)]
     distinct = WRITERS * DISTINCT_PER_WRITER + SHARED
     assert len({i for writer_ids in ids for i in writer_ids}) == distinct

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+import traceback
 from pathlib import Path
 
 
@@ -37,8 +38,12 @@ def concurrent_writer(url: str, go: str, writer: int, names: list[str], result: 
 
     while not Path(go).exists():
         time.sleep(0.002)
-    with open_store(url) as store:
-        ids = [store.save(**payload(name), tags=[f"w{writer}"]).id for name in names]
+    try:
+        with open_store(url) as store:
+            ids = [store.save(**payload(name), tags=[f"w{writer}"]).id for name in names]
+    except BaseException:  # the test shows it: a failed writer's exit code alone says nothing
+        Path(result + ".error").write_text(traceback.format_exc())
+        raise
     Path(result).write_text(json.dumps(ids))
 
 

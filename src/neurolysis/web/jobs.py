@@ -134,6 +134,15 @@ def _work_args(kind: str, work: dict) -> tuple:
     return (work["options"], work["plan_data"], work["upload"])
 
 
+def _job_of(record: JobRecord, status: str | None = None) -> Job:
+    """The job a stored row describes (``status`` replaces the stored one: a re-queued job)."""
+    status = status or record.status
+    return Job(id=record.id, kind=record.kind, request=record.request, created_s=record.created_at.timestamp(), status=status,
+               progress=1.0 if status == "done" else 0.0, plan_toml=record.plan_toml, result=record.result, error=record.error,
+               report_html=record.report_html, figure_png=record.figure_png, starts=record.starts,
+               finished_s=record.finished_at.timestamp() if record.finished_at else None)  # fmt: skip
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -174,8 +183,7 @@ class JobRunner:
             return
         pool = self._workers()
         for record in self.store.unfinished() if self.store is not None else ():
-            job = Job(id=record.id, kind=record.kind, request=record.request, created_s=record.created_at.timestamp(),
-                      plan_toml=record.plan_toml, starts=record.starts)  # fmt: skip
+            job = _job_of(record, status="queued")
             if record.starts >= MAX_STARTS:
                 reason = f"the server stopped while this job ran, {record.starts} times; not started again"
                 self._register(replace(job, status="failed", error=reason, finished_s=time.time()))
@@ -283,12 +291,7 @@ class JobRunner:
         if job is not None or self.store is None:
             return job
         record = self.store.get(job_id)
-        if record is None:
-            return None
-        return Job(id=record.id, kind=record.kind, request=record.request, created_s=record.created_at.timestamp(), status=record.status,
-                   progress=1.0 if record.status == "done" else 0.0, plan_toml=record.plan_toml, result=record.result, error=record.error,
-                   report_html=record.report_html, figure_png=record.figure_png, starts=record.starts,
-                   finished_s=record.finished_at.timestamp() if record.finished_at else None)  # fmt: skip
+        return None if record is None else _job_of(record)
 
     def worker_pids(self) -> dict[str, int]:
         """The process id of the worker running each job."""

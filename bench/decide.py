@@ -1,7 +1,7 @@
 """Wall time of `neurolysis compare` (per template, no Monte Carlo) and `neurolysis optimize`
 (default lumbar plan, default budget and samples), with the ratio to one plan solve in the same
 process. Targets (issue 11): compare <= 2 minutes per template, optimize <= 5 minutes on the
-2-core machine. Results: bench/results/decide.json and docs/benchmarks.md.
+2-core machine. Results: bench/results/decide.json (``latest_run`` beside the runs recorded before) and docs/benchmarks.md.
 
     OPENBLAS_NUM_THREADS=1 python bench/decide.py [--templates lumbar-medial-branch celiac-plexus] [--skip-optimize]
 """
@@ -76,7 +76,9 @@ def main(argv=None) -> int:
               f"relief {r['best']['relief_median_months']:.2f} worst P(injury) {r['best']['worst_p_injury']:.3f}; values {r['best']['values']}", flush=True)  # fmt: skip
     out["peak_memory_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(out, indent=1))
+    runs = json.loads(OUT.read_text()) if OUT.exists() else {}
+    runs["latest_run"] = out  # earlier runs stay beside it (a --skip-optimize run must not erase the optimize figures)
+    OUT.write_text(json.dumps(runs, indent=1))
     return 0
 
 

@@ -80,18 +80,20 @@ def top_level_help() -> str:
             "`neurolysis COMMAND --help` lists a command's options.\n")  # fmt: skip
 
 
-def _top_parser() -> _Parser:
-    return _Parser(prog="neurolysis", description=f"Neurolysis Planner ({DISCLAIMER}).")
+def _parser_with_commands() -> tuple[_Parser, dict[str, _Parser]]:
+    """The top-level parser and each command's (still empty) parser, without importing any command."""
+    parser = _Parser(prog="neurolysis", description=f"Neurolysis Planner ({DISCLAIMER}).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    return parser, {name: sub.add_parser(name, help=command.help) for name, command in REGISTRY.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every command and option (imports every command's module: for
     tests and documentation; :func:`main` builds only the parser of the command that runs)."""
-    parser = _top_parser()
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, command in REGISTRY.items():
-        add, _ = command.load()
-        add(sub.add_parser(name, help=command.help))
+    parser, commands = _parser_with_commands()
+    for name, command_parser in commands.items():
+        add, _ = REGISTRY[name].load()
+        add(command_parser)
     return parser
 
 
@@ -102,11 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(top_level_help())
         return 0
     if not args or args[0] not in REGISTRY:  # argparse's own message: a missing or unknown command
-        parser = _top_parser()
-        sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-        for name, command in REGISTRY.items():
-            sub.add_parser(name, help=command.help)
-        parser.parse_args(args)
+        _parser_with_commands()[0].parse_args(args)
     name, rest = args[0], args[1:]
     command = REGISTRY[name]
     add, run = command.load()

@@ -108,11 +108,6 @@ def _entry(method: str, out: Outcome, horizon_months: float, reason: str | None)
     return entry
 
 
-def _one_thread() -> None:
-    """A worker of :func:`_in_parallel`: one BLAS thread (the solvers' products are small; threads only contend)."""
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
-
 def _simulated_entry(method: str, plan_data: dict, base_dir: str, horizon_months: float, reason: str | None) -> dict:
     """One method's entry, solved in a worker process (the plan travels as its sections)."""
     out = simulate(plan_from_dict(plan_data, base_dir=base_dir))
@@ -123,9 +118,9 @@ def _in_parallel(plans: dict[str, Plan], reasons: dict, horizon_months: float, w
     """Each method's entry, solved in ``workers`` spawned processes, the slowest methods first."""
     cost = {m: i for i, m in enumerate(("cooled-rf", "chemical", "rf", "cryo", "pulsed-rf", "surgical", "block"))}
     order = sorted(plans, key=lambda m: cost.get(m, -1))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # inherited by the spawned workers before numpy loads
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # inherited by the spawned workers before numpy loads (the engines also limit BLAS to one thread)
     found = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_simulated_entry, m, plans[m].as_dict(), str(plans[m].base_dir), horizon_months, reasons[m]): m for m in order}
         for done, future in enumerate(as_completed(futures), start=1):
             found[futures[future]] = future.result()

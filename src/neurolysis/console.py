@@ -4,6 +4,7 @@ figure, JSON or table of the answer."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 
@@ -13,25 +14,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from neurolysis.output import print_json
 
 
-def progress_bar(enabled: bool) -> tuple[Progress | None, Callable[[float], None] | None]:
-    """A rich progress bar on stderr and its ``progress(fraction)``, or (None, None)."""
+def progress_bar(enabled: bool) -> tuple[contextlib.AbstractContextManager, Callable[[float], None] | None]:
+    """A rich progress bar on stderr (a context manager) and its ``progress(fraction)``; when not
+    ``enabled``, a context that does nothing and None."""
     if not enabled:
-        return None, None
+        return contextlib.nullcontext(), None
     progress = Progress(
         TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
         console=Console(stderr=True), transient=True,
     )  # fmt: skip
     task = progress.add_task("rf", total=1.0)
     return progress, lambda fraction: progress.update(task, completed=fraction)
-
-
-def with_progress(enabled: bool, solve: Callable[..., object]):
-    """``solve(progress)`` under a progress bar when ``enabled`` (else ``solve(None)``)."""
-    progress, callback = progress_bar(enabled)
-    if progress is None:
-        return solve(None)
-    with progress:
-        return solve(callback)
 
 
 def deliver(args: argparse.Namespace, result, plot, print_table) -> int:
@@ -46,4 +39,4 @@ def deliver(args: argparse.Namespace, result, plot, print_table) -> int:
     return 0
 
 
-__all__ = ["deliver", "progress_bar", "with_progress"]
+__all__ = ["deliver", "progress_bar"]

@@ -72,10 +72,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             return print_json({"valid": True, "settings": plan.as_dict(), "disclaimer": DISCLAIMER})
         print(f"neurolysis: plan {args.plan} is valid (method {plan.procedure.method}); not solved (--check)")
         return 0
-    if progress is not None:
-        with progress:
-            outcome = solve(context)
-    else:
+    with progress:
         outcome = solve(context)
     if not args.quiet:
         print(f"neurolysis: solved in {outcome.wall_time_s:.1f} s", file=sys.stderr)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from neurolysis import devices as device_catalog
 from neurolysis.about import DISCLAIMER
-from neurolysis.console import deliver, with_progress
+from neurolysis.console import deliver, progress_bar
 from neurolysis.engines.rf.engine2d import RFResult, simulate_rf
 from neurolysis.engines.rf.engine3d import DEFAULT_SPACING_MM, bipolar_pair
 from neurolysis.engines.rf.settings import RFSettings, setting_types
@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError("plot: the one-tissue figure is drawn for one needle; plot a bipolar pair from a plan (`neurolysis simulate --plot`)")
     spacing_mm = DEFAULT_SPACING_MM if args.spacing_mm is None else args.spacing_mm
     solve = (lambda s, **kw: bipolar_pair(s, spacing_mm, **kw)) if bipolar else simulate_rf
-    result = with_progress(not args.quiet and sys.stderr.isatty(), lambda callback: solve(settings, progress=callback))
+    progress, callback = progress_bar(not args.quiet and sys.stderr.isatty())
+    with progress:
+        result = solve(settings, progress=callback)
     if not args.quiet:
         print(f"neurolysis: solved in {result.wall_time_s:.2f} s ({result.mesh['nodes']} nodes, {result.mesh['time_steps']} steps)", file=sys.stderr)
     plot = None

@@ -181,8 +181,7 @@ class WorkerPool:
     def _receive(self, worker: _Worker) -> None:
         try:
             message = worker.connection.recv()
-        except (EOFError, OSError):  # the worker's end closed: it is exiting; its sentinel follows
-            worker.process.join(timeout=1.0)
+        except (EOFError, OSError):  # the worker's end closed: it is exiting (``_replace`` waits for it)
             self._replace(worker)
             return
         kind, task_id, *payload = message

@@ -104,7 +104,8 @@ def print_comparison(result: dict) -> None:
 def add_optimize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan", help="plan file (TOML): rf, cooled-rf, chemical or cryo")
     p.add_argument("--max-risk", type=float, default=0.01, help="largest P(injury) allowed for any critical structure (0-1, default 0.01)")
-    p.add_argument("--budget", type=int, help="evaluations (full solve + cohort each; default from data/optimize.toml)")
+    p.add_argument("--budget", type=int, help="evaluations in all (default from data/optimize.toml)")
+    p.add_argument("--full-solves", type=int, help="of the evaluations, how many are solved in full; the others move a solved field (placement only; default from data/optimize.toml)")
     p.add_argument("--samples", type=int, help="placement samples per evaluation (default from data/optimize.toml)")
     p.add_argument("-o", "--output", metavar="BEST.toml", help="write the best plan as a plan file")
     p.add_argument("--plot", metavar="FILE.png", help="write the trade-off figure: P(block) against the worst P(injury)")
@@ -124,9 +125,9 @@ def run_optimize(args: argparse.Namespace) -> int:
 
     def progress(k: int, budget: int, e) -> None:
         if not args.quiet:
-            print(f"neurolysis: optimize: evaluation {k}/{budget}: P(block) {e.p_block:.2f}, relief {e.relief_median_months:.1f} months, worst P(injury) {e.worst_p_injury:.3f}", file=sys.stderr)
+            print(f"neurolysis: optimize: evaluation {k}/{budget} ({e.solve}): P(block) {e.p_block:.2f}, relief {e.relief_median_months:.1f} months, worst P(injury) {e.worst_p_injury:.3f}", file=sys.stderr)
 
-    result = optimize_plan(plan, max_risk=args.max_risk, budget=args.budget, samples=args.samples, progress=progress)
+    result = optimize_plan(plan, max_risk=args.max_risk, budget=args.budget, samples=args.samples, progress=progress, full_solves=args.full_solves)
     if args.output:
         write_text_atomic(plan_toml(plan_from_dict(result["best_plan"])), args.output, "--output")
     if args.plot:
@@ -137,7 +138,7 @@ def run_optimize(args: argparse.Namespace) -> int:
         return print_json(result)
     console = Console()
     b, base = result["best"], result["baseline"]
-    console.print(f"[bold]optimize[/bold] {args.plan}: {result['n_evaluations']} evaluations in {result['wall_time_s']:.0f} s, limit P(injury) <= {result['max_risk']:g}")
+    console.print(f"[bold]optimize[/bold] {args.plan}: {result['n_evaluations']} evaluations ({result['n_full_solves']} solved in full) in {result['wall_time_s']:.0f} s, limit P(injury) <= {result['max_risk']:g}")
     table = Table("", "P(block)", "relief median, months", "worst P(injury)", "settings and placement")
     for label, e in (("plan as given", base), ("best found", b)):
         table.add_row(label, f"{e['p_block']:.3f}", f"{e['relief_median_months']:.1f}", f"{e['worst_p_injury']:.3f}" + (f" ({e['worst_structure']})" if e["worst_structure"] else ""),

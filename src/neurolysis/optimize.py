@@ -3,15 +3,24 @@
 Variables (``data/optimize.toml``): the tip moved by (dx, dy, dz) from the plan's pose, the
 needle tilted about two axes perpendicular to it, and the method's main settings (RF: set
 temperature, time, tip; cooled RF: temperature, time; chemical: volume, concentration,
-injections; cryo: freeze time). Each evaluation solves the plan in full and reads a seeded
-placement cohort (the same seed every time: common random numbers), and scores
+injections; cryo: freeze time). Each evaluation reads a seeded placement cohort (the same seed
+every time: common random numbers) and scores
 
     score = P(block) + w min(relief median / horizon, 1) - penalty max(0, worst P(injury) - limit)
 
-Search (seeded, reproducible): the plan in both approaches, a Latin hypercube around the
-better one (``scipy.stats.qmc``), then Nelder-Mead (``scipy.optimize.minimize``) from the best
-point, within an evaluation budget. The trade-off front is the set of evaluations not
-dominated in (P(block) up, worst P(injury) down).
+Search (seeded, reproducible), one needle: the plan solved in full, the other approach read
+from it moved (and solved in full only if it reads better); the settings tried in full solves
+at the better approach's pose (the largest lesion the bounds
+allow, then a Latin hypercube, ``scipy.stats.qmc``); the placement searched with the best
+settings (a Latin hypercube, then Nelder-Mead, ``scipy.optimize.minimize``), each candidate
+read from that full solve moved rigidly to it (``simulate.moved_cohort``: a move changes
+where the lesion lies, not its shape, which is exact in homogeneous tissue); then the best
+moved candidate is solved in full (the next best if it disappoints, while full solves
+remain). The search stops early once a full solve reaches the highest score there is
+(P(block) 1, relief to the horizon, within the risk limit). The answer (``best``) and the trade-off front (the evaluations not dominated in
+P(block) up, worst P(injury) down) are full solves only; ``moved_checks`` sets each check's
+moved reading beside its full solve. Several needles: every evaluation is a full solve
+(a Latin hypercube over all variables, then Nelder-Mead), within the budget.
 """
 
 from __future__ import annotations
@@ -28,13 +37,16 @@ from scipy.stats import qmc
 
 from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
+from neurolysis.fields import NeedlePose
 from neurolysis.methods import METHODS
+from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.planning.lesions import is_bipolar
 from neurolysis.planning.plan import Plan, plan_from_dict
-from neurolysis.planning.simulate import prepare, simulate
+from neurolysis.planning.simulate import Outcome, moved_cohort, prepare, simulate, solve
 from neurolysis.validation import ValidationError, check_range
 
 BUDGET_RANGE = (4, 200)
+FULL_SOLVES_RANGE = (2, 200)
 
 
 @dataclass(frozen=True)
@@ -146,10 +158,11 @@ class Evaluation:
     score: float
     plan: Plan
     refused: str = ""  # why the planner refused this candidate (counted infeasible)
+    solve: str = "full"  # "full": solved at its own pose; "moved": read from a solve of the same settings elsewhere
 
     def to_dict(self) -> dict:
         return {"values": {k: round(v, 3) for k, v in self.values.items()}, "p_block": self.p_block, "relief_median_months": self.relief_median_months,
-                "worst_p_injury": self.worst_p_injury, "worst_structure": self.worst_structure, "score": round(self.score, 4)} | ({"refused": self.refused} if self.refused else {})  # fmt: skip
+                "worst_p_injury": self.worst_p_injury, "worst_structure": self.worst_structure, "score": round(self.score, 4), "solve": self.solve} | ({"refused": self.refused} if self.refused else {})  # fmt: skip
 
 
 def pareto_front(evals: list[Evaluation]) -> list[Evaluation]:
@@ -158,47 +171,91 @@ def pareto_front(evals: list[Evaluation]) -> list[Evaluation]:
     return sorted({(e.p_block, e.worst_p_injury): e for e in front}.values(), key=lambda e: e.worst_p_injury)
 
 
+class _Search:
+    """The evaluations of one optimisation: each candidate solved in full, or (``moved``) read
+    from the full solve of the same settings nearest its pose (``simulate.moved_cohort``)."""
+
+    def __init__(self, variables, placed: int, samples: int, max_risk: float, budget: int, full_cap: int, progress, moves: bool):
+        cat = load_catalog("optimize")["objective"]
+        self.weight, self.horizon, self.penalty = float(cat["relief_weight"]), float(cat["horizon_months"]), float(cat["infeasible_penalty"])
+        self.variables, self.placed, self.samples, self.max_risk = variables, placed, samples, max_risk
+        self.budget, self.full_cap, self.progress, self.moves = budget, full_cap, progress, moves
+        self.evals: list[Evaluation] = []
+        self.cache: dict[tuple, Evaluation] = {}
+        self.solved: list[tuple[tuple, Outcome, SolvedFields]] = []  # (settings key, full solve, its tabulated fields) of every candidate solved in full
+
+    @property
+    def done(self) -> bool:
+        """A full solve scored the highest score there is (P(block) 1, relief to the horizon, within the risk limit): nothing can beat it."""
+        return any(e.solve == "full" and e.score >= 1.0 + self.weight - 1e-12 for e in self.evals)
+
+    @property
+    def full_count(self) -> int:
+        return sum(e.solve == "full" for e in self.evals)
+
+    def _settings_key(self, values: dict[str, float]) -> tuple:
+        return tuple(round(values[v.name], 4) for v in self.variables[self.placed:])
+
+    def source(self, values: dict[str, float], pose: NeedlePose) -> tuple[Outcome, SolvedFields]:
+        """The full solve of these settings nearest ``pose`` (tip and far end of a 10 mm shaft)."""
+        key = self._settings_key(values)
+        far = lambda p: np.concatenate([p.tip_m, p.tip_m - 10e-3 * np.asarray(p.direction)])
+        return min(((out, tables) for k, out, tables in self.solved if k == key), key=lambda s: float(np.linalg.norm(far(s[0].pose) - far(pose))))
+
+    def evaluate(self, base: Plan, pose, values: dict[str, float], full: bool) -> Evaluation:
+        key = (base.placement.approach, full, *(round(values[v.name], 4) for v in self.variables))  # one needle's approach, or the needles' own
+        if key in self.cache:
+            return self.cache[key]
+        cand = candidate(base, pose, values, self.samples)
+        try:
+            if full and self.moves:  # the cohort read from the tables the moved candidates will read too
+                ctx = prepare(cand)
+                outcome = solve(ctx, with_cohort=False)
+                self.solved.append((self._settings_key(values), outcome, SolvedFields.of(outcome.physics, outcome.pose)))
+                u = moved_cohort(ctx, *self.solved[-1][1:]).to_dict()
+            elif full:
+                u = simulate(cand).uncertainty.to_dict()
+            else:
+                ctx = prepare(cand)
+                u = moved_cohort(ctx, *self.source(values, ctx.pose)).to_dict()
+        except ValidationError as refused:  # e.g. the moved tip lies in bone: a placement the planner refuses
+            e = Evaluation(dict(values), 0.0, 0.0, 1.0, None, -self.penalty, cand, str(refused), "full" if full else "moved")
+            self.cache[key] = e
+            self.evals.append(e)
+            return e
+        worst = max(u["critical"], key=lambda c: c["p_injury"], default=None)
+        p_inj = 0.0 if worst is None else float(worst["p_injury"])
+        relief = float((u["relief_months"] or {}).get("median") or 0.0)
+        score = u["p_block"] + self.weight * min(relief / self.horizon, 1.0) - self.penalty * max(0.0, p_inj - self.max_risk)
+        e = Evaluation(dict(values), float(u["p_block"]), relief, p_inj, worst["name"] if worst and p_inj > 0 else None, score, cand, solve="full" if full else "moved")
+        self.cache[key] = e
+        self.evals.append(e)
+        if self.progress is not None:
+            self.progress(len(self.evals), self.budget, e)
+        return e
+
+
 def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = None, samples: int | None = None, seed: int | None = None,
-                  progress: Callable[[int, int, Evaluation], None] | None = None) -> dict:  # fmt: skip
+                  progress: Callable[[int, int, Evaluation], None] | None = None, full_solves: int | None = None) -> dict:  # fmt: skip
     """Search ``plan``'s placement and settings (module docstring); returns the JSON-ready result
-    with ``best_plan`` (a plan dict the user can run), ``baseline``, ``best``, ``front``, ``evaluations``."""
+    with ``best_plan`` (a plan dict the user can run), ``baseline``, ``best``, ``front``, ``evaluations``.
+    ``budget``: evaluations in all; ``full_solves``: how many of them may be solved in full (the
+    rest move a solved field); a plan with several needles solves every evaluation in full."""
     cat = load_catalog("optimize")["objective"]
     check_range("max_risk", max_risk, 0.0, 1.0, )
     budget = int(cat["budget"] if budget is None else budget)
     if not BUDGET_RANGE[0] <= budget <= BUDGET_RANGE[1]:
         raise ValidationError(f"budget = {budget}: must be a whole number in [{BUDGET_RANGE[0]}, {BUDGET_RANGE[1]}]")
+    full_solves = int(cat["full_solves"] if full_solves is None else full_solves)
+    if not FULL_SOLVES_RANGE[0] <= full_solves <= FULL_SOLVES_RANGE[1]:
+        raise ValidationError(f"full_solves = {full_solves}: must be a whole number in [{FULL_SOLVES_RANGE[0]}, {FULL_SOLVES_RANGE[1]}]")
     samples = int(cat["samples"] if samples is None else samples)
     seed = plan.simulation.seed if seed is None else int(seed)
     variables = search_space(plan)
     started = time.perf_counter()
-    weight, horizon, penalty = float(cat["relief_weight"]), float(cat["horizon_months"]), float(cat["infeasible_penalty"])
-    evals: list[Evaluation] = []
-    cache: dict[tuple, Evaluation] = {}
-
-    def evaluate(base: Plan, pose, values: dict[str, float]) -> Evaluation:
-        key = (base.placement.approach, *(round(values[v.name], 4) for v in variables))  # one needle's approach, or the needles' own
-        if key in cache:
-            return cache[key]
-        cand = candidate(base, pose, values, samples)
-        try:
-            u = simulate(cand).uncertainty.to_dict()
-        except ValidationError as refused:  # e.g. the moved tip lies in bone: a placement the planner refuses
-            e = Evaluation(dict(values), 0.0, 0.0, 1.0, None, -penalty, cand, str(refused))
-            cache[key] = e
-            evals.append(e)
-            return e
-        worst = max(u["critical"], key=lambda c: c["p_injury"], default=None)
-        p_inj = 0.0 if worst is None else float(worst["p_injury"])
-        relief = float((u["relief_months"] or {}).get("median") or 0.0)
-        score = u["p_block"] + weight * min(relief / horizon, 1.0) - penalty * max(0.0, p_inj - max_risk)
-        e = Evaluation(dict(values), float(u["p_block"]), relief, p_inj, worst["name"] if worst and p_inj > 0 else None, score, cand)
-        cache[key] = e
-        evals.append(e)
-        if progress is not None:
-            progress(len(evals), budget, e)
-        return e
-
     placed = _placement_count(plan)
+    moves = not plan.needles  # one needle: placement moves read a solved field; several: every evaluation in full
+    search = _Search(variables, placed, samples, max_risk, budget, min(full_solves, budget) if moves else budget, progress, moves)
 
     def settings_of(p: Plan) -> dict[str, float]:
         v = {var.name: 0.0 for var in variables[:placed]}
@@ -217,29 +274,21 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
         base = plan if approach == plan.placement.approach else plan_from_dict(plan.as_dict() | {"placement": {"approach": approach, "offset_mm": list(plan.placement.offset_mm)}}, base_dir=plan.base_dir)
         ctx = prepare(base)
         pose = [p for part in ctx.lesions for p in (part.pose, part.partner) if p is not None] if ctx.lesions else ctx.pose
-        starts.append((evaluate(base, pose, settings_of(base)), base, pose))
+        if starts and moves:  # another approach: read from the plan's solve first, solved in full only if it reads better (one full solve kept for the check)
+            screened = search.evaluate(base, pose, settings_of(base), full=False)
+            if screened.score <= starts[0][0].score or search.full_count >= search.full_cap - 1:
+                continue
+        starts.append((search.evaluate(base, pose, settings_of(base), full=True), base, pose))
     baseline = starts[0][0]
     best0, base, pose = max(starts, key=lambda s: s[0].score)
-
-    def to_values(u: np.ndarray) -> dict[str, float]:
-        return {v.name: v.value(x) for v, x in zip(variables, u)}
-
-    def unit_of(values: dict[str, float]) -> np.ndarray:
-        return np.array([0.5 if v.high == v.low else (values[v.name] - v.low) / (v.high - v.low) for v in variables])
-
-    remaining = budget - len(evals)
-    n_init = max(0, min(int(cat["initial_design"]), remaining // 2))
-    design = [evaluate(base, pose, to_values(u)) for u in qmc.LatinHypercube(d=len(variables), seed=np.random.default_rng([seed, 11])).random(n_init)] if n_init else []
-    start = max([best0, *design], key=lambda e: e.score)  # points around the chosen approach's pose
-    remaining = budget - len(evals)
-    if remaining > 0:
-        x0 = unit_of(start.values)
-        simplex = np.vstack([x0] + [np.clip(x0 + 0.15 * np.eye(len(x0))[i], 0, 1) for i in range(len(x0))])
-        minimize(lambda u: -evaluate(base, pose, to_values(np.clip(u, 0, 1))).score, x0, method="Nelder-Mead",
-                 options={"maxfev": remaining, "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-4})  # fmt: skip
-    feasible = [e for e in evals if e.worst_p_injury <= max_risk and not e.refused]
-    best = max(feasible or evals, key=lambda e: e.score)
-    front = pareto_front([e for e in evals if not e.refused])
+    rng = np.random.default_rng([seed, 11])
+    search_in = _settings_then_placement if moves else _all_in_full
+    checks = search_in(search, base, pose, best0, rng, int(cat["initial_design"]))
+    evals = search.evals
+    full = [e for e in evals if e.solve == "full" and not e.refused]
+    feasible = [e for e in full if e.worst_p_injury <= max_risk]
+    best = max(feasible or full or evals, key=lambda e: e.score)
+    front = pareto_front(full)
     return {
         "max_risk": max_risk,
         "samples_per_evaluation": samples,
@@ -253,7 +302,76 @@ def optimize_plan(plan: Plan, *, max_risk: float = 0.01, budget: int | None = No
         "front": [e.to_dict() for e in front],
         "evaluations": [e.to_dict() for e in evals],
         "n_evaluations": len(evals),
+        "n_full_solves": search.full_count,
+        "moved_checks": checks,
         "wall_time_s": round(time.perf_counter() - started, 1),
-        "note": "every evaluation is a full solve plus a seeded placement cohort; P(block) and P(injury) are the cohort's (the same poses relative to the needle in every evaluation)",
+        "note": "settings are tried in full solves; placement moves read the full solve of the same settings moved rigidly (solve = moved) and the best of them is solved in full; "
+                "best and front are full solves only; P(block) and P(injury) are a seeded placement cohort's (the same poses relative to the needle in every evaluation)" if moves else
+                "every evaluation is a full solve plus a seeded placement cohort (several needles); P(block) and P(injury) are the cohort's (the same poses relative to the needle in every evaluation)",
         "disclaimer": DISCLAIMER,
     }
+
+
+def _values(variables, u) -> dict[str, float]:
+    return {v.name: v.value(x) for v, x in zip(variables, u)}
+
+
+def _unit(variables, values: dict[str, float]) -> np.ndarray:
+    return np.array([0.5 if v.high == v.low else (values[v.name] - v.low) / (v.high - v.low) for v in variables])
+
+
+def _nelder_mead(objective, x0: np.ndarray, maxfev: int) -> None:
+    simplex = np.vstack([x0] + [np.clip(x0 + 0.15 * np.eye(len(x0))[i], 0, 1) for i in range(len(x0))])
+    minimize(lambda u: -objective(np.clip(u, 0, 1)), x0, method="Nelder-Mead", options={"maxfev": maxfev, "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-4})
+
+
+def _all_in_full(search: _Search, base: Plan, pose, start: Evaluation, rng, n_init: int) -> list:
+    """Every evaluation a full solve: a Latin hypercube over all variables, then Nelder-Mead from the best point."""
+    variables = search.variables
+    remaining = search.budget - len(search.evals)
+    n_init = max(0, min(n_init, remaining // 2))
+    design = [search.evaluate(base, pose, _values(variables, u), full=True) for u in qmc.LatinHypercube(d=len(variables), seed=rng).random(n_init)] if n_init else []
+    start = max([start, *design], key=lambda e: e.score)
+    if search.budget > len(search.evals):
+        _nelder_mead(lambda u: search.evaluate(base, pose, _values(variables, u), full=True).score, _unit(variables, start.values), search.budget - len(search.evals))
+    return []
+
+
+def _settings_then_placement(search: _Search, base: Plan, pose: NeedlePose, start: Evaluation, rng, n_init: int) -> list[dict]:
+    """Settings in full solves at the planned placement (the largest lesion the bounds allow, then
+    a Latin hypercube), keeping one full solve; placement (a Latin hypercube, then Nelder-Mead)
+    with the best settings, each candidate read from that solve moved; then the best moved
+    candidates solved in full, best first, until one beats the best full solve or the full solves
+    run out. Returns each check: the moved reading against the full solve of the same candidate."""
+    variables, placed = search.variables, search.placed
+    where, setting = variables[:placed], variables[placed:]
+    centre = {v.name: 0.0 for v in where}
+    tried = [start]
+    if setting:
+        designs = [np.ones(len(setting)), *qmc.LatinHypercube(d=len(setting), seed=rng).random(search.full_cap)]
+        for u in designs:
+            if search.done or search.full_count >= search.full_cap - 1 or len(search.evals) >= search.budget - 1:
+                break
+            tried.append(search.evaluate(base, pose, centre | _values(setting, u), full=True))
+    best = max(tried, key=lambda e: e.score)
+    if search.done:
+        return []
+    fixed = {v.name: best.values[v.name] for v in setting}
+    keep = search.full_cap - search.full_count
+    room = search.budget - len(search.evals) - keep
+    n_init = max(0, min(n_init, room // 2))
+    for u in qmc.LatinHypercube(d=len(where), seed=rng).random(n_init) if n_init else []:
+        search.evaluate(base, pose, _values(where, u) | fixed, full=False)
+    room = search.budget - len(search.evals) - keep
+    if room > 0:
+        _nelder_mead(lambda u: search.evaluate(base, pose, _values(where, u) | fixed, full=False).score, _unit(where, best.values), room)
+    checks = []
+    for moved in sorted((e for e in search.evals if e.solve == "moved" and not e.refused and e.score > best.score), key=lambda e: -e.score):
+        if search.full_count >= search.full_cap or len(search.evals) >= search.budget:
+            break
+        full = search.evaluate(base, pose, moved.values, full=True)
+        checks.append({"values": {k: round(v, 3) for k, v in moved.values.items()}, "moved": {"p_block": moved.p_block, "worst_p_injury": moved.worst_p_injury, "score": round(moved.score, 4)},
+                       "full": {"p_block": full.p_block, "worst_p_injury": full.worst_p_injury, "score": round(full.score, 4)}})  # fmt: skip
+        if full.score > best.score:
+            break
+    return checks

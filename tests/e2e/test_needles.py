@@ -11,7 +11,6 @@ right comparisons, not the verified accuracy.
 
 import json
 import tomllib
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from neurolysis.cli import main
 from neurolysis.planning.plan import apply_overrides, new_plan, plan_from_dict, plan_toml
 from neurolysis.planning.simulate import simulate
+from neurolysis.report.html import _needle_rows
 from neurolysis.validation import ValidationError
 
 COARSE = "simulation.mesh_refinement=0.7"
@@ -31,9 +31,8 @@ def _plan(template: str, target=None, method: str = "rf", extra=()):
     return plan_from_dict(apply_overrides(data, [COARSE, *extra]))
 
 
-@cache
 def _knee() -> dict:
-    """The three-lesion plan with a small placement cohort (one solve serves every test)."""
+    """The three-lesion plan with a small placement cohort."""
     return simulate(_plan("genicular", extra=["uncertainty.samples=40"])).to_dict()
 
 
@@ -46,7 +45,8 @@ def test_plan_new_genicular_writes_the_three_standard_needles(tmp_path, capsys):
     assert "needles" not in one and one["target"]["nerve"] == KNEE[1]
 
 
-def test_three_lesions_give_every_target_the_territory_and_each_needle():
+def test_three_lesions_give_every_target_the_territory_each_needle_a_cohort_and_a_report_row():
+    """One three-lesion solve (the slowest plan here) serves every check of it."""
     d = _knee()
     assert [t["nerve"] for t in d["targets"]] == list(KNEE) and d["target"] == d["targets"][0]
     assert [n["target"] for n in d["needles"]] == list(KNEE)
@@ -62,6 +62,16 @@ def test_three_lesions_give_every_target_the_territory_and_each_needle():
         assert min(x["relief_months"]["median"] for x in d["targets"]) * 0.8 <= t["relief_months"]["median"] <= max(x["relief_months"]["median"] for x in d["targets"]) * 1.2
         ends = t["relief_by_endpoint"]
         assert ends["fifty_percent"]["median"] > ends["complete"]["median"] == t["relief_months"]["median"]
+    # the placement cohort moves every needle
+    u = d["uncertainty"]
+    assert u["samples"] == 40 and 0.0 <= u["p_block"] <= 1.0
+    assert [t["nerve"] for t in u["targets"]] == list(KNEE)
+    p_each = [t["p_block"] for t in u["targets"]]
+    assert u["p_block"] <= min(p_each) + 1e-9  # complete relief needs every nerve blocked
+    # the report lists every needle
+    rows = _needle_rows(d)
+    assert [label for label, _ in rows] == [f"needle {k + 1} ({nerve})" for k, nerve in enumerate(KNEE)]
+    assert all(text.startswith("tip [") and "direction [" in text for _, text in rows)
 
 
 def test_one_needle_more_settings_and_its_error_names_it():
@@ -69,14 +79,6 @@ def test_one_needle_more_settings_and_its_error_names_it():
     assert plan.needles[1].settings["time_s"] == 60 and "time_s" not in plan.needles[0].settings
     with pytest.raises(ValidationError, match=r"needles\[1\].*offset_mm"):
         simulate(_plan("genicular", extra=["needles[1].offset_mm=[0, 0, 400]"]))
-
-
-def test_the_placement_cohort_moves_every_needle():
-    u = _knee()["uncertainty"]
-    assert u["samples"] == 40 and 0.0 <= u["p_block"] <= 1.0
-    assert [t["nerve"] for t in u["targets"]] == list(KNEE)
-    p_each = [t["p_block"] for t in u["targets"]]
-    assert u["p_block"] <= min(p_each) + 1e-9  # complete relief needs every nerve blocked
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN))
@@ -95,11 +97,3 @@ def test_single_needle_plans_give_the_answer_they_gave_before_several_needles(ca
         assert now[name]["injured"] == c["injured"], name
         if c["peak_temp_c"] is not None:
             assert now[name]["peak_temp_c"] == pytest.approx(c["peak_temp_c"], abs=1e-6), name
-
-
-def test_the_report_lists_every_needle():
-    from neurolysis.report.html import _needle_rows
-
-    rows = _needle_rows(_knee())
-    assert [label for label, _ in rows] == [f"needle {k + 1} ({nerve})" for k, nerve in enumerate(KNEE)]
-    assert all(text.startswith("tip [") and "direction [" in text for _, text in rows)

@@ -222,7 +222,7 @@ def test_monte_carlo_optimize_and_sweep_run_on_the_scan(tmp_path, capsys):
     assert main(["simulate", str(path), "--monte-carlo", "30", "--json", "--quiet"]) == 0
     u = json.loads(capsys.readouterr().out)["uncertainty"]
     assert u["samples"] == 30 and 0.0 <= u["p_block"] <= 1.0 and "spinal_cord" in {c["name"] for c in u["critical"]}
-    assert main(["optimize", str(path), "--budget", "4", "--samples", "20", "-o", str(tmp_path / "best.toml"), "--json", "--quiet"]) == 0
+    assert main(["optimize", str(path), "--budget", "4", "--full-solves", "2", "--samples", "20", "-o", str(tmp_path / "best.toml"), "--json", "--quiet"]) == 0
     best = json.loads(capsys.readouterr().out)
     assert (tmp_path / "best.toml").exists() and 'segmentation = ["seg.nii.gz", "vertebrae_body.nii.gz"]' in (tmp_path / "best.toml").read_text(encoding="utf-8"), best
     sweep = tmp_path / "sweep.toml"

@@ -2,6 +2,7 @@
 the spread drawn as specified, and bad [uncertainty] input refused in one line."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,10 +10,11 @@ import pytest
 from neurolysis import load_plan, new_plan, plan_toml, prepare
 from neurolysis.cli import main
 from neurolysis.engines.poses import pose_frame
-from neurolysis.fields import BODY_TEMP_C, FieldSample
+from neurolysis.fields import BODY_TEMP_C, FieldSample, NeedlePose
 from neurolysis.methods.base import PhysicsResult
 from neurolysis.outcome.assess import assess
 from neurolysis.outcome.axons import nerve_outcome
+from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.spread import draw_poses, placement_spread
 from neurolysis.outcome.uncertainty import moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
@@ -208,3 +210,19 @@ def test_anchor_poses_are_solved_and_each_sample_reads_the_nearest(lumbar):
         exact = nerve_outcome(ctx.nerve, lambda p, m=moved: physics.sample(frame0.to_world(m.to_local(p))), "rf", seed=0)
         errors.append(abs(exact.pain_fibres_killed_fraction - cohort.pain_killed[i]))
     assert np.mean(errors) <= 0.02 and max(errors) <= 0.15, errors  # nearest node of a 0.2 mm grid: an edge slicing the nerve is placed within ~0.17 mm
+
+
+def test_a_cohort_read_from_a_solve_at_another_pose_matches_the_moved_lesion(lumbar):
+    """``solved_pose``: fields solved at the plan's pose, read for a needle placed elsewhere (the
+    search's moved readings), give the outcome of the lesion solved at the new pose (the sphere
+    moves with the needle: exact to the grid), and not the plan's own."""
+    ctx, physics, found = lumbar
+    still = placement_spread(ctx.nerve.name, offset_sd_mm=0.0, angle_sd_deg=0.0, gross_miss_fraction=0.0)
+    tilted = np.array([0.3, -0.2, 0.0]) + ctx.pose.direction
+    exacts = []
+    for moved in (ctx.pose.shifted([1.5e-3, 0.0, 0.0]), ctx.pose.shifted([2.0e-3, 0.0, 0.0]), NeedlePose(ctx.pose.tip_m + [1.5e-3, 0, 0], tilted / np.linalg.norm(tilted))):
+        there = replace(ctx, pose=moved)
+        exacts.append(assess(there, _sphere_physics(moved)).target.pain_fibres_killed_fraction)
+        read = placement_cohort(there, physics, found.target, found.critical, 3, 0, still, solved=SolvedFields.of(physics, ctx.pose))
+        assert np.allclose(read.pain_killed, exacts[-1], atol=0.02), (moved, exacts[-1], read.pain_killed)
+    assert found.target.pain_fibres_killed_fraction == 1.0 and min(exacts) < 0.5  # the moves take the lesion partly off the nerve

@@ -25,12 +25,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from neurolysis._catalog import load_catalog
-from neurolysis.engines.poses import against_bone, pose_frame
+from neurolysis.engines.poses import against_bone
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
+from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.spread import PlacementSpread, draw_poses
 from neurolysis.outcome.territory import shared_relief_days, shared_territory
-from neurolysis.outcome.uncertainty import FIELDS, Cohort, _inexact, _lethal_grid, _NerveCohort, _RiskCohort, _tabulate, moved_frame
+from neurolysis.outcome.uncertainty import Cohort, _inexact, _NerveCohort, _RiskCohort, moved_frame
 
 
 def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, seed: int, spreads: Sequence[PlacementSpread], needle_length_m: float | None) -> Cohort:
@@ -46,17 +47,14 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
                 stopped = against_bone(ctx.scene, pose, needle_length_m)
                 if stopped is not None and stopped is not pose:
                     drawn[i], contact[i] = stopped, True
-        frame0 = pose_frame([lesion.pose])
-        margin = physics.risk_margin_m
-        grid = _tabulate(physics, frame0, np.full(3, -margin), np.full(3, margin), physics.risk_spacing_m, (*FIELDS, "lethal"))
-        lethal_k = _lethal_grid(physics, frame0, grid, float(limits["lethal_grid_mm"]) * 1e-3)
-        moved = [moved_frame(frame0, lesion.pose, p) for p in drawn]
-        inexact |= _inexact(lesion, frame0, moved, lethal_k, float(limits["inexact_tissue_fraction"]))
+        tables = SolvedFields.of(physics, lesion.pose)
+        moved = [moved_frame(tables.frame, lesion.pose, p) for p in drawn]
+        inexact |= _inexact(lesion, tables.frame, moved, tables.lethal, float(limits["inexact_tissue_fraction"]))
         poses.append(drawn)
         frames.append(moved)
-        fields.append(grid)
-        lethal.append(lethal_k)
-        frames0.append(frame0)
+        fields.append(tables.fields)
+        lethal.append(tables.lethal)
+        frames0.append(tables.frame)
     displacement = max(float(np.linalg.norm(p.tip_m - lesion.pose.tip_m)) for drawn, lesion in zip(poses, ctx.lesions, strict=True) for p in drawn)
     nerves = list({lesion.nerve.name: lesion.nerve for lesion in ctx.lesions}.values())
     readers = [_NerveCohort(ctx, lethal, seed, samples, territory_of(ctx, n.name), nerve=n) for n in nerves]

@@ -36,54 +36,17 @@ from scipy.ndimage import binary_dilation
 
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.centreline import nerve_frame
-from neurolysis.engines.poses import NeedleFrame, against_bone, pose_frame, tissue_at
+from neurolysis.engines.poses import NeedleFrame, against_bone, tissue_at
 from neurolysis.fields import BODY_TEMP_C, NeedlePose
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.axons import axon_paths, axon_population, killed_paths
+from neurolysis.outcome.field_tables import FieldGrid, SolvedFields
 from neurolysis.outcome.relief import RELIEVED_AT_MONTHS, Territory, axon_growth_factors, days_per_month, end_shares, method_grade, model_parameters, recovery_draws, relief_days, relief_ends
 from neurolysis.outcome.risk import injury_verdict, solute_of, structure_points
 from neurolysis.outcome.spread import PlacementSpread, PropertySpread, draw_poses, rotation_between
 
-FIELDS = ("peak_temp_c", "omega", "cem43_min", "agent_fraction", "agent_mmol_l")
 Z975 = 1.959963984540054  # standard normal 97.5th percentile (95 % interval)
-
-
-class _Grid:
-    """Values tabulated at the nodes of a regular grid of the planned needle's frame, padded by
-    one node of the undisturbed value so that a clipped index reads "outside"."""
-
-    def __init__(self, lo: np.ndarray, spacing: float, shape: tuple[int, int, int], values: dict[str, np.ndarray], outside: dict[str, float]):
-        self.lo, self.spacing, self.shape = lo - spacing, spacing, tuple(n + 2 for n in shape)
-        self.values = {}
-        for name, table in values.items():
-            padded = np.full(self.shape, outside[name], dtype=table.dtype)
-            padded[1:-1, 1:-1, 1:-1] = table.reshape(shape)
-            self.values[name] = padded.ravel()
-
-    def index(self, frame: NeedleFrame, points_m: np.ndarray) -> np.ndarray:
-        """Flat index of the nearest node to each point (n, 3, anatomy frame) read in ``frame``."""
-        scaled = np.asarray(points_m, float) @ (frame.rotation / self.spacing)
-        scaled += 0.5 - (frame.origin_m @ frame.rotation + self.lo) / self.spacing  # + 0.5: truncation rounds to nearest
-        ijk = scaled.astype(np.int64)
-        np.clip(ijk, 0, np.array(self.shape) - 1, out=ijk)  # off the grid: the padding
-        return (ijk[:, 0] * self.shape[1] + ijk[:, 1]) * self.shape[2] + ijk[:, 2]
-
-    def node_local(self, flat: np.ndarray) -> np.ndarray:
-        """Local coordinates of flat node indices."""
-        return self.lo + np.column_stack(np.unravel_index(flat, self.shape)) * self.spacing
-
-
-def _tabulate(physics: PhysicsResult, frame: NeedleFrame, lo: np.ndarray, hi: np.ndarray, spacing: float, names) -> _Grid:
-    axes = [np.arange(lo[i], hi[i] + 0.5 * spacing, spacing) for i in range(3)]
-    local = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    sample = physics.sample(frame.to_world(local))
-    values, outside = {}, {}
-    for name in names:
-        arr = getattr(sample, name)
-        values[name] = np.zeros(len(local)) if arr is None else np.nan_to_num(np.asarray(arr, float))
-        outside[name] = BODY_TEMP_C if name == "peak_temp_c" else 0.0
-    return _Grid(lo, spacing, tuple(len(a) for a in axes), values, outside)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,8 +141,6 @@ def moved_frame(planned: NeedleFrame, pose0: NeedlePose, pose: NeedlePose) -> Ne
     return NeedleFrame(pose.tip_m.copy(), q @ planned.rotation)
 
 
-MAX_LETHAL_NODES = 8_000_000
-"""The fine lethal grid is coarsened beyond this many nodes (a large bolus)."""
 RISK_POINT_LIMIT = int(load_catalog("risk")["spacing_max_points"])
 """The risk grid's point limit (data/risk.toml); a wider cohort box is sampled with half as many points."""
 
@@ -187,8 +148,11 @@ RISK_POINT_LIMIT = int(load_catalog("risk")["spacing_max_points"])
 def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, samples: int, seed: int, spread: PlacementSpread,
                      needle_length_m: float | None = None, full_solve: Callable | None = None, full_solves: int = 0,
                      property_solve: Callable | None = None, properties: PropertySpread | None = None,
-                     anchor_solve: Callable | None = None, anchors: int = 0) -> Cohort:  # fmt: skip
+                     anchor_solve: Callable | None = None, anchors: int = 0, solved: SolvedFields | None = None) -> Cohort:  # fmt: skip
     """The outcome of ``samples`` needle poses drawn with ``spread`` around ``ctx.pose``.
+
+    ``solved``: ``physics`` already tabulated, solved at ``solved.pose`` (which may differ from
+    ``ctx.pose``: a search moving the needle reads a nearby solve, and every sample is moved from there).
 
     ``target``/``critical`` are the planned outcome (used as they are for methods without a
     needle frame: surgery, the block). With ``needle_length_m`` (the active length checked
@@ -223,7 +187,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
             if stopped is not None and stopped is not pose:
                 poses[i], bone_contact[i] = stopped, True
     # sources of fields: the planned solve; or one per property stratum; or the plan plus anchor poses
-    sources, source_of = [(ctx.pose, physics)], np.zeros(samples, int)
+    sources, source_of = [(ctx.pose if solved is None else solved.pose, physics)], np.zeros(samples, int)
     if properties is not None and property_solve is not None:
         sources = [(ctx.pose, property_solve(f)) for f in properties.factors]
         source_of = np.random.default_rng([int(seed), 4]).permutation(np.arange(samples) % len(sources))
@@ -232,21 +196,18 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
         features = _needle_features(poses, reach)
         chosen = _anchor_poses(features, anchors, seed)
         sources += [(poses[i], anchor_solve(poses[i])) for i in chosen]
-        solved = _needle_features([pose for pose, _ in sources], reach)
-        source_of = np.argmin(np.linalg.norm(features[:, None, :] - solved[None, :, :], axis=2), axis=1)
+        solved_at = _needle_features([pose for pose, _ in sources], reach)
+        source_of = np.argmin(np.linalg.norm(features[:, None, :] - solved_at[None, :, :], axis=2), axis=1)
     frames = [None] * samples
     readers, inexact = [], np.zeros(samples, bool)
     for k, (pose_k, physics_k) in enumerate(sources):
-        frame_k = pose_frame([pose_k])
+        tables = solved if k == 0 and solved is not None else SolvedFields.of(physics_k, pose_k)
         mine = np.flatnonzero(source_of == k)
         for i in mine:
-            frames[i] = moved_frame(frame_k, pose_k, poses[i])
+            frames[i] = moved_frame(tables.frame, pose_k, poses[i])
         displacement = max((float(np.linalg.norm(poses[i].tip_m - pose_k.tip_m)) for i in mine), default=0.0)
-        margin = physics_k.risk_margin_m
-        fields = _tabulate(physics_k, frame_k, np.full(3, -margin), np.full(3, margin), physics_k.risk_spacing_m, (*FIELDS, "lethal"))
-        lethal_grid = _lethal_grid(physics_k, frame_k, fields, float(limits["lethal_grid_mm"]) * 1e-3)
-        readers.append((_NerveCohort(ctx, [lethal_grid], seed, samples, territory_of(ctx)), _RiskCohort(ctx, [fields], [frame_k], displacement)))
-        inexact[mine] = _inexact(ctx, frame_k, [frames[i] for i in mine], lethal_grid, float(limits["inexact_tissue_fraction"]))
+        readers.append((_NerveCohort(ctx, [tables.lethal], seed, samples, territory_of(ctx)), _risk_reader(ctx, tables, displacement, kept=solved is not None)))
+        inexact[mine] = _inexact(ctx, tables.frame, [frames[i] for i in mine], tables.lethal, float(limits["inexact_tissue_fraction"]))
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
     checks = []
@@ -272,6 +233,23 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                   len(sources) - 1 if properties is None or property_solve is None else 0, territory=nerve.territory)  # fmt: skip
 
 
+def _risk_reader(ctx: Context, tables: SolvedFields, displacement: float, kept: bool) -> _RiskCohort:
+    """The critical structures' reader of ``tables`` for needles moved up to ``displacement`` (m).
+    ``kept`` (tables read again by a search): one built before for as large a displacement, or a
+    new one for the displacement rounded up to READER_STEP_M (so that the next candidates reuse it)."""
+    if not kept:
+        return _RiskCohort(ctx, [tables.fields], [tables.frame], displacement)
+    reach = min((d for d in tables.risk_readers if d >= displacement), default=None)
+    if reach is None:
+        reach = math.ceil(displacement / READER_STEP_M) * READER_STEP_M
+        tables.risk_readers[reach] = _RiskCohort(ctx, [tables.fields], [tables.frame], reach)
+    return tables.risk_readers[reach]
+
+
+READER_STEP_M = 5e-3
+"""A kept risk reader covers needle displacements up to the next multiple of this (m)."""
+
+
 def _needle_features(poses, length_m: float) -> np.ndarray:
     """Each pose as (tip, end of the active length) (m, 6 numbers): two poses are close when
     both ends of their active tips are (a tilt moves the far end)."""
@@ -284,26 +262,11 @@ def _anchor_poses(features: np.ndarray, anchors: int, seed: int) -> list[int]:
     return sorted({int(np.argmin(np.linalg.norm(features - c, axis=1))) for c in centres})
 
 
-def _lethal_grid(physics: PhysicsResult, frame0: NeedleFrame, fields: _Grid, spacing: float) -> _Grid | None:
-    """The lethal region on a fine grid over its extent (from the coarse table, +1 mm)."""
-    lethal = np.flatnonzero(fields.values["lethal"] > 0.5)
-    if not lethal.size:
-        return None
-    local = fields.node_local(lethal)
-    lo, hi = local.min(axis=0) - fields.spacing - 1e-3, local.max(axis=0) + fields.spacing + 1e-3
-    spacing = max(spacing, float(np.prod(hi - lo) / MAX_LETHAL_NODES) ** (1 / 3))
-    grid = _tabulate(physics, frame0, lo, hi, spacing, ("lethal", "tubes_destroyed"))
-    grid.values["lethal"] = grid.values["lethal"] > 0.5
-    grid.values["tubes_destroyed"] = grid.values["tubes_destroyed"] > 0.5
-    grid.values["scar_known"] = physics.sample(frame0.to_world(np.zeros((1, 3)))).tubes_destroyed is not None
-    return grid
-
-
 class _NerveCohort:
     """One nerve's axons, read through each sample's frames from the lethal grids (one per lesion:
     an axon dies where any lesion's moved lethal region reaches it)."""
 
-    def __init__(self, ctx: Context, lethal: list[_Grid | None], seed: int, samples: int, territory: Territory, nerve=None):
+    def __init__(self, ctx: Context, lethal: list[FieldGrid | None], seed: int, samples: int, territory: Territory, nerve=None):
         cat = model_parameters()
         sim = ctx.plan.simulation
         self.nerve = nerve or ctx.nerve
@@ -324,7 +287,7 @@ class _NerveCohort:
         self.seed = sim.seed
         self.near = [None if grid is None else self._near(grid) for grid in lethal]
 
-    def _near(self, lethal: _Grid) -> np.ndarray:
+    def _near(self, lethal: FieldGrid) -> np.ndarray:
         """Nodes within a nerve radius of the lethal region: rows of the centreline there can kill."""
         r = int(math.ceil(self.nerve.radius_m / lethal.spacing)) + 1
         offsets = np.arange(-r, r + 1) ** 2
@@ -374,7 +337,7 @@ class _RiskCohort:
     highest). Points that no sample can bring into the disturbed part of the fields are dropped (they
     stay at body temperature with no dose)."""
 
-    def __init__(self, ctx: Context, fields: list[_Grid], frames0: list[NeedleFrame], displacement: float):
+    def __init__(self, ctx: Context, fields: list[FieldGrid], frames0: list[NeedleFrame], displacement: float):
         self.fields = fields
         self.kinds = [s.kind for s in ctx.scene.critical]
         self.solute = solute_of(ctx.settings)
@@ -427,7 +390,7 @@ class _RiskCohort:
         return out
 
 
-def _inexact(ctx: Context, frame0: NeedleFrame, frames, lethal: _Grid | None, threshold: float) -> np.ndarray:
+def _inexact(ctx: Context, frame0: NeedleFrame, frames, lethal: FieldGrid | None, threshold: float) -> np.ndarray:
     """Per sample: does the tissue under the moved lethal region differ from the planned one
     at more than ``threshold`` of its points (up to 2000 points of the region)?"""
     if lethal is None:
@@ -435,4 +398,7 @@ def _inexact(ctx: Context, frame0: NeedleFrame, frames, lethal: _Grid | None, th
     nodes = np.flatnonzero(lethal.values["lethal"])
     local = lethal.node_local(nodes[np.random.default_rng(0).permutation(len(nodes))[:2000]])
     planned = tissue_at(ctx.scene, frame0.to_world(local), "muscle")
-    return np.array([np.mean(tissue_at(ctx.scene, f.to_world(local), "muscle") != planned) > threshold for f in frames])
+    if not len(frames):
+        return np.zeros(0, bool)
+    moved = tissue_at(ctx.scene, np.concatenate([f.to_world(local) for f in frames]), "muscle").reshape(len(frames), len(local))  # one lookup for every sample
+    return np.mean(moved != planned, axis=1) > threshold

@@ -28,6 +28,7 @@ from neurolysis.methods import METHODS
 from neurolysis.methods.base import Context, PhysicsResult
 from neurolysis.outcome.assess import assess, territory_of
 from neurolysis.outcome.axons import NerveOutcome, check_axon_count
+from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.lesion_cohort import lesions_cohort
 from neurolysis.outcome.risk import StructureRisk
 from neurolysis.outcome.spread import PropertySpread, placement_spread
@@ -185,9 +186,10 @@ def prepare(plan: Plan, progress: Callable[[float], None] | None = None) -> Cont
     return replace(parts[0], plan=plan, lesions=tuple(parts))
 
 
-def solve(ctx: Context) -> Outcome:
+def solve(ctx: Context, with_cohort: bool = True) -> Outcome:
     """Solve a prepared plan: the method's physics in the anatomy, then the target nerve and
-    every critical structure (:func:`neurolysis.outcome.assess.assess`)."""
+    every critical structure (:func:`neurolysis.outcome.assess.assess`), and the ``[uncertainty]``
+    cohort unless ``with_cohort`` is False (a caller reading it with :func:`moved_cohort` itself)."""
     started = time.perf_counter()
     method = METHODS[ctx.plan.procedure.method]
     physics = solve_lesions(ctx, method.solve) if ctx.lesions else method.solve(ctx)
@@ -203,7 +205,7 @@ def solve(ctx: Context) -> Outcome:
     if stimulation is not None:
         warnings = (*warnings, *stimulation.warnings())
     cohort = None
-    if ctx.plan.uncertainty.samples is not None:
+    if ctx.plan.uncertainty.samples is not None and with_cohort:
         cohort = _placement_cohort(ctx, method, physics, found)
         if field is not None and not ctx.lesions:
             cohort = replace(cohort, stimulation=cohort_stimulation(ctx.scene, ctx.nerve, field, ctx.pose, cohort.poses))
@@ -235,7 +237,19 @@ def _read_method_outcome(ctx: Context, method, physics: PhysicsResult, found) ->
     return replace(physics, section=physics.section | readings[0][0] | {"lesions": lesions}), warnings
 
 
-def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Cohort:
+def moved_cohort(ctx: Context, solved: Outcome, tables: SolvedFields | None = None) -> Cohort:
+    """The ``[uncertainty]`` cohort of ``ctx`` (a plan differing from ``solved``'s only in its
+    needle's placement) without a solve: every sample reads the fields solved at ``solved.pose``
+    moved rigidly to its own pose (the cohort's shortcut, from one pose farther away; exact in
+    homogeneous tissue, ``inexact_fraction`` counts the samples where it is not). ``tables``:
+    ``solved``'s fields already tabulated (a search reading one solve many times). One needle only."""
+    method = METHODS[ctx.plan.procedure.method]
+    if ctx.lesions or solved.lesions or ctx.plan.uncertainty.samples is None:
+        raise ValueError("moved_cohort: one needle with [uncertainty] samples only")
+    return _placement_cohort(ctx, method, solved.physics, solved, tables or SolvedFields.of(solved.physics, solved.pose))
+
+
+def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found, solved: SolvedFields | None = None) -> Cohort:
     """The ``[uncertainty]`` cohort of a solved plan, with the re-solves it may ask for
     (samples solved in full, property strata, anchor poses) done by the plan's own method."""
     u = ctx.plan.uncertainty
@@ -259,7 +273,7 @@ def _placement_cohort(ctx: Context, method, physics: PhysicsResult, found) -> Co
         properties = PropertySpread(u.conductivity_sd_ln, u.perfusion_sd_ln, u.property_solves, seed)
         property_solve = lambda factors: method.solve(replace(ctx, tissue_factors=factors, progress=None))
     return placement_cohort(ctx, physics, found.target, found.critical, u.samples, seed, spread, length, full_solve, u.full_solves,
-                            property_solve, properties, lambda pose: method.solve(at(pose)), u.anchors)  # fmt: skip
+                            property_solve, properties, lambda pose: method.solve(at(pose)), u.anchors, solved)  # fmt: skip
 
 
 def simulate(plan: Plan, progress: Callable[[float], None] | None = None) -> Outcome:

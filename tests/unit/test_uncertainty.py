@@ -12,11 +12,11 @@ from neurolysis.cli import main
 from neurolysis.engines.poses import pose_frame
 from neurolysis.fields import BODY_TEMP_C, FieldSample, NeedlePose
 from neurolysis.methods.base import PhysicsResult
-from neurolysis.outcome.assess import assess
+from neurolysis.outcome.assess import assess, territory_of
 from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.spread import draw_poses, placement_spread
-from neurolysis.outcome.uncertainty import moved_frame, placement_cohort, wilson_interval
+from neurolysis.outcome.uncertainty import _grown_blocks, _NerveCohort, _verdict_band, moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
 from tests.plans import one_needle_plan
 
@@ -210,6 +210,10 @@ def test_anchor_poses_are_solved_and_each_sample_reads_the_nearest(lumbar):
         exact = nerve_outcome(ctx.nerve, lambda p, m=moved: physics.sample(frame0.to_world(m.to_local(p))), "rf", seed=0)
         errors.append(abs(exact.pain_fibres_killed_fraction - cohort.pain_killed[i]))
     assert np.mean(errors) <= 0.02 and max(errors) <= 0.15, errors  # nearest node of a 0.2 mm grid: an edge slicing the nerve is placed within ~0.17 mm
+    solved.clear()  # no spread: no sample is inexact, none could change, so no anchor is solved (refinement only where the answer could change)
+    still = placement_spread(ctx.nerve.name, offset_sd_mm=0.0, angle_sd_deg=0.0, gross_miss_fraction=0.0)
+    quiet = placement_cohort(ctx, physics, found.target, found.critical, 8, 3, still, None, None, 0, None, None, anchor_solve, 4)
+    assert not solved and quiet.to_dict()["anchors"] == 0 and not quiet.could_change.any()
 
 
 def test_a_cohort_read_from_a_solve_at_another_pose_matches_the_moved_lesion(lumbar):
@@ -226,3 +230,30 @@ def test_a_cohort_read_from_a_solve_at_another_pose_matches_the_moved_lesion(lum
         read = placement_cohort(there, physics, found.target, found.critical, 3, 0, still, solved=SolvedFields.of(physics, ctx.pose))
         assert np.allclose(read.pain_killed, exacts[-1], atol=0.02), (moved, exacts[-1], read.pain_killed)
     assert found.target.pain_fibres_killed_fraction == 1.0 and min(exacts) < 0.5  # the moves take the lesion partly off the nerve
+
+
+def test_the_verdict_band_flags_the_samples_a_small_edge_shift_would_flip(lumbar):
+    """The verdict band: a sample is flagged when its block verdict flips with the lethal region
+    shrunk (a blocked sample) or grown (a sample not blocked) by the band. Sliding the sphere off the nerve (0.1 mm steps): every sample
+    whose verdict a shift of the band flips is flagged (growing by the band covers every shift by
+    it), and none is flagged more than twice the band from where the verdict flips."""
+    ctx, physics, _ = lumbar
+    tables = SolvedFields.of(physics, ctx.pose)
+    nerve = _NerveCohort(ctx, [tables.lethal], 0, 1, territory_of(ctx))
+    steps = np.round(np.arange(0.0, 3.01, 0.1), 2)
+    frames = [moved_frame(tables.frame, ctx.pose, ctx.pose.shifted([1e-3 * x, 0.0, 0.0])) for x in steps]
+    band_mm = 0.5
+    shrunk, grown = _verdict_band(tables.lethal, band_mm * 1e-3)
+    wider = _NerveCohort(ctx, [grown], 0, 1, territory_of(ctx))
+    blocked, flagged = np.zeros(len(steps), bool), np.zeros(len(steps), bool)
+    for i, f in enumerate(frames):
+        blocked[i] = bool(nerve.sample([f], 0, [shrunk])[2])
+        flagged[i] = nerve.last_shrunk_pain < nerve.f_block if blocked[i] else _grown_blocks(wider, f)
+    assert blocked[0] and not blocked[-1]
+    flip_at = steps[np.argmax(~blocked)]
+    k = int(round(band_mm / 0.1))
+    for i in range(len(steps)):
+        if any(blocked[j] != blocked[i] for j in range(max(0, i - k), min(len(steps), i + k + 1))):
+            assert flagged[i], (steps[i], flip_at)
+        if abs(steps[i] - flip_at) > 2 * band_mm:
+            assert not flagged[i], (steps[i], flip_at)

@@ -42,9 +42,8 @@ class FieldGrid:
         """Flat index of the nearest node to each point (n, 3, anatomy frame) read in ``frame``."""
         scaled = np.asarray(points_m, float) @ (frame.rotation / self.spacing)
         scaled += 0.5 - (frame.origin_m @ frame.rotation + self.lo) / self.spacing  # + 0.5: truncation rounds to nearest
-        ijk = scaled.astype(np.int64)
-        np.clip(ijk, 0, np.array(self.shape) - 1, out=ijk)  # off the grid: the padding
-        return (ijk[:, 0] * self.shape[1] + ijk[:, 1]) * self.shape[2] + ijk[:, 2]
+        ijk = scaled.T.astype(np.intp)
+        return np.ravel_multi_index(ijk, self.shape, mode="clip")  # off the grid: clipped to the padding
 
     def node_local(self, flat: np.ndarray) -> np.ndarray:
         """Local coordinates of flat node indices."""

@@ -25,6 +25,7 @@ planned outcome for every sample, said so in the section.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
-from scipy.ndimage import binary_dilation
+from scipy.ndimage import binary_dilation, distance_transform_edt
 
 from neurolysis._catalog import load_catalog
 from neurolysis.anatomy.centreline import nerve_frame
@@ -73,6 +74,7 @@ class Cohort:
     targets: tuple = ()  # several needles: (nerve, pain killed per sample, block per sample) of each target
     territory: Territory | None = None  # the first target's (its disease course ends relief too)
     stimulation: dict | None = None  # the stimulation test's spread (planning.stimulate.cohort_stimulation)
+    could_change: np.ndarray | None = None  # inexact samples whose block verdict flips within the verdict band (one needle)
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -88,6 +90,7 @@ class Cohort:
             "critical": [{"name": name, "p_injury": round(float(self.injured[:, k].mean()), 4)} for k, name in enumerate(self.structures)],
             "pain_fibres_killed_fraction": _spread_dict(self.pain_killed),
             "inexact_fraction": round(float(self.inexact.mean()), 4),
+            "could_change_fraction": None if self.could_change is None else round(float(self.could_change.mean()), 4),
             "property_spread": None if self.properties is None else self.properties.as_dict(),
             "anchors": self.anchors,
             "verification": {
@@ -163,10 +166,12 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     (``verification``). With ``properties`` (a tissue-property spread) and
     ``property_solve(factors) -> PhysicsResult``, the fields are solved at each stratum of the
     spread and every sample reads the fields of its own stratum. Else, with ``anchors`` and
-    ``anchor_solve(pose) -> PhysicsResult``, the fields are also solved at that many anchor
-    poses (samples nearest the centres of a k-means of the needles' active segments) and each
-    sample is moved from the nearest solved pose (both ends of the active segment): a shorter
-    rigid move where the tissue is not uniform."""
+    ``anchor_solve(pose) -> PhysicsResult``, the samples whose block verdict could change
+    (``could_change``: inexact, and flipped by the verdict band) are refined: the fields are
+    solved at up to that many anchor poses among them (those nearest the centres of a k-means of
+    their needles' active segments) and each of them is moved from the nearest solved pose (both
+    ends of the active segment): a shorter rigid move where the tissue is not uniform. No sample
+    that could change, no anchor solved."""
     started = time.perf_counter()
     method = ctx.plan.procedure.method
     names = tuple(s.name for s in ctx.scene.critical)
@@ -191,46 +196,65 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
     if properties is not None and property_solve is not None:
         sources = [(ctx.pose, property_solve(f)) for f in properties.factors]
         source_of = np.random.default_rng([int(seed), 4]).permutation(np.arange(samples) % len(sources))
-    elif anchors and anchor_solve is not None:
-        reach = needle_length_m or physics.active_length_m or 10e-3
-        features = _needle_features(poses, reach)
-        chosen = _anchor_poses(features, anchors, seed)
-        sources += [(poses[i], anchor_solve(poses[i])) for i in chosen]
-        solved_at = _needle_features([pose for pose, _ in sources], reach)
-        source_of = np.argmin(np.linalg.norm(features[:, None, :] - solved_at[None, :, :], axis=2), axis=1)
-    frames = [None] * samples
-    readers, inexact = [], np.zeros(samples, bool)
-    for k, (pose_k, physics_k) in enumerate(sources):
-        tables = solved if k == 0 and solved is not None else SolvedFields.of(physics_k, pose_k)
-        mine = np.flatnonzero(source_of == k)
-        for i in mine:
-            frames[i] = moved_frame(tables.frame, pose_k, poses[i])
-        displacement = max((float(np.linalg.norm(poses[i].tip_m - pose_k.tip_m)) for i in mine), default=0.0)
-        readers.append((_NerveCohort(ctx, [tables.lethal], seed, samples, territory_of(ctx)), _risk_reader(ctx, tables, displacement, kept=solved is not None)))
-        inexact[mine] = _inexact(ctx, tables.frame, [frames[i] for i in mine], tables.lethal, float(limits["inexact_tissue_fraction"]))
+    frames, readers, tables_of, bands = [None] * samples, {}, {}, {}
+    inexact, could_change = np.zeros(samples, bool), np.zeros(samples, bool)
     pain, motor, block, deficit, relief = (np.empty(samples) for _ in range(5))
     injured = np.zeros((samples, len(names)), bool)
+    band_m, threshold = float(limits["verdict_band_mm"]) * 1e-3, float(limits["inexact_tissue_fraction"])
+
+    def read(which: np.ndarray) -> None:
+        """Read samples ``which`` from their sources: frames, the nerve and the structures, the inexact flag and the verdict band."""
+        for k in np.unique(source_of[which]):
+            pose_k, physics_k = sources[k]
+            if k not in tables_of:
+                tables_of[k] = solved if k == 0 and solved is not None else SolvedFields.of(physics_k, pose_k)
+                displacement = max((float(np.linalg.norm(poses[i].tip_m - pose_k.tip_m)) for i in np.flatnonzero(source_of == k)), default=0.0)
+                readers[k] = (_NerveCohort(ctx, [tables_of[k].lethal], seed, samples, territory_of(ctx)), _risk_reader(ctx, tables_of[k], displacement, kept=solved is not None))
+            mine = which[source_of[which] == k]
+            for i in mine:
+                frames[i] = moved_frame(tables_of[k].frame, pose_k, poses[i])
+            inexact[mine] = _inexact(ctx, tables_of[k].frame, [frames[i] for i in mine], tables_of[k].lethal, threshold)
+            nerve = readers[k][0]
+            banded = nerve.relief_modelled and tables_of[k].lethal is not None
+            if banded and k not in bands:
+                shrunk, grown = _verdict_band(tables_of[k].lethal, band_m)
+                bands[k] = (shrunk, _NerveCohort(ctx, [grown], seed, samples, territory_of(ctx), nerve=nerve.nerve))
+            for i in mine:
+                pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frames[i]], i, [bands[k][0]] if banded and inexact[i] else None)
+                injured[i] = readers[k][1].sample([frames[i]])
+                if banded and inexact[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
+                    could_change[i] = nerve.last_shrunk_pain < nerve.f_block - 1e-12 if block[i] else _grown_blocks(bands[k][1], frames[i])
+                else:
+                    could_change[i] = False
+                if ctx.progress is not None and len(which) == samples:
+                    ctx.progress((i + 1) / samples)
+
+    read(np.arange(samples))
+    if anchors and anchor_solve is not None and properties is None and could_change.any():
+        # refine where the answer could change: anchor poses among those samples, each of them moved from the nearest solved pose
+        reach = needle_length_m or physics.active_length_m or 10e-3
+        unsure = np.flatnonzero(could_change)
+        features = _needle_features(poses, reach)
+        chosen = unsure[_anchor_poses(features[unsure], anchors, seed)]
+        sources += [(poses[i], anchor_solve(poses[i])) for i in chosen]
+        solved_at = _needle_features([pose for pose, _ in sources], reach)
+        source_of[unsure] = np.argmin(np.linalg.norm(features[unsure, None, :] - solved_at[None, :, :], axis=2), axis=1)
+        read(unsure)
     checks = []
-    for i, frame in enumerate(frames):
-        nerve, risk = readers[source_of[i]]
-        pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frame], i)
-        injured[i] = risk.sample([frame])
-        if i < full_solves and full_solve is not None:
-            full, full_critical = full_solve(poses[i])
-            checks.append((abs(full.pain_fibres_killed_fraction - pain[i]), full.pain_block == bool(block[i]), [r.injured for r in full_critical] == list(injured[i])))
-            pain[i], block[i], deficit[i] = full.pain_fibres_killed_fraction, full.pain_block, full.motor_deficit
-            motor[i] = full.motor_fibres_killed_fraction or 0.0
-            relief[i] = float(full.relief.median or 0.0) if full.pain_block else 0.0  # the full solve's own relief median
-            injured[i] = [r.injured for r in full_critical]
-        if ctx.progress is not None:
-            ctx.progress((i + 1) / samples)
+    for i in range(min(full_solves, samples) if full_solve is not None else 0):
+        full, full_critical = full_solve(poses[i])
+        checks.append((abs(full.pain_fibres_killed_fraction - pain[i]), full.pain_block == bool(block[i]), [r.injured for r in full_critical] == list(injured[i])))
+        pain[i], block[i], deficit[i] = full.pain_fibres_killed_fraction, full.pain_block, full.motor_deficit
+        motor[i] = full.motor_fibres_killed_fraction or 0.0
+        relief[i] = float(full.relief.median or 0.0) if full.pain_block else 0.0  # the full solve's own relief median
+        injured[i] = [r.injured for r in full_critical]
     note = ("rigid move of the fields solved once at the planned pose (exact in homogeneous tissue; samples whose lesion overlies other "
             "tissues are counted in inexact_fraction; a tip landing in bone is drawn back to its surface, bone_contact_fraction); one regrowth draw per sample; failed blocks count as zero relief")  # fmt: skip
-    nerve = readers[0][0]
+    nerve = readers[min(readers)][0]
     return Cohort(tuple(poses), pain, motor if nerve.has_motor else None, block.astype(bool), deficit.astype(bool),
                   relief if nerve.relief_modelled else None, injured, inexact, spread, seed, names, note, time.perf_counter() - started,
                   bone_contact, tuple(checks), properties if properties is not None and property_solve is not None else None,
-                  len(sources) - 1 if properties is None or property_solve is None else 0, territory=nerve.territory)  # fmt: skip
+                  len(sources) - 1 if properties is None or property_solve is None else 0, territory=nerve.territory, could_change=could_change)  # fmt: skip
 
 
 def _risk_reader(ctx: Context, tables: SolvedFields, displacement: float, kept: bool) -> _RiskCohort:
@@ -248,6 +272,26 @@ def _risk_reader(ctx: Context, tables: SolvedFields, displacement: float, kept: 
 
 READER_STEP_M = 5e-3
 """A kept risk reader covers needle displacements up to the next multiple of this (m)."""
+
+
+def _verdict_band(lethal: FieldGrid, band_m: float) -> tuple[np.ndarray, FieldGrid]:
+    """(shrunk, grown): the lethal region shrunk by ``band_m`` (values on ``lethal``'s own nodes)
+    and grown by it (a grid like ``lethal``), by Euclidean distance transforms of the grid. Where
+    the tissue under a moved lesion differs from the plan's, the rigid move places the lesion's
+    edge only to within the verdict band; a verdict that holds across it cannot be changed by the
+    shortcut's error."""
+    inside = lethal.values["lethal"].reshape(lethal.shape)
+    edge = band_m + 0.5 * lethal.spacing  # node distances are to the nearest node across the edge, which lies half a node from it
+    shrunk = (distance_transform_edt(inside, sampling=lethal.spacing) > edge).ravel()
+    grown = copy.copy(lethal)
+    grown.values = dict(lethal.values) | {"lethal": (distance_transform_edt(~inside, sampling=lethal.spacing) <= edge).ravel()}
+    return shrunk, grown
+
+
+def _grown_blocks(reader: _NerveCohort, frame: NeedleFrame) -> bool:
+    """Does the grown region (``reader``'s lethal grid) block at this sample's frame?"""
+    _, killed, _ = reader.hits([frame])
+    return (float(killed[reader.pain].mean()) if reader.pain.any() else 0.0) >= reader.f_block - 1e-12
 
 
 def _needle_features(poses, length_m: float) -> np.ndarray:
@@ -294,30 +338,37 @@ class _NerveCohort:
         ball = (offsets[:, None, None] + offsets[None, :, None] + offsets[None, None, :]) <= r * r
         return binary_dilation(lethal.values["lethal"].reshape(lethal.shape), structure=ball).ravel()
 
-    def hits(self, frames: list[NeedleFrame]):
-        """(axon paths or None, killed) over the nerve's rows that some lesion can reach."""
+    def hits(self, frames: list[NeedleFrame], shrunk: list | None = None):
+        """(axon paths or None, killed, killed by ``shrunk`` or None) over the nerve's rows that some
+        lesion can reach. ``shrunk``: per lesion, lethal values on the same grid inside its lethal
+        region (the verdict band's shrunk region: read at the same nodes, so at no extra index cost)."""
         n = self.paths.shape[1]
         reach = [None if grid is None else self.near[k][grid.index(frames[k], self.frame.points_m)] for k, grid in enumerate(self.lethal)]
         rows = np.flatnonzero(np.any([r for r in reach if r is not None], axis=0)) if any(r is not None for r in reach) else np.zeros(0, int)
         if not rows.size:
-            return None, np.zeros(n, bool)
-        hit = np.zeros((rows.size, n), bool)
+            return None, np.zeros(n, bool), None if shrunk is None else np.zeros(n, bool)
+        hit, inner = np.zeros((rows.size, n), bool), np.zeros((rows.size, n), bool)
         scar, known = np.zeros((rows.size, n), bool), False
         for k, grid in enumerate(self.lethal):
             if grid is None or not reach[k][rows].any():
                 continue
             flat = grid.index(frames[k], self.paths[rows].reshape(-1, 3))
             hit |= grid.values["lethal"][flat].reshape(rows.size, n)
+            if shrunk is not None:
+                inner |= shrunk[k][flat].reshape(rows.size, n)
             if grid.values["scar_known"]:
                 known = True
                 scar |= grid.values["tubes_destroyed"][flat].reshape(rows.size, n)
         f = self.frame
         paths = axon_paths(hit, scar if known else None, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows)
-        return paths, paths.killed
+        inner_killed = None if shrunk is None else axon_paths(inner, scar & inner if known else None, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows).killed
+        return paths, paths.killed, inner_killed
 
-    def sample(self, frames: list[NeedleFrame], i: int) -> tuple[float, float, float, float, float]:
-        """(pain killed, motor killed, block, motor deficit, relief months) of one sample."""
-        paths, killed = self.hits(frames)
+    def sample(self, frames: list[NeedleFrame], i: int, shrunk: list | None = None) -> tuple[float, float, float, float, float]:
+        """(pain killed, motor killed, block, motor deficit, relief months) of one sample; with
+        ``shrunk`` (see ``hits``) the pain killed by the shrunk region is kept in ``last_shrunk_pain``."""
+        paths, killed, inner = self.hits(frames, shrunk)
+        self.last_shrunk_pain = None if inner is None else (float(inner[self.pain].mean()) if self.pain.any() else 0.0)
         pain = float(killed[self.pain].mean()) if self.pain.any() else 0.0
         motor = float(killed[self.motor].mean()) if self.motor.any() else 0.0
         block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from neurolysis._catalog import load_catalog
 from neurolysis.about import DISCLAIMER
 from neurolysis.anatomy.imaging import segmentation_scene
 from neurolysis.anatomy.labelmap import load_label_map
@@ -209,9 +210,11 @@ def solve(ctx: Context, with_cohort: bool = True) -> Outcome:
         cohort = _placement_cohort(ctx, method, physics, found)
         if field is not None and not ctx.lesions:
             cohort = replace(cohort, stimulation=cohort_stimulation(ctx.scene, ctx.nerve, field, ctx.pose, cohort.poses))
-        if cohort.inexact.mean() > 0.5:
-            warnings = (*warnings, f"placement Monte Carlo: for {100 * cohort.inexact.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
-                                   "(needle against bone or a tissue boundary), where the rigid-move shortcut is approximate; "
+        # one needle: the samples whose verdict could change (the verdict band); several: no band, so a majority of inexact samples
+        unsure, limit = (cohort.inexact, 0.5) if cohort.could_change is None else (cohort.could_change, float(load_catalog("uncertainty")["limits"]["could_change_warn_fraction"]))
+        if unsure.mean() > limit:
+            warnings = (*warnings, f"placement Monte Carlo: for {100 * unsure.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "
+                                   "(needle against bone or a tissue boundary) and the block verdict could change with it, so P(block) may be off by up to that share; "
                                    "set [uncertainty] anchors = K to solve K more poses and move each sample from the nearest, "
                                    "and full_solves = N to see the agreement with N full solves")  # fmt: skip
     return Outcome(ctx.plan, ctx.scene, ctx.nerve, ctx.pose, physics, found.target, found.critical, (*found.warnings, *warnings), time.perf_counter() - started, cohort,

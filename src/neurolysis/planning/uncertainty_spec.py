@@ -18,8 +18,9 @@ class UncertaintySpec:
     ``full_solves``: that many samples are solved in full (slow) and compared with the shortcut.
     ``conductivity_sd_ln``, ``perfusion_sd_ln``: SD of the log of factors on every tissue's
     electrical conductivity and perfusion (RF methods), solved at ``property_solves`` strata.
-    ``anchors``: that many sample poses are solved in full as well, and every sample is moved
-    from the nearest solved pose (near bone, where one rigid move from the plan is inexact)."""
+    ``anchors``: up to that many poses among the samples whose verdict could change (inexact,
+    and flipped by the verdict band) are solved in full as well, and each of those samples is
+    moved from the nearest solved pose (near bone, where one rigid move from the plan is inexact)."""
 
     samples: int | None = None
     seed: int | None = None

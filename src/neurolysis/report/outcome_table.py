@@ -151,6 +151,8 @@ def _uncertainty_table(u: dict) -> Table:
     for c in u["critical"]:
         table.add_row(f"P(injury) {c['name']}", f"{100 * c['p_injury']:.1f} %")
     table.add_row("samples where the shortcut is inexact", f"{100 * u['inexact_fraction']:.0f} % (tissue around the moved lesion differs)")
+    if u.get("could_change_fraction") is not None:
+        table.add_row("of which the block verdict could change", f"{100 * u['could_change_fraction']:.1f} % (P(block) may be off by up to this)")
     table.add_row("samples stopped on bone", f"{100 * u['bone_contact_fraction']:.0f} % (tip drawn back to the bone's surface)")
     return table
 

@@ -42,7 +42,7 @@ from neurolysis.methods import METHODS
 from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.planning.lesions import is_bipolar
 from neurolysis.planning.plan import Plan, plan_from_dict
-from neurolysis.planning.simulate import Outcome, moved_cohort, prepare, simulate, solve
+from neurolysis.planning.simulate import Outcome, moved_cohort, prepare, solve
 from neurolysis.validation import ValidationError, check_range
 
 BUDGET_RANGE = (4, 200)
@@ -196,11 +196,11 @@ class _Search:
     def _settings_key(self, values: dict[str, float]) -> tuple:
         return tuple(round(values[v.name], 4) for v in self.variables[self.placed:])
 
-    def source(self, values: dict[str, float], pose: NeedlePose) -> tuple[Outcome, SolvedFields]:
-        """The full solve of these settings nearest ``pose`` (tip and far end of a 10 mm shaft)."""
+    def source(self, values: dict[str, float], pose: NeedlePose) -> tuple[Outcome, SolvedFields] | None:
+        """The full solve of these settings nearest ``pose`` (tip and far end of a 10 mm shaft); None if there is none."""
         key = self._settings_key(values)
         far = lambda p: np.concatenate([p.tip_m, p.tip_m - 10e-3 * np.asarray(p.direction)])
-        return min(((out, tables) for k, out, tables in self.solved if k == key), key=lambda s: float(np.linalg.norm(far(s[0].pose) - far(pose))))
+        return min(((out, tables) for k, out, tables in self.solved if k == key), key=lambda s: float(np.linalg.norm(far(s[0].pose) - far(pose))), default=None)
 
     def evaluate(self, base: Plan, pose, values: dict[str, float], full: bool) -> Evaluation:
         key = (base.placement.approach, full, *(round(values[v.name], 4) for v in self.variables))  # one needle's approach, or the needles' own
@@ -208,16 +208,17 @@ class _Search:
             return self.cache[key]
         cand = candidate(base, pose, values, self.samples)
         try:
+            ctx = prepare(cand)
+            source = None if full else self.source(values, ctx.pose)
+            full = full or source is None  # no solve of these settings to move: this one is solved
             if full and self.moves:  # the cohort read from the tables the moved candidates will read too
-                ctx = prepare(cand)
                 outcome = solve(ctx, with_cohort=False)
                 self.solved.append((self._settings_key(values), outcome, SolvedFields.of(outcome.physics, outcome.pose)))
                 u = moved_cohort(ctx, *self.solved[-1][1:]).to_dict()
             elif full:
-                u = simulate(cand).uncertainty.to_dict()
+                u = solve(ctx).uncertainty.to_dict()
             else:
-                ctx = prepare(cand)
-                u = moved_cohort(ctx, *self.source(values, ctx.pose)).to_dict()
+                u = moved_cohort(ctx, *source).to_dict()
         except ValidationError as refused:  # e.g. the moved tip lies in bone: a placement the planner refuses
             e = Evaluation(dict(values), 0.0, 0.0, 1.0, None, -self.penalty, cand, str(refused), "full" if full else "moved")
             self.cache[key] = e

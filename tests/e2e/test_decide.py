@@ -102,7 +102,7 @@ def test_compare_in_two_processes_gives_the_same_answer(capsys):
 def test_compare_lumbar_plan_with_monte_carlo(tmp_path, capsys):
     plan = _plan(tmp_path)
     plan.write_text(plan.read_text(encoding="utf-8").replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")  # behaviour, not accuracy
-    chosen = {"rf", "cryo", "chemical", "block"}  # each kind of cohort: moved RF and cryo fields, a bolus, a block without a placement spread
+    chosen = {"rf", "chemical", "block"}  # each kind of cohort: moved RF fields, a bolus, a block without a placement spread
     assert main(["compare", str(plan), "--monte-carlo", "16", "--methods", ",".join(sorted(chosen)), "--json", "--quiet"]) == 0
     d = json.loads(capsys.readouterr().out)
     rf = next(e for e in d["methods"] if e["method"] == "rf")

@@ -33,7 +33,7 @@ def _plan(template: str, target=None, method: str = "rf", extra=()):
 
 def _knee() -> dict:
     """The three-lesion plan with a small placement cohort."""
-    return simulate(_plan("genicular", extra=["uncertainty.samples=40"])).to_dict()
+    return simulate(_plan("genicular", extra=["uncertainty.samples=16"])).to_dict()
 
 
 def test_plan_new_genicular_writes_the_three_standard_needles(tmp_path, capsys):
@@ -64,7 +64,7 @@ def test_three_lesions_give_every_target_the_territory_each_needle_a_cohort_and_
         assert ends["fifty_percent"]["median"] > ends["complete"]["median"] == t["relief_months"]["median"]
     # the placement cohort moves every needle
     u = d["uncertainty"]
-    assert u["samples"] == 40 and 0.0 <= u["p_block"] <= 1.0
+    assert u["samples"] == 16 and 0.0 <= u["p_block"] <= 1.0
     assert [t["nerve"] for t in u["targets"]] == list(KNEE)
     p_each = [t["p_block"] for t in u["targets"]]
     assert u["p_block"] <= min(p_each) + 1e-9  # complete relief needs every nerve blocked

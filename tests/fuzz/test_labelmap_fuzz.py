@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from neurolysis.anatomy.labelmap import load_label_map
 from neurolysis.validation import ValidationError
+from tests.fuzz import FUZZ_SCALE
 
 from .test_plan_fuzz import Raw, assert_entrance, other_stderr, plan_text, toml_key, toml_value
 
@@ -347,7 +348,7 @@ def _remove(d: Path) -> None:
 
 
 @settings(
-    max_examples=2000,
+    max_examples=max(1, int(2000 * FUZZ_SCALE)),
     derandomize=True,  # the same examples in CI and on every machine
     database=None,
     deadline=None,

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurolysis.cli import main
+from tests.fuzz import FUZZ_SCALE
 
 EXIT_OK, EXIT_USAGE = 0, 2
 ERROR_PREFIX = "neurolysis: error:"  # argparse's own errors too (e.g. a --set value that looks like an option)
@@ -440,7 +441,7 @@ def raw_plan_bytes(draw) -> bytes:
 
 def _fuzz_settings(n: int):
     return settings(
-        max_examples=n,
+        max_examples=max(1, int(n * FUZZ_SCALE)),
         derandomize=True,  # the same examples in CI and on every machine
         database=None,
         deadline=None,
@@ -479,7 +480,7 @@ def test_malformed_files_and_bytes_fail_in_one_line(content, sets):
 CHEAP_METHODS = ("block", "surgical")
 
 
-@settings(max_examples=4, derandomize=True, database=None, deadline=None)
+@settings(max_examples=max(1, int(4 * FUZZ_SCALE) - 1), derandomize=True, database=None, deadline=None)
 @given(
     template=st.sampled_from(TEMPLATE_NAMES),
     method=st.sampled_from(CHEAP_METHODS),

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from neurolysis.anatomy.imaging.landmarks import supported_targets
 from neurolysis.anatomy.imaging.load import load_anatomy
 from neurolysis.validation import ValidationError
+from tests.fuzz import FUZZ_SCALE
 
-SCALE = float(__import__("os").environ.get("FUZZ_SCALE", "1"))
 SETTINGS = {"derandomize": True, "database": None, "deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 NAMES = ("totalsegmentator", "totalsegmentator-mr", "totalsegmentator:vertebrae_body", "embedded", None, "names.tsv", "names.ctbl", "nothing.txt")
 DTYPES = (np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.float32, np.float64, np.complex64, np.bool_)
@@ -60,7 +60,7 @@ affines = st.one_of(
 )
 
 
-@settings(max_examples=max(1, int(4000 * SCALE)), **SETTINGS)
+@settings(max_examples=max(1, int(4000 * FUZZ_SCALE)), **SETTINGS)
 @given(
     shape=st.one_of(
         st.tuples(*[st.integers(1, 7)] * 3), st.tuples(st.integers(1, 6), st.integers(1, 6)), st.tuples(*[st.integers(1, 4)] * 4), st.tuples(st.integers(0, 3), st.integers(1, 3), st.integers(1, 3))
@@ -120,7 +120,7 @@ lines = st.lists(
 )
 
 
-@settings(max_examples=max(1, int(3000 * SCALE)), **SETTINGS)
+@settings(max_examples=max(1, int(3000 * FUZZ_SCALE)), **SETTINGS)
 @given(rows=lines, raw=st.binary(max_size=40), use_raw=st.booleans(), suffix=st.sampled_from((".tsv", ".txt", ".csv", ".ctbl")))
 def test_names_tables(folder, rows, raw, use_raw, suffix):
     path = _valid_volume(folder)
@@ -132,7 +132,7 @@ def test_names_tables(folder, rows, raw, use_raw, suffix):
     _load(str(path), str(table))
 
 
-@settings(max_examples=max(1, int(3000 * SCALE)), **SETTINGS)
+@settings(max_examples=max(1, int(3000 * FUZZ_SCALE)), **SETTINGS)
 @given(cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4), kind=st.sampled_from(("nii.gz", "nii", "nrrd", "image", "folder")))
 def test_damaged_files(folder, cut, flips, kind):
     base = _valid_volume(folder)
@@ -163,7 +163,7 @@ def test_damaged_files(folder, cut, flips, kind):
         _load(str(path), "totalsegmentator")
 
 
-@settings(max_examples=max(1, int(500 * SCALE)), **SETTINGS)
+@settings(max_examples=max(1, int(500 * FUZZ_SCALE)), **SETTINGS)
 @given(header=st.lists(st.sampled_from((
     "type: unsigned char", "type: float", "type: int16", "dimension: 3", "dimension: 2", "dimension: 4", "sizes: 4 4 4", "sizes: 4 4", "sizes: 0 4 4", "sizes: 99999 99999 99999",
     "space: left-posterior-superior", "space: right-anterior-superior", "space: scanner-xyz", "space directions: (1,0,0) (0,1,0) (0,0,1)", "space directions: (0,0,0) (0,0,0) (0,0,0)",

@@ -204,6 +204,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
 
     def read(which: np.ndarray) -> None:
         """Read samples ``which`` from their sources: frames, the nerve and the structures, the inexact flag and the verdict band."""
+        count = 0
         for k in np.unique(source_of[which]):
             pose_k, physics_k = sources[k]
             if k not in tables_of:
@@ -226,8 +227,9 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                     could_change[i] = nerve.last_shrunk_pain < nerve.f_block - 1e-12 if block[i] else _grown_blocks(bands[k][1], frames[i])
                 else:
                     could_change[i] = False
+                count += 1
                 if ctx.progress is not None and len(which) == samples:
-                    ctx.progress((i + 1) / samples)
+                    ctx.progress(count / samples)
 
     read(np.arange(samples))
     if anchors and anchor_solve is not None and properties is None and could_change.any():

@@ -217,7 +217,7 @@ def test_anchor_poses_are_solved_and_each_sample_reads_the_nearest(lumbar):
 
 
 def test_a_cohort_read_from_a_solve_at_another_pose_matches_the_moved_lesion(lumbar):
-    """``solved_pose``: fields solved at the plan's pose, read for a needle placed elsewhere (the
+    """``solved``: fields solved at the plan's pose, read for a needle placed elsewhere (the
     search's moved readings), give the outcome of the lesion solved at the new pose (the sphere
     moves with the needle: exact to the grid), and not the plan's own."""
     ctx, physics, found = lumbar

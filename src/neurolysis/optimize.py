@@ -221,17 +221,15 @@ class _Search:
                 u = moved_cohort(ctx, *source).to_dict()
         except ValidationError as refused:  # e.g. the moved tip lies in bone: a placement the planner refuses
             e = Evaluation(dict(values), 0.0, 0.0, 1.0, None, -self.penalty, cand, str(refused), "full" if full else "moved")
-            self.cache[key] = e
-            self.evals.append(e)
-            return e
-        worst = max(u["critical"], key=lambda c: c["p_injury"], default=None)
-        p_inj = 0.0 if worst is None else float(worst["p_injury"])
-        relief = float((u["relief_months"] or {}).get("median") or 0.0)
-        score = u["p_block"] + self.weight * min(relief / self.horizon, 1.0) - self.penalty * max(0.0, p_inj - self.max_risk)
-        e = Evaluation(dict(values), float(u["p_block"]), relief, p_inj, worst["name"] if worst and p_inj > 0 else None, score, cand, solve="full" if full else "moved")
+        else:
+            worst = max(u["critical"], key=lambda c: c["p_injury"], default=None)
+            p_inj = 0.0 if worst is None else float(worst["p_injury"])
+            relief = float((u["relief_months"] or {}).get("median") or 0.0)
+            score = u["p_block"] + self.weight * min(relief / self.horizon, 1.0) - self.penalty * max(0.0, p_inj - self.max_risk)
+            e = Evaluation(dict(values), float(u["p_block"]), relief, p_inj, worst["name"] if worst and p_inj > 0 else None, score, cand, solve="full" if full else "moved")
         self.cache[key] = e
         self.evals.append(e)
-        if self.progress is not None:
+        if self.progress is not None and not e.refused:
             self.progress(len(self.evals), self.budget, e)
         return e
 

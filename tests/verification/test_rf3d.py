@@ -206,3 +206,24 @@ def test_bipolar_sample_matches_nodes():
     s = r.sample(f.frame.to_world(f.mesh.nodes[nodes]))
     np.testing.assert_allclose(s.omega, f.omega[nodes], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(s.cem43_min, f.cem43_min[nodes], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("spacing_m", [None, 6e-3], ids=["one needle", "bipolar pair"])
+def test_locate_returns_the_containing_tet_and_its_barycentric_weights(spacing_m):
+    """``NeedleMesh3D.locate`` reads the weights from the prism (2D barycentrics and height) without
+    solving a system per tet: they must rebuild the point from the chosen tet's vertices, lie in
+    [0, 1] (the tet contains the point) and sum to 1; points off the mesh get -1."""
+    from neurolysis.physics.mesh3d import build_needle_mesh3d
+
+    mesh = build_needle_mesh3d(NeedleGeometry(0.635e-3, 10e-3, 0.6e-3, 0.05e-3), COARSE_BIPOLAR, spacing_m=spacing_m)
+    rng = np.random.default_rng(3)
+    lo, hi = mesh.nodes.min(axis=0), mesh.nodes.max(axis=0)
+    near = rng.uniform([-8e-3, -8e-3, -6e-3], [8e-3 + (spacing_m or 0.0), 8e-3, 16e-3], size=(4000, 3))
+    far = rng.uniform(lo, hi, size=(2000, 3))
+    points = np.vstack([near, far, mesh.nodes[rng.choice(mesh.n_nodes, 500)], hi + 1e-3])
+    tet, w = mesh.locate(points)
+    found = tet >= 0
+    assert found[:-1].mean() > 0.9 and tet[-1] == -1 and np.all(w[-1] == 0.0)
+    np.testing.assert_allclose(np.einsum("nk,nkd->nd", w[found], mesh.nodes[mesh.tets[tet[found]]]), points[found], atol=1e-12)
+    assert w[found].min() >= -1e-9 and w[found].max() <= 1 + 1e-9
+    np.testing.assert_allclose(w[found].sum(axis=1), 1.0, atol=1e-12)

@@ -258,30 +258,52 @@ class NeedleMesh3D:
     def centroids(self) -> np.ndarray:
         return self.nodes[self.tets].mean(axis=1)
 
+    @cached_property
+    def _ranked_triangles(self) -> np.ndarray:
+        """Section triangles with their vertices in the rank order ``extrude`` splits prisms by."""
+        tri = self.section.triangles
+        return np.take_along_axis(tri, np.argsort(self.section.rank[tri], axis=1), axis=1)
+
     def locate(self, local_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(tet index or -1, barycentric weights (n, 4)) of points in the needle frame."""
+        """(tet index or -1, barycentric weights (n, 4)) of points in the needle frame.
+
+        A point's prism is its section triangle and z-layer; within the prism its weights follow
+        from its 2D barycentrics (alpha_a, alpha_b, alpha_c in rank order) and height fraction t,
+        one formula per piece of ``extrude``'s split:
+        (a0 b0 c0 a1): (alpha_a - t, alpha_b, alpha_c, t);
+        (b0 c0 a1 b1): (alpha_a + alpha_b - t, alpha_c, alpha_a, t - alpha_a);
+        (c0 a1 b1 c1): (1 - t, alpha_a, alpha_b, t - alpha_a - alpha_b).
+        The piece whose smallest weight is largest holds the point."""
         pts = np.asarray(local_xyz, float).reshape(-1, 3)
         tri = self.section.find_triangle(pts[:, :2])
         z = self.z_lines
         layer = np.searchsorted(z, pts[:, 2], side="right") - 1
         layer = np.where(pts[:, 2] == z[-1], len(z) - 2, layer)
         inside = (tri >= 0) & (layer >= 0) & (layer <= len(z) - 2)
-        n_tri = len(self.section.triangles)
         best = np.full(len(pts), -1)
         weights = np.zeros((len(pts), 4))
         idx = np.flatnonzero(inside)
         if idx.size == 0:
             return best, weights
-        prism = layer[idx] * n_tri + tri[idx]
-        best_score = np.full(idx.size, -np.inf)
-        for k in range(3):
-            tet = 3 * prism + k
-            lam = _barycentric(self.nodes[self.tets[tet]], pts[idx])
-            score = lam.min(axis=1)
-            better = score > best_score
-            best_score = np.where(better, score, best_score)
-            best[idx[better]] = tet[better]
-            weights[idx[better]] = lam[better]
+        p, lay = pts[idx], layer[idx]
+        corners = self.section.points[self._ranked_triangles[tri[idx]]]  # (m, 3, 2): a, b, c
+        ab, ac, ap = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], p[:, :2] - corners[:, 0]
+        det = ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0]
+        alpha_b = (ap[:, 0] * ac[:, 1] - ap[:, 1] * ac[:, 0]) / det
+        alpha_c = (ab[:, 0] * ap[:, 1] - ab[:, 1] * ap[:, 0]) / det
+        alpha_a = 1.0 - alpha_b - alpha_c
+        t = (p[:, 2] - z[lay]) / (z[lay + 1] - z[lay])
+        pieces = np.stack(
+            [
+                np.column_stack([alpha_a - t, alpha_b, alpha_c, t]),
+                np.column_stack([alpha_a + alpha_b - t, alpha_c, alpha_a, t - alpha_a]),
+                np.column_stack([1.0 - t, alpha_a, alpha_b, t - alpha_a - alpha_b]),
+            ],
+            axis=1,
+        )  # (m, 3, 4)
+        k = pieces.min(axis=2).argmax(axis=1)
+        best[idx] = 3 * (lay * len(self.section.triangles) + tri[idx]) + k
+        weights[idx] = pieces[np.arange(idx.size), k]
         return best, weights
 
     def interpolate(self, nodal: np.ndarray, local_xyz: np.ndarray, outside: float) -> np.ndarray:
@@ -291,13 +313,6 @@ class NeedleMesh3D:
         ok = tet >= 0
         out[ok] = (nodal[self.tets[tet[ok]]] * w[ok]).sum(axis=1)
         return out
-
-
-def _barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Barycentric coordinates (n, 4) of ``points`` (n, 3) in tets ``vertices`` (n, 4, 3)."""
-    jac = (vertices[:, 1:] - vertices[:, :1]).transpose(0, 2, 1)
-    lam = np.linalg.solve(jac, (points - vertices[:, 0])[..., None])[..., 0]
-    return np.column_stack([1.0 - lam.sum(axis=1), lam])
 
 
 def _z_lines(geometry: NeedleGeometry, spec: Mesh3DSpec, metal_radii: np.ndarray, apexes: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ def _solve(job) -> tuple:
     from neurolysis.engines.rf.engine2d import simulate_rf
     from neurolysis.engines.rf.settings import RFSettings
 
-    mode, tissue, gauge, tip, temp, seconds = job
-    lesion = simulate_rf(RFSettings(mode=mode, tissue=tissue, gauge=gauge, tip_mm=tip, set_temp_c=temp, time_s=seconds)).lesion
+    mode, tissue, gauge, tip, temp, seconds, margin_mm = job
+    lesion = simulate_rf(RFSettings(mode=mode, tissue=tissue, gauge=gauge, tip_mm=tip, set_temp_c=temp, time_s=seconds, fine_margin_mm=margin_mm)).lesion
     return job, tuple(float(getattr(lesion, k)) for k in OUTPUTS)
 
 
@@ -46,15 +46,19 @@ def _run(jobs, processes: int) -> dict:
 
 
 def build(processes: int) -> None:
+    """The table's solves keep the fixed fine region (FINE_MARGIN_DEFAULT_MM): the solver's own
+    default follows the lesion this table expects, so it cannot be what builds the table."""
     from neurolysis import devices as catalog
+    from neurolysis.engines.rf.engine2d import FINE_MARGIN_DEFAULT_MM
 
     started = time.perf_counter()
-    jobs = [(mode, tissue, g, tip, temp, t) for mode, tissue in TABLES for g in GAUGES
+    jobs = [(mode, tissue, g, tip, temp, t, FINE_MARGIN_DEFAULT_MM) for mode, tissue in TABLES for g in GAUGES
             for tip, temp, t in itertools.product(*GRID.values())]  # fmt: skip
     results = _run(jobs, processes)
     lines = [
-        "# The instant RF lesion: Arrhenius lesions of the verified axisymmetric engine (default mesh",
-        "# and time step, in vivo, monopolar, generator defaults for ramp and power) on a grid, built by",
+        "# The instant RF lesion: Arrhenius lesions of the verified axisymmetric engine (default mesh with",
+        f"# its fixed {FINE_MARGIN_DEFAULT_MM:g} mm fine region, default time step, in vivo, monopolar, generator",
+        "# defaults for ramp and power) on a grid, built by",
         f"# scripts/build_lesion_table.py ({len(jobs)} solves, {time.perf_counter() - started:.0f} s on {processes} processes).",
         "# Values are row-major over (outer_diameter_mm, tip_mm, set_temp_c, time_s). A model output.",
         "",
@@ -68,7 +72,7 @@ def build(processes: int) -> None:
                   f"outer_diameter_mm = {[round(catalog.outer_radius_m(g) * 2e3, 4) for g in GAUGES]}",
                   *(f"{k} = {list(v)}" for k, v in GRID.items())]  # fmt: skip
         for i, key in enumerate(OUTPUTS):
-            values = [results[(mode, tissue, g, tip, temp, t)][i] for g in GAUGES for tip, temp, t in itertools.product(*GRID.values())]
+            values = [results[(mode, tissue, g, tip, temp, t, FINE_MARGIN_DEFAULT_MM)][i] for g in GAUGES for tip, temp, t in itertools.product(*GRID.values())]
             lines.append(f"{key} = [{', '.join(f'{v:.4g}' for v in values)}]")
         lines.append("")
     (DATA / "lesion_table.toml").write_text("\n".join(lines), encoding="utf-8")
@@ -76,7 +80,8 @@ def build(processes: int) -> None:
 
 
 def check(points: int, processes: int, seed: int = 20) -> None:
-    """Random settings inside the table's span (never a grid point), table against full solve."""
+    """Random settings inside the table's span (never a grid point), table against the full solve a user
+    gets (its fine region fitted to the expected lesion)."""
     from neurolysis.engines.rf.lesion_table import instant_lesion
     from neurolysis.engines.rf.settings import RFSettings
 
@@ -85,13 +90,13 @@ def check(points: int, processes: int, seed: int = 20) -> None:
     for k in range(points):
         mode, tissue = TABLES[k % len(TABLES)]
         jobs.append((mode, tissue, int(rng.choice((17, 18, 20, 22, 16))), round(float(rng.uniform(5, 15)), 2), round(float(rng.uniform(60, 90)), 1),
-                     round(float(rng.uniform(60, 180)), 0)))  # fmt: skip
+                     round(float(rng.uniform(60, 180)), 0), None))  # fmt: skip
     results = _run(jobs, processes)
     lines = ["# The instant lesion against full axisymmetric solves at held-out random points",
              f"# (scripts/build_lesion_table.py --check {points}, seed {seed}). Errors: table - full.", ""]
     rows = []
     for job in jobs:
-        mode, tissue, g, tip, temp, t = job
+        mode, tissue, g, tip, temp, t, _ = job
         table = instant_lesion(RFSettings(mode=mode, tissue=tissue, gauge=g, tip_mm=tip, set_temp_c=temp, time_s=t))
         full = dict(zip(OUTPUTS, results[job], strict=True))
         if not table.in_range:
@@ -106,7 +111,7 @@ def check(points: int, processes: int, seed: int = 20) -> None:
               f"length_abs_error_mm_max = {np.abs(err['length_mm']).max():.4f}", f"length_abs_error_mm_p95 = {np.percentile(np.abs(err['length_mm']), 95):.4f}",
               f"volume_rel_error_max = {np.abs(vol).max():.4f}", f"volume_rel_error_p95 = {np.percentile(np.abs(vol), 95):.4f}", ""]  # fmt: skip
     for job, table, full, reason in rows:
-        mode, tissue, g, tip, temp, t = job
+        mode, tissue, g, tip, temp, t, _ = job
         lines += ["[[point]]", f'mode = "{mode}"', f'tissue = "{tissue}"', f"gauge = {g}", f"tip_mm = {tip}", f"set_temp_c = {temp}", f"time_s = {t}",
                   "full = { " + ", ".join(f"{k} = {v:.4g}" for k, v in full.items()) + " }"]  # fmt: skip
         lines.append("table = { " + ", ".join(f"{k} = {v:.4g}" for k, v in table.items()) + " }" if table else f'outside = "{reason}"')

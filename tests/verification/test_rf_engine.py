@@ -53,11 +53,36 @@ def test_default_lesion_mesh_and_time_step_converged(run_rf):
     and one halving of h and dt moves width and length by less than that too."""
     base = run_rf(conventional_rf()).lesion
     halved = run_rf(conventional_rf().with_(h_fine_mm=0.1, dt_s=0.5)).lesion
-    converged = run_rf(conventional_rf().with_(h_fine_mm=0.05, dt_s=0.5)).lesion
+    converged = run_rf(conventional_rf().with_(h_fine_mm=0.05, dt_s=0.5, fine_margin_mm=engine2d.FINE_MARGIN_DEFAULT_MM)).lesion
     for name in ("width_mm", "length_mm"):
         for other, label in ((halved, "halving h and dt"), (converged, "the converged solution")):
             change = abs(getattr(other, name) - getattr(base, name))
             assert change < engine2d.MESH_TOLERANCE_MM, f"{name} differs by {change:.3f} mm from {label}"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [conventional_rf(), RFSettings(gauge=22, tip_mm=5.0, set_temp_c=60.0, time_s=60.0), RFSettings(gauge=20, tip_mm=10.0, set_temp_c=70.0, time_s=120.0, tissue="fat")],
+    ids=["default", "small", "fat"],
+)
+def test_fine_region_fitted_to_the_expected_lesion_keeps_the_lesion(settings, run_rf):
+    """The default fine region follows the lesion the instant table expects (engine2d.fine_margin_mm):
+    fewer nodes than the fixed 8 mm region, and width and length within 0.05 mm (half the verified
+    tolerance), the volume within 1 %, of the fixed region's lesion."""
+    fitted = run_rf(settings)
+    fixed = run_rf(settings.with_(fine_margin_mm=engine2d.FINE_MARGIN_DEFAULT_MM))
+    assert fitted.mesh["fine_margin_from"].startswith("fitted") and fitted.mesh["nodes"] < 0.8 * fixed.mesh["nodes"]
+    for name in ("width_mm", "length_mm"):
+        assert getattr(fitted.lesion, name) == pytest.approx(getattr(fixed.lesion, name), abs=0.05), name
+    assert fitted.lesion.volume_mm3 == pytest.approx(fixed.lesion.volume_mm3, rel=0.01)
+
+
+def test_fine_region_is_fixed_where_no_lesion_is_expected():
+    """Outside the instant table (cooled RF here) and for lesions that reach beyond it, the fine region keeps its fixed reach."""
+    fixed = engine2d.FINE_MARGIN_DEFAULT_MM
+    assert engine2d.fine_margin_mm(cooled_rf().resolved()) == (fixed, fixed, fixed, "default (the lesion is outside the instant table)")
+    assert engine2d.fine_margin_mm(RFSettings(gauge=16, tip_mm=15.0, set_temp_c=90.0, time_s=180.0).resolved())[0] == fixed
+    assert engine2d.fine_margin_mm(RFSettings(fine_margin_mm=5.5).resolved()) == (5.5, 5.5, 5.5, "given")
 
 
 @pytest.mark.slow

@@ -65,7 +65,8 @@ class MeshSpec:
 
     ``h_fine_m`` is the element size where lesions form; ``fine_margin_m`` how far the
     fine region reaches beyond the needle radius, below the apex and above the active
-    tip; ``domain_m`` the distance of the far boundary from the active tip;
+    tip (``distal_margin_m`` and ``proximal_margin_m``, when given, below and above);
+    ``domain_m`` the distance of the far boundary from the active tip;
     ``growth`` the ratio between neighbouring cells outside the fine region.
     """
 
@@ -74,6 +75,8 @@ class MeshSpec:
     domain_m: float = 60e-3
     growth: float = 1.25
     edge_levels: int = 3
+    distal_margin_m: float | None = None
+    proximal_margin_m: float | None = None
 
 
 def uniform_points(start: float, stop: float, h: float) -> np.ndarray:
@@ -173,10 +176,12 @@ def build_needle_mesh(geometry: NeedleGeometry, spec: MeshSpec = MeshSpec()) -> 
 
     z_cone = np.union1d(np.linspace(0.0, hc, n_needle + 1), [hc * coating_inner / a])
     z_tip = uniform_points(hc, L, h)
-    z_above = uniform_points(L, L + margin, h)
-    z_below = uniform_points(-margin, 0.0, h)
-    z_top = graded_points(L + margin, L + margin + far, z_above[-1] - z_above[-2], g)
-    z_bottom = graded_points(-margin, -margin - far, z_below[1] - z_below[0], g)[::-1]
+    above_m = margin if spec.proximal_margin_m is None else spec.proximal_margin_m
+    below_m = margin if spec.distal_margin_m is None else spec.distal_margin_m
+    z_above = uniform_points(L, L + above_m, h)
+    z_below = uniform_points(-below_m, 0.0, h)
+    z_top = graded_points(L + above_m, L + above_m + far, z_above[-1] - z_above[-2], g)
+    z_bottom = graded_points(-below_m, -below_m - far, z_below[1] - z_below[0], g)[::-1]
     z_lines = np.unique(np.concatenate([z_bottom, z_below, z_cone, z_tip, z_above, z_top]))
 
     # The field is singular at the electrode's edges (the end of the active tip and the

@@ -14,6 +14,7 @@ only the geometry (docs/benchmarks.md, "Instant lesion").
 from __future__ import annotations
 
 import time
+
 import numpy as np
 
 from neurolysis.about import DISCLAIMER

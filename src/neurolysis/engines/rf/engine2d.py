@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from neurolysis import devices as catalog
 from neurolysis.engines.rf.fluid import conductivity_factor, filled_sphere
 from neurolysis.engines.rf.fluid import summary as fluid_summary
 from neurolysis.engines.rf.generator import NeedleMaterials, RFLesionResult, run_generator, time_steps
+from neurolysis.engines.rf.lesion_table import instant_lesion
 from neurolysis.engines.rf.settings import RFSettings, needle_geometry
 from neurolysis.physics.bioheat import HeatProblem
 from neurolysis.physics.damage import CoagulationTracker, DamageAccumulator, catalog_thresholds
@@ -33,6 +35,13 @@ MESH_TOLERANCE_MM = 0.1
 """Verified bound (mm) on the error of lesion width and length at the default mesh and time
 step: against one halving of both and against a converged solution (h = 0.05 mm)
 (tests/verification/test_rf_engine.py)."""
+
+FINE_MARGIN_DEFAULT_MM = 8.0
+"""Reach of the fine mesh beyond the needle where no expected lesion sets it (MeshSpec's default)."""
+FINE_MARGIN_MIN_MM = 3.0
+FINE_MARGIN_ALLOWANCE_MM = 1.0
+"""Added to the expected lesion's extent: the instant table's held-out error (width within
+0.27 mm, data/lesion_table_check.toml) and room for the boundary's gradient."""
 
 FIELD_DISTANCES_MM = (0.5, 1.0, 2.0)
 GROWTH_INTERVAL_S = 10.0
@@ -83,9 +92,32 @@ class RFResult(RFLesionResult):
         return out
 
 
+def fine_margin_mm(settings: RFSettings) -> tuple[float, float, float, str]:
+    """Reach (mm) of the uniform fine mesh beyond the needle for resolved ``settings``: (radially
+    beyond its surface, distally beyond the apex, proximally beyond the active tip, where it came from).
+
+    Given (``settings.fine_margin_mm``), it is used as is in all three directions. Otherwise each
+    follows the lesion the instant table expects: its extent in that direction plus
+    FINE_MARGIN_ALLOWANCE_MM, at least FINE_MARGIN_MIN_MM and at most the fixed
+    FINE_MARGIN_DEFAULT_MM used outside the table. The lesion boundary then lies in the fine
+    region, where its accuracy was verified (tests/verification/test_rf_engine.py)."""
+    if settings.fine_margin_mm is not None:
+        given = float(settings.fine_margin_mm)
+        return given, given, given, "given"
+    expected = instant_lesion(settings)
+    if not expected.in_range:
+        fixed = FINE_MARGIN_DEFAULT_MM
+        return fixed, fixed, fixed, "default (the lesion is outside the instant table)"
+    radial = expected.width_mm / 2 - catalog.outer_radius_m(settings.gauge) * 1e3
+    radial, distal, proximal = (min(max(extent + FINE_MARGIN_ALLOWANCE_MM, FINE_MARGIN_MIN_MM), FINE_MARGIN_DEFAULT_MM) for extent in (radial, expected.distal_mm, expected.proximal_mm))
+    return radial, distal, proximal, "fitted to the lesion the instant table expects"
+
+
 def build_rf_mesh(settings: RFSettings) -> NeedleMesh:
-    """The axisymmetric mesh for resolved ``settings``."""
-    return build_needle_mesh(needle_geometry(settings), MeshSpec(h_fine_m=settings.h_fine_mm * 1e-3, domain_m=settings.domain_mm * 1e-3))
+    """The axisymmetric mesh for resolved ``settings`` (fine region: :func:`fine_margin_mm`)."""
+    radial, distal, proximal, _ = fine_margin_mm(settings)
+    spec = MeshSpec(h_fine_m=settings.h_fine_mm * 1e-3, fine_margin_m=radial * 1e-3, domain_m=settings.domain_mm * 1e-3, distal_margin_m=distal * 1e-3, proximal_margin_m=proximal * 1e-3)
+    return build_needle_mesh(needle_geometry(settings), spec)
 
 
 def _probe_points(needle_mesh: NeedleMesh) -> dict[str, tuple[float, float]]:
@@ -131,6 +163,7 @@ def simulate_rf(
     if s.ex_vivo:
         tissue = tissue.ex_vivo()
     needle_mesh = build_rf_mesh(s)
+    *margins_mm, margin_from = fine_margin_mm(s)
     mesh = needle_mesh.mesh
     geometry = element_geometry(mesh)
     entries = unit_stiffness_entries(mesh)
@@ -186,6 +219,8 @@ def simulate_rf(
         pulsed = _pulsed_summary(mean_temp_accumulator / t_end, tissue_nodes, run.peak_tissue_c, lesion, run.traces, probe_report, field_v_m)
     mesh_info = {
         "h_fine_mm": s.h_fine_mm,
+        "fine_margin_mm": dict(zip(("radial", "distal", "proximal"), (round(m, 3) for m in margins_mm), strict=True)),
+        "fine_margin_from": margin_from,
         "domain_mm": s.domain_mm,
         "growth": needle_mesh.spec.growth,
         "nodes": int(mesh.p.shape[1]),

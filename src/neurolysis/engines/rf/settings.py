@@ -60,6 +60,7 @@ class RFSettings:
     h_fine_mm: float = _setting(0.2, "mesh size where the lesion forms, mm (default verified 0.2)")
     dt_s: float = _setting(1.0, "time step, s (default verified 1.0)")
     domain_mm: float = _setting(60.0, "distance to the far boundary, mm")
+    fine_margin_mm: float | None = _setting(None, "reach of the fine mesh beyond the needle, mm (default: fitted to the expected lesion, 8 where none is tabulated)")
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, catalog.MODES)
@@ -77,7 +78,8 @@ class RFSettings:
             if value is not None:
                 check_range(name, value, low, high, unit=unit)
         for name, (low, high, unit) in catalog.settings_ranges("numerics_range").items():
-            check_range(name, getattr(self, name), low, high, unit=unit)
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), low, high, unit=unit)
         if self.damage_model is not None:
             check_choice("damage_model", self.damage_model, sorted(arrhenius_sets()))
         if self.initial_temp_c is not None and not self.ex_vivo:

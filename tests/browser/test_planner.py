@@ -3,7 +3,7 @@ temporary SQLite case store) driven in a real headless Chromium (Debian's, throu
 
 One walk through the page: choose the L4 medial-branch template and RF, click on a slice near
 the needle tip to move it (the tip fields change and the server says the new tip is valid), Run
-(one real RF solve, ~10 s) with live progress from server-sent events, read the verdict and the
+(one real RF solve of a 60 s lesion) with live progress from server-sent events, read the verdict and the
 traffic lights, Save with a tag, reload the page, Reopen the case and find the plan and the
 verdict restored. No console error; every request goes to the server under test (anything
 else is aborted and fails the test); a full-page screenshot is non-trivial.
@@ -127,6 +127,7 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
             view.page.select_option("#method", "rf")
         assert view.page.get_attribute("#field-set_temp_c", "max") == "95" and view.page.inner_text("#hint-tip_mm").startswith("allowed [2, 30]")
+        view.page.fill("#field-time_s", "60")  # a 60 s lesion (the shortest the instant table holds): the walk tests the page, not the lesion
         recommended = view.tip()
         tip = move_needle_by_clicking(view)
         offset = [round(t - r, 1) for t, r in zip(tip, recommended, strict=True)]
@@ -168,7 +169,7 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         view.page.wait_for_function("!document.getElementById('result').hidden")
         assert view.page.input_value("#template") == "lumbar-medial-branch" and view.page.input_value("#method") == "rf"
         assert view.tip() == tip and view.page.inner_text("#offset-mm") == "[" + ", ".join(f"{v:.1f}" for v in offset) + "]"
-        assert float(view.page.input_value("#field-tip_mm")) == 10.0
+        assert float(view.page.input_value("#field-tip_mm")) == 10.0 and float(view.page.input_value("#field-time_s")) == 60.0
         assert view.page.inner_text("#verdict-block") == block and view.page.inner_text("#verdict-relief") == relief
         assert view.page.eval_on_selector_all("#lights td.light", "cells => cells.map(c => c.dataset.light)") == lights
 

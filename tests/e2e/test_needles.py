@@ -32,8 +32,8 @@ def _plan(template: str, target=None, method: str = "rf", extra=()):
 
 
 def _knee() -> dict:
-    """The three-lesion plan with a small placement cohort."""
-    return simulate(_plan("genicular", extra=["uncertainty.samples=16"])).to_dict()
+    """The three-lesion plan with a small placement cohort and 60 s lesions (the checks are of the plan's structure)."""
+    return simulate(_plan("genicular", extra=["uncertainty.samples=16", "procedure.time_s=60"])).to_dict()
 
 
 def test_plan_new_genicular_writes_the_three_standard_needles(tmp_path, capsys):

@@ -41,7 +41,7 @@ FINE_MARGIN_DEFAULT_MM = 8.0
 FINE_MARGIN_MIN_MM = 3.0
 FINE_MARGIN_ALLOWANCE_MM = 1.0
 """Added to the expected lesion's extent: the instant table's held-out error (width within
-0.27 mm, data/lesion_table_check.toml) and room for the boundary's gradient."""
+0.25 mm, data/lesion_table_check.toml) and room for the boundary's gradient."""
 
 FIELD_DISTANCES_MM = (0.5, 1.0, 2.0)
 GROWTH_INTERVAL_S = 10.0

@@ -174,7 +174,8 @@ def test_celiac_plexus_chemical_plan_from_plan_new_to_report(tmp_path, capsys, m
                  "--image", "ct.nii.gz", "--target", "celiac plexus", "--method", "chemical"]) == 0  # fmt: skip
     (tmp_path / "celiac.toml").write_text(capsys.readouterr().out, encoding="utf-8")
     plan = tmp_path / "celiac.toml"
-    assert main(["simulate", str(plan), "--json", "--quiet"]) == 0
+    fast = ["--set=simulation.mesh_refinement=0.7", "--set=procedure.injections=1"]  # the checks are of placement and structures, not of the spread
+    assert main(["simulate", str(plan), "--json", "--quiet", *fast]) == 0
     d = json.loads(capsys.readouterr().out)
     tip = np.asarray(d["placement"]["tip_mm"])
     a = _anatomy()
@@ -184,14 +185,14 @@ def test_celiac_plexus_chemical_plan_from_plan_new_to_report(tmp_path, capsys, m
     critical = {c["name"]: c for c in d["critical"]}
     assert critical["aorta"]["kind"] == "artery" and critical["spinal_cord"]["kind"] == "spinal-cord"
     assert "agent_fraction" in critical["aorta"] and d["anatomy"]["procedure_template"] == "celiac-plexus"
-    assert main(["report", str(plan), "-o", str(tmp_path / "celiac.html"), "--quiet"]) == 0
+    assert main(["report", str(plan), "-o", str(tmp_path / "celiac.html"), "--quiet", *fast]) == 0
     assert "celiac plexus" in (tmp_path / "celiac.html").read_text(encoding="utf-8")
 
 
 def test_destroying_the_labelled_common_peroneal_nerve_of_the_knee_atlas_warns_foot_drop(tmp_path, capsys):
     assert main(["plan", "new", "--segmentation", str(KNEE / "knee_seg.nrrd"), "--names", str(KNEE / "knee.ctbl"), "--target", "common peroneal nerve", "--method", "cryo"]) == 0
     (tmp_path / "cpn.toml").write_text(capsys.readouterr().out, encoding="utf-8")
-    assert main(["simulate", str(tmp_path / "cpn.toml"), "--json", "--quiet"]) == 0
+    assert main(["simulate", str(tmp_path / "cpn.toml"), "--json", "--quiet", "--set=simulation.mesh_refinement=0.7"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["anatomy"]["frame"] == "LPS"
     assert any(w.startswith("FOOT DROP RISK") for w in d["warnings"]), d["warnings"]

@@ -99,6 +99,11 @@ class CrossSection:
 
         return Triangulation(self.points[:, 0], self.points[:, 1], self.triangles).get_trifinder()
 
+    @cached_property
+    def ranked_triangles(self) -> np.ndarray:
+        """The triangles with their vertices in rank order: the order ``extrude`` splits prisms by."""
+        return np.take_along_axis(self.triangles, np.argsort(self.rank[self.triangles], axis=1), axis=1)
+
     def find_triangle(self, xy: np.ndarray) -> np.ndarray:
         """Index of the triangle containing each point, -1 outside."""
         return np.asarray(self._finder(xy[:, 0], xy[:, 1]), dtype=np.int64)
@@ -258,12 +263,6 @@ class NeedleMesh3D:
     def centroids(self) -> np.ndarray:
         return self.nodes[self.tets].mean(axis=1)
 
-    @cached_property
-    def _ranked_triangles(self) -> np.ndarray:
-        """Section triangles with their vertices in the rank order ``extrude`` splits prisms by."""
-        tri = self.section.triangles
-        return np.take_along_axis(tri, np.argsort(self.section.rank[tri], axis=1), axis=1)
-
     def locate(self, local_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(tet index or -1, barycentric weights (n, 4)) of points in the needle frame.
 
@@ -286,7 +285,7 @@ class NeedleMesh3D:
         if idx.size == 0:
             return best, weights
         p, lay = pts[idx], layer[idx]
-        corners = self.section.points[self._ranked_triangles[tri[idx]]]  # (m, 3, 2): a, b, c
+        corners = self.section.points[self.section.ranked_triangles[tri[idx]]]  # (m, 3, 2): a, b, c
         ab, ac, ap = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], p[:, :2] - corners[:, 0]
         det = ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0]
         alpha_b = (ap[:, 0] * ac[:, 1] - ap[:, 1] * ac[:, 0]) / det
@@ -340,8 +339,7 @@ def extrude(section: CrossSection, n_layers: int) -> tuple[np.ndarray, np.ndarra
     lower-rank vertex, so neighbouring prisms conform.
     """
     n_xy = len(section.points)
-    order = np.argsort(section.rank[section.triangles], axis=1)
-    tri = np.take_along_axis(section.triangles, order, axis=1)
+    tri = section.ranked_triangles
     layer = np.arange(n_layers - 1, dtype=np.int64)[:, None]
     bottom = [layer * n_xy + tri[:, j][None, :] for j in range(3)]
     top = [b + n_xy for b in bottom]

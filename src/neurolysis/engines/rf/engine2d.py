@@ -113,9 +113,9 @@ def fine_margin_mm(settings: RFSettings) -> tuple[float, float, float, str]:
     return radial, distal, proximal, "fitted to the lesion the instant table expects"
 
 
-def build_rf_mesh(settings: RFSettings) -> NeedleMesh:
-    """The axisymmetric mesh for resolved ``settings`` (fine region: :func:`fine_margin_mm`)."""
-    radial, distal, proximal, _ = fine_margin_mm(settings)
+def build_rf_mesh(settings: RFSettings, margins_mm: tuple[float, float, float]) -> NeedleMesh:
+    """The axisymmetric mesh for resolved ``settings`` with its fine region's (radial, distal, proximal) reach (:func:`fine_margin_mm`)."""
+    radial, distal, proximal = margins_mm
     spec = MeshSpec(h_fine_m=settings.h_fine_mm * 1e-3, fine_margin_m=radial * 1e-3, domain_m=settings.domain_mm * 1e-3, distal_margin_m=distal * 1e-3, proximal_margin_m=proximal * 1e-3)
     return build_needle_mesh(needle_geometry(settings), spec)
 
@@ -162,8 +162,8 @@ def simulate_rf(
     tissue = tissue_override if tissue_override is not None else load_tissue(s.tissue)
     if s.ex_vivo:
         tissue = tissue.ex_vivo()
-    needle_mesh = build_rf_mesh(s)
     *margins_mm, margin_from = fine_margin_mm(s)
+    needle_mesh = build_rf_mesh(s, tuple(margins_mm))
     mesh = needle_mesh.mesh
     geometry = element_geometry(mesh)
     entries = unit_stiffness_entries(mesh)

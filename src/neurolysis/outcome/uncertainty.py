@@ -224,7 +224,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                 pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frames[i]], i, [bands[k][0]] if banded and inexact[i] else None)
                 injured[i] = readers[k][1].sample([frames[i]])
                 if banded and inexact[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
-                    could_change[i] = nerve.last_shrunk_pain < nerve.f_block - 1e-12 if block[i] else _grown_blocks(bands[k][1], frames[i])
+                    could_change[i] = not nerve.blocks(nerve.last_shrunk_pain) if block[i] else _grown_blocks(bands[k][1], frames[i])
                 else:
                     could_change[i] = False
                 count += 1
@@ -293,7 +293,7 @@ def _verdict_band(lethal: FieldGrid, band_m: float) -> tuple[np.ndarray, FieldGr
 def _grown_blocks(reader: _NerveCohort, frame: NeedleFrame) -> bool:
     """Does the grown region (``reader``'s lethal grid) block at this sample's frame?"""
     _, killed, _ = reader.hits([frame])
-    return (float(killed[reader.pain].mean()) if reader.pain.any() else 0.0) >= reader.f_block - 1e-12
+    return reader.blocks(reader.pain_fraction(killed))
 
 
 def _needle_features(poses, length_m: float) -> np.ndarray:
@@ -366,14 +366,22 @@ class _NerveCohort:
         inner_killed = None if shrunk is None else axon_paths(inner, scar & inner if known else None, f.s_m, f.ds_m, f.length_m, self.nerve.end_organ_m, self.grade, rows).killed
         return paths, paths.killed, inner_killed
 
+    def pain_fraction(self, killed: np.ndarray) -> float:
+        """Share of the nerve's pain axons among ``killed`` (0 for a nerve without pain axons)."""
+        return float(killed[self.pain].mean()) if self.pain.any() else 0.0
+
+    def blocks(self, pain_killed: float) -> bool:
+        """Is pain conduction blocked when this share of the pain axons is killed?"""
+        return bool(self.relief_modelled and self.pain.any() and pain_killed >= self.f_block - 1e-12)
+
     def sample(self, frames: list[NeedleFrame], i: int, shrunk: list | None = None) -> tuple[float, float, float, float, float]:
         """(pain killed, motor killed, block, motor deficit, relief months) of one sample; with
         ``shrunk`` (see ``hits``) the pain killed by the shrunk region is kept in ``last_shrunk_pain``."""
         paths, killed, inner = self.hits(frames, shrunk)
-        self.last_shrunk_pain = None if inner is None else (float(inner[self.pain].mean()) if self.pain.any() else 0.0)
-        pain = float(killed[self.pain].mean()) if self.pain.any() else 0.0
+        self.last_shrunk_pain = None if inner is None else self.pain_fraction(inner)
+        pain = self.pain_fraction(killed)
         motor = float(killed[self.motor].mean()) if self.motor.any() else 0.0
-        block = self.relief_modelled and self.pain.any() and pain >= self.f_block - 1e-12
+        block = self.blocks(pain)
         relief = 0.0
         self.last_pain_paths = None
         if block:

@@ -55,9 +55,13 @@ class Excision:
     def sample(self, points_m: np.ndarray) -> FieldSample:
         """``lethal`` inside the excised tube; body temperature and no dose everywhere."""
         pts = np.asarray(points_m, float).reshape(-1, 3)
-        dist, idx = self._tree.query(pts, k=1)
-        s = self._s_m[idx]
-        cut = (dist <= self.radius_m * (1.0 + float(_cat()["tube_margin"])) + DENSIFY_M) & (s >= self.start_m) & (s <= self.end_m)
+        reach = self.radius_m * (1.0 + float(_cat()["tube_margin"])) + DENSIFY_M
+        # points beyond the reach cannot be cut: the bound stops their search early (inf, index n)
+        dist, idx = self._tree.query(pts, k=1, distance_upper_bound=np.nextafter(reach, np.inf))
+        near = dist <= reach
+        s = np.full(len(pts), -np.inf)
+        s[near] = self._s_m[idx[near]]
+        cut = near & (s >= self.start_m) & (s <= self.end_m)
         return replace(unharmed(pts), lethal=cut)
 
     def lesion(self) -> LesionShape:

@@ -228,15 +228,26 @@ class InputModel:
         if self.base >= self.theta:
             return 0.0
         reconnect_days = np.asarray(reconnect_days, float)
-        w_all = np.full(reconnect_days.shape, self.weight) if weights is None else np.asarray(weights, float)
         keep = np.isfinite(reconnect_days) & (reconnect_days < horizon_days)
-        order = np.argsort(reconnect_days[keep], kind="stable")
-        t_i, w_i = reconnect_days[keep][order], w_all[keep][order]
+        if weights is None:  # equal weights: tied times need no stable order
+            t_i = np.sort(reconnect_days[keep])
+            w_i = np.full(t_i.shape, self.weight)
+        else:
+            order = np.argsort(reconnect_days[keep], kind="stable")
+            t_i, w_i = reconnect_days[keep][order], np.asarray(weights, float)[keep][order]
         ends = t_i + self.full_days
-        knots = np.unique(np.concatenate([t_i, ends, [self.sprout_onset_days, self.sprout_onset_days + self.sprout_ramp_days, horizon_days]]))
-        knots = knots[(knots >= 0) & (knots <= horizon_days)]
-        n_on = np.searchsorted(t_i, knots, side="right")  # reconnected at or before the knot
-        n_full = np.searchsorted(ends, knots, side="right")
+        # The knots are t_i, the ends and the sprouting corners, sorted (a stable sort merges the
+        # two sorted runs in linear time and keeps each run's entries before equal later ones).
+        # Counting the t_i and ends up to each knot's last repeat gives n_on and n_full.
+        n = t_i.size
+        merged = np.concatenate([t_i, ends, [self.sprout_onset_days, self.sprout_onset_days + self.sprout_ramp_days, horizon_days]])
+        order = np.argsort(merged, kind="stable")
+        values_sorted = merged[order]
+        last = np.concatenate([values_sorted[1:] != values_sorted[:-1], [True]])
+        last &= (values_sorted >= 0) & (values_sorted <= horizon_days)
+        knots = values_sorted[last]
+        n_on = np.cumsum(order < n)[last]  # reconnected at or before the knot
+        n_full = np.cumsum((order >= n) & (order < 2 * n))[last]
         cw = np.concatenate([[0.0], np.cumsum(w_i)])  # weight reconnected (ends are in the same order)
         c_on, c_full = np.concatenate([[0.0], np.cumsum(w_i * t_i)]), np.concatenate([[0.0], np.cumsum(w_i * ends)])
         ramp = (knots * cw[n_on] - c_on[n_on]) - (knots * cw[n_full] - c_full[n_full])  # sum of w_i min(tau, tau_f) over reconnected

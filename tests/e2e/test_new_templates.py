@@ -104,11 +104,16 @@ def test_the_lfcn_passes_under_the_inguinal_ligament_medial_to_the_asis():
     assert _distance_mm(scene, "femoral nerve", dense) > 15.0
 
 
+def _cheapest(template: str) -> str:
+    """A block or an excision where one applies (no field solve), else the first applicable method."""
+    return next((m for m in ("block", "surgical") if m in APPLICABLE[template]), APPLICABLE[template][0])
+
+
 @pytest.mark.parametrize("template", sorted(APPLICABLE))
 def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template, tmp_path, capsys):
-    """The listing is the check: the applicable method solved is the cheapest one (a block or an
-    excision where one applies; every applicable method is solved by test_every_method_that_applies_runs)."""
-    method = next((m for m in ("block", "surgical") if m in APPLICABLE[template]), APPLICABLE[template][0])
+    """The listing is the check: the applicable method solved is the cheapest one (every applicable
+    method is solved by test_every_method_that_applies_runs)."""
+    method = _cheapest(template)
     path = tmp_path / "plan.toml"
     path.write_text(plan_toml(one_needle_plan(template, method)).replace("mesh_refinement = 1.0", "mesh_refinement = 0.7"), encoding="utf-8")
     others = "cryo,block" if "rf" in APPLICABLE[template] else "rf,block"
@@ -126,8 +131,10 @@ def test_compare_lists_the_methods_that_do_not_apply_with_their_reason(template,
 
 @pytest.mark.parametrize("template", sorted(APPLICABLE))
 def test_report(template, tmp_path):
+    """The report names the target and every critical structure; the cheapest applicable method
+    serves (the structures are assessed for every method)."""
     path = tmp_path / "plan.toml"
-    method = APPLICABLE[template][0]
+    method = _cheapest(template)
     path.write_text(plan_toml(one_needle_plan(template, method)), encoding="utf-8")
     report = tmp_path / "report.html"
     fast = [arg for setting in FAST[method] for arg in ("--set", setting)]

@@ -150,7 +150,21 @@ def test_knee_territory_complete_relief_needs_all_three_nerves_and_half_relief_a
     two = [_paths(10, 2, tube_mm=20.0)] * 2
     conducting = 0.15 + share
     for endpoint, relieved in (("complete", False), ("fifty_percent", True)):
-        days = shared_relief_days(two, [10, 10], [share, share], conducting, Territory(endpoint=endpoint), _draw(), 0)
+        days = shared_relief_days(two, [10, 10], [share, share], conducting, Territory(endpoint=endpoint), _draw(), 0)[endpoint]
         assert (days[0] > 0) == relieved, (endpoint, days)
     all_three = shared_relief_days([_paths(10, 2, tube_mm=20.0)] * 3, [10] * 3, [share] * 3, 0.15, Territory(), _draw(), 0)
-    assert all_three[0] > 0
+    assert all_three["complete"][0] > 0
+
+
+def test_relief_at_every_endpoint_is_each_endpoints_own_relief():
+    """The input evaluated once and crossed at each endpoint's threshold gives, bit for bit, the
+    relief computed for that endpoint alone."""
+    from neurolysis.outcome.relief import axon_growth_factors, endpoints, recovery_draws, relief_days, relief_days_by_endpoint
+
+    paths = KilledPaths(np.full(40, 2e-3), np.full(40, 30e-3), np.full(40, 3), axon_growth_factors(40, 3))  # axons regrowing at their own rates
+    draws = recovery_draws(3, 200)
+    every = relief_days_by_endpoint(paths, 60, draws, Territory(), seed=3)
+    assert set(every) == set(endpoints()) and len(every) >= 2
+    for endpoint in endpoints():
+        np.testing.assert_array_equal(every[endpoint], relief_days(paths, 60, draws, Territory(endpoint=endpoint), seed=3))
+    assert np.all(every["fifty_percent"] >= every["complete"])  # half the pain back comes later than any

@@ -35,7 +35,7 @@ from neurolysis.outcome.relief import (
     reconnection_days,
     recovery_draws,
     relief_by_endpoint,
-    relief_days,
+    relief_days_by_endpoint,
     summarise,
 )
 from neurolysis.validation import ValidationError, check_choice, check_range
@@ -353,9 +353,10 @@ def nerve_outcome(
     else:
         draws = recovery_draws(seed)
         pain_paths = killed_paths(paths, pain, vigour)
-        days = relief_days(pain_paths, int(pain.sum()), draws, territory, seed=seed)
+        days_by_endpoint = relief_days_by_endpoint(pain_paths, int(pain.sum()), draws, territory, seed=seed)
+        days = days_by_endpoint[territory.endpoint]
         relief = _relief(days, grade, pain_frac, f_block, territory, seed)
-        by_endpoint = relief_by_endpoint(territory, days, lambda t: relief_days(pain_paths, int(pain.sum()), draws, t, seed=seed))
+        by_endpoint = relief_by_endpoint(days_by_endpoint)
 
     motor_deficit, motor_note = _motor_deficit(nerve, motor_frac, paths, motor, draws, seed, vigour, territory)
 

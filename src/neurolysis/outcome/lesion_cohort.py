@@ -78,7 +78,7 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
             kept = [(p, int(r.pain.sum()), s) for p, r, s, b in zip(paths, readers, shares, blocked, strict=True) if b]
             conducting = sum(s for s, b in zip(shares, blocked, strict=True) if not b)
             days = shared_relief_days([p for p, _, _ in kept], [n for _, n, _ in kept], [s for _, _, s in kept], untreated + conducting, readers[0].territory,
-                                      readers[0].draws.one(i), ctx.plan.simulation.seed)  # fmt: skip
+                                      readers[0].draws.one(i), ctx.plan.simulation.seed)[readers[0].territory.endpoint]  # fmt: skip
             relief[i] = float(days[0]) / float(load_catalog("nerve_model")["recovery"]["days_per_month"])
             block[i] = relief[i] > 0
         elif block[i] and readers[0].relief_modelled:

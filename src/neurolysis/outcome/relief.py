@@ -33,7 +33,7 @@ validation are named in ``data/nerve_model.toml``; a number is never both.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -225,8 +225,12 @@ class InputModel:
         and non-decreasing, with jumps at the T_i: evaluate it at every breakpoint, then solve
         on the segment before the first one that reaches theta. ``weights`` (one per axon; default
         ``weight`` each) let axons of several nerves with different shares of the input add up."""
-        if self.base >= self.theta:
-            return 0.0
+        return float(self.crossing_days(reconnect_days, horizon_days, (self.theta,), weights)[0])
+
+    def crossing_days(self, reconnect_days: np.ndarray, horizon_days: float, thetas: Sequence[float], weights: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`crossing_day` for each threshold of ``thetas`` (the input is evaluated once)."""
+        if all(self.base >= theta for theta in thetas):
+            return np.zeros(len(thetas))
         reconnect_days = np.asarray(reconnect_days, float)
         keep = np.isfinite(reconnect_days) & (reconnect_days < horizon_days)
         if weights is None:  # equal weights: tied times need no stable order
@@ -254,18 +258,24 @@ class InputModel:
         h_sum = self.start * cw[n_on] + (1 - self.start) * ramp / self.full_days
         sprout = self.sprout_share * np.clip((knots - self.sprout_onset_days) / self.sprout_ramp_days, 0, 1)
         values = self.base + h_sum + sprout
-        hit = np.flatnonzero(values >= self.theta - 1e-12)
-        if not hit.size:
-            return float(horizon_days)
-        j = int(hit[0])
-        if j == 0:
-            return float(knots[0])
-        # after knot j-1 (its jump included) the input is below theta and rises linearly to knot j
-        before = values[j - 1]
-        left = values[j] - self.start * (cw[n_on[j]] - cw[n_on[j - 1]])  # just before knot j's jump
-        if left < self.theta - 1e-12:
-            return float(knots[j])  # reached by the jump at knot j
-        return float(knots[j - 1] + (self.theta - before) / (left - before) * (knots[j] - knots[j - 1]))
+        return np.array([0.0 if self.base >= theta else _first_crossing(knots, values, cw[n_on], self.start, theta, horizon_days) for theta in thetas])
+
+
+def _first_crossing(knots: np.ndarray, values: np.ndarray, reconnected: np.ndarray, start: float, theta: float, horizon_days: float) -> float:
+    """First t where the piecewise-linear input reaches ``theta``: ``values`` at ``knots`` include
+    the jump ``start`` x the weight reconnected there (``reconnected``: that weight, cumulative)."""
+    hit = np.flatnonzero(values >= theta - 1e-12)
+    if not hit.size:
+        return float(horizon_days)
+    j = int(hit[0])
+    if j == 0:
+        return float(knots[0])
+    # after knot j-1 (its jump included) the input is below theta and rises linearly to knot j
+    before = values[j - 1]
+    left = values[j] - start * (reconnected[j] - reconnected[j - 1])  # just before knot j's jump
+    if left < theta - 1e-12:
+        return float(knots[j])  # reached by the jump at knot j
+    return float(knots[j - 1] + (theta - before) / (left - before) * (knots[j] - knots[j - 1]))
 
 
 CALIBRATED = ("return_threshold", "young_factor")
@@ -290,14 +300,25 @@ def relief_days(paths: KilledPaths, n_pain: int, draws: RecoveryDraws, territory
                 calibration: Mapping | None = None) -> np.ndarray:  # fmt: skip
     """Relief (days) in each draw: the first time the input reaches theta, at most the horizon;
     for grade-5 axons (a neurectomy) the draw's recurrence time if sooner."""
+    return _relief_days(paths, n_pain, draws, territory, (territory.endpoint,), seed, maturation, calibration)[territory.endpoint]
+
+
+def relief_days_by_endpoint(paths: KilledPaths, n_pain: int, draws: RecoveryDraws, territory: Territory, *, seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`relief_days` at every endpoint (the territory's own and the others): one input per draw, crossed at each endpoint's threshold."""
+    return _relief_days(paths, n_pain, draws, territory, endpoints(), seed, True, None)
+
+
+def _relief_days(paths: KilledPaths, n_pain: int, draws: RecoveryDraws, territory: Territory, at: Sequence[str], seed: int, maturation: bool,
+                 calibration: Mapping | None) -> dict[str, np.ndarray]:  # fmt: skip
     horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
     model = input_model(n_pain, n_pain - paths.grade.size, territory, maturation=maturation, calibration=calibration)
+    thetas = [input_model(n_pain, n_pain - paths.grade.size, replace(territory, endpoint=e), maturation=maturation, calibration=calibration).theta for e in at]
     crosses = crossing_mask(paths.grade.size, seed)
     t = reconnection_days(paths, draws, crosses, age_factor(territory.age_years, (calibration or {}).get("young_factor")))
-    out = np.array([model.crossing_day(row, horizon) for row in t])
+    out = np.array([model.crossing_days(row, horizon, thetas) for row in t]).reshape(len(t), len(at)).T
     if paths.grade.size and (paths.grade == 5).any():
         out = np.minimum(out, draws.recurrence_days)
-    return np.minimum(out, horizon)
+    return dict(zip(at, np.minimum(out, horizon), strict=True))
 
 
 @dataclass(frozen=True)
@@ -335,10 +356,9 @@ def summarise(days: np.ndarray, mechanism: str, note: str, detail: Mapping | Non
     return Relief(float(med), float(p10), float(p90), mechanism, note, float(months.mean()), censored, shares | dict(detail or {}))
 
 
-def relief_by_endpoint(territory: Territory, days: np.ndarray, days_at: Callable[[Territory], np.ndarray]) -> dict:
-    """Relief months {median, p10, p90} at every endpoint: ``days`` at the territory's own,
-    ``days_at(territory with another endpoint)`` at the others."""
-    return {e: summarise(days if e == territory.endpoint else days_at(replace(territory, endpoint=e)), "regrowth", "").to_dict() for e in endpoints()}
+def relief_by_endpoint(days_by_endpoint: Mapping[str, np.ndarray]) -> dict:
+    """Relief months {median, p10, p90} at every endpoint from its relief days per draw."""
+    return {e: summarise(days_by_endpoint[e], "regrowth", "").to_dict() for e in endpoints()}
 
 
 def procedures_needed(median_months: float | None, censored_at_months: float | None, horizon_months: float) -> int | None:

@@ -34,6 +34,7 @@ from neurolysis.outcome.relief import (
     age_factor,
     crossing_mask,
     days_per_month,
+    endpoints,
     input_model,
     model_parameters,
     reconnection_days,
@@ -102,11 +103,10 @@ def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, see
         relief = Relief(0.0, 0.0, 0.0, "none", "no block: every treated nerve of the territory still conducts most of its pain fibres", 0.0)
         return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source)
 
-    def days_at(t: Territory) -> np.ndarray:  # a treated nerve not blocked counts as conducting its whole share
-        return shared_relief_days([n.pain_paths for n in nerves], [n.n_pain for n in nerves], [shares[n.nerve] for n in nerves], u + conducting, t, recovery_draws(seed), seed)
-
-    days = days_at(territory)
-    by_endpoint = relief_by_endpoint(territory, days, days_at)
+    # a treated nerve not blocked counts as conducting its whole share
+    days_by_endpoint = shared_relief_days([n.pain_paths for n in nerves], [n.n_pain for n in nerves], [shares[n.nerve] for n in nerves], u + conducting, territory, recovery_draws(seed), seed)
+    days = days_by_endpoint[territory.endpoint]
+    by_endpoint = relief_by_endpoint(days_by_endpoint)
     if not days.max() > 0:
         relief = Relief(0.0, 0.0, 0.0, "none", f"no block at the {territory.endpoint} endpoint: untreated and still-conducting nerves carry {u + conducting:.0%} of the input", 0.0)
         return TerritoryOutcome(entry["name"], members, u, False, relief, "shared territory", source, relief_by_endpoint=by_endpoint)
@@ -116,19 +116,21 @@ def territory_outcome(targets: Sequence[NerveOutcome], territory: Territory, see
 
 
 def shared_relief_days(pain_paths: Sequence[KilledPaths], n_pain: Sequence[int], shares: Sequence[float], untreated: float, territory: Territory,
-                       draws: RecoveryDraws, seed: int) -> np.ndarray:  # fmt: skip
-    """Relief days per draw of a territory whose nerves (their killed pain axons' paths and pain-axon
-    counts) carry ``shares`` of its input, ``untreated`` the rest (module docstring)."""
+                       draws: RecoveryDraws, seed: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """Relief days per draw, at every endpoint, of a territory whose nerves (their killed pain axons'
+    paths and pain-axon counts) carry ``shares`` of its input, ``untreated`` the rest (module docstring)."""
     horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
     age = age_factor(territory.age_years)
     base = untreated + sum(s * (n - p.grade.size) / n for p, n, s in zip(pain_paths, n_pain, shares, strict=True))
-    model = replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years, endpoint=territory.endpoint)), base=base, weight=0.0)
+    at = endpoints()
+    model, *_ = models = [replace(input_model(1, 1, Territory(0.0, territory.sprouting_share, territory.age_years, endpoint=e)), base=base, weight=0.0) for e in at]
+    thetas = [m.theta for m in models]
     times = [reconnection_days(p, draws, crossing_mask(p.grade.size, seed), age) for p in pain_paths]
     weights = np.concatenate([np.full(p.grade.size, s / n) for p, n, s in zip(pain_paths, n_pain, shares, strict=True)])
-    out = np.array([model.crossing_day(np.concatenate([t[d] for t in times]), horizon, weights) for d in range(draws.delay_days.size)])
+    out = np.array([model.crossing_days(np.concatenate([t[d] for t in times]), horizon, thetas, weights) for d in range(draws.delay_days.size)]).reshape(-1, len(at)).T
     if (np.concatenate([p.grade for p in pain_paths]) == 5).any():
         out = np.minimum(out, draws.recurrence_days)
-    return np.minimum(out, horizon)
+    return dict(zip(at, np.minimum(out, horizon), strict=True))
 
 
 def _shortest(targets: Sequence[NerveOutcome], blocked: bool, seed: int) -> TerritoryOutcome:

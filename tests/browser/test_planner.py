@@ -99,6 +99,14 @@ class Page:
         assert not self.blocked, f"the page asked for {self.blocked}"
 
 
+def fill_method_field(view: Page, method: str, field: str, value: str) -> None:
+    """Fill a field of ``method``'s form once the page has drawn that form: the /api/plans/new
+    response reaching Playwright is not yet its fields on the page, and a fill before them is lost."""
+    view.page.wait_for_function(f"window.planner.state.plan?.procedure?.method === '{method}'")
+    view.page.fill(f"#field-{field}", value)
+    assert view.page.input_value(f"#field-{field}") == value
+
+
 def move_needle_by_clicking(view: Page) -> list[float]:
     """Click on a slice near the drawn tip until the server accepts the new tip; its position (mm)."""
     before = view.tip()
@@ -127,7 +135,7 @@ def test_plan_run_save_and_reopen(browser, server, tmp_path):
         with view.page.expect_response(lambda r: "/api/plans/new" in r.url):
             view.page.select_option("#method", "rf")
         assert view.page.get_attribute("#field-set_temp_c", "max") == "95" and view.page.inner_text("#hint-tip_mm").startswith("allowed [2, 30]")
-        view.page.fill("#field-time_s", "60")  # a 60 s lesion (the shortest the instant table holds): the walk tests the page, not the lesion
+        fill_method_field(view, "rf", "time_s", "60")  # a 60 s lesion (the shortest the instant table holds): the walk tests the page, not the lesion
         recommended = view.tip()
         tip = move_needle_by_clicking(view)
         offset = [round(t - r, 1) for t, r in zip(tip, recommended, strict=True)]

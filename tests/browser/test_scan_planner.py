@@ -80,7 +80,7 @@ def test_upload_my_ct_place_the_needle_run_save_and_reopen(browser, server):
         canvas = view.page.locator("#viewer").screenshot()
         assert grey_levels(canvas) > 60, "the CT is drawn in the slices"
 
-        view.page.fill("#field-time_s", "60")  # a 60 s lesion (the shortest the instant table holds): the walk tests the page, not the lesion
+        test_planner.fill_method_field(view, "rf", "time_s", "60")  # a 60 s lesion (the shortest the instant table holds): the walk tests the page, not the lesion
         recommended = view.tip()
         tip = test_planner.move_needle_by_clicking(view)
         assert tip != recommended

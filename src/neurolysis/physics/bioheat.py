@@ -57,6 +57,7 @@ class HeatProblem:
         self._ff = PatternOperator(rows, cols, values, element, n, self.free, self.free)
         self._fd = PatternOperator(rows, cols, values, element, n, self.free, self.fixed)
         self._boundary = PatternOperator(rows, cols, values, element, n, self.fixed, np.arange(n))
+        self._diagonal = self._ff.diagonal_slots()
         self.solvers: dict[float, LaggedFactorSolver] = {}
         self._history: dict[tuple, list[np.ndarray]] = {}
 
@@ -86,7 +87,8 @@ class HeatProblem:
         matrix = ops._matrices.get(key)
         if matrix is None:
             diagonal = (ops.mass / dt_s + ops.exchange)[self.free]
-            matrix = ops._matrices[key] = (ops.stiffness_ff + sp.diags(diagonal, format="csr")).tocsr()
+            matrix = ops._matrices[key] = ops.stiffness_ff.copy()
+            matrix.data[self._diagonal] += diagonal
         solver = self.solvers.setdefault(key, LaggedFactorSolver())
         level = float(temp_c[self.fixed].mean()) if len(self.fixed) else 0.0
         rise = temp_c - level

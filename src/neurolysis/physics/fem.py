@@ -6,8 +6,11 @@ and volumes are reported (:data:`TWO_PI`).
 
 Coefficients are constant per element, so an operator is a fixed linear combination of
 per-element matrices: ``A(c) = sum_e c_e A_e``. The unit contributions are assembled once
-with scikit-fem; afterwards a new coefficient field costs one weighted ``bincount`` into
-a precomputed sparsity pattern (no Python loop, no re-evaluation of quadrature).
+with scikit-fem; afterwards a new coefficient field costs one sparse mat-vec into a
+precomputed sparsity pattern (no Python loop, no re-evaluation of quadrature), as in
+:class:`neurolysis.physics.fem3d.StiffnessPattern`. Entries that are zero for every element
+(the right-angled corners of the structured needle mesh) are left out of the pattern: as
+explicit zeros they made the potential's LU factors 40 % larger.
 Masses are lumped (row sums), which keeps the discrete heat equation monotone.
 """
 
@@ -44,21 +47,30 @@ class PatternOperator:
         col_index = np.full(n_nodes, -1)
         col_index[col_nodes] = np.arange(len(col_nodes))
         r, c = row_index[rows], col_index[cols]
-        keep = (r >= 0) & (c >= 0)
+        keep = (r >= 0) & (c >= 0) & (values != 0)  # no explicit zeros: they would add fill to the LU factors
         r, c = r[keep], c[keep]
-        self._values = values[keep]
-        self._element = element[keep]
         keys = r.astype(np.int64) * len(col_nodes) + c
-        unique, self._slot = np.unique(keys, return_inverse=True)
+        unique, slot = np.unique(keys, return_inverse=True)
         self.shape = (len(row_nodes), len(col_nodes))
         self._indices = (unique % len(col_nodes)).astype(np.int32)
         counts = np.bincount(unique // len(col_nodes), minlength=len(row_nodes))
         self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        n_elements = int(element.max()) + 1 if len(element) else 0
+        # slot x element: the matrix's values are one sparse mat-vec with the coefficients
+        # (0.16 ms against 0.58 ms for a weighted bincount of the gathered entries, 126 000 entries)
+        self._unit = sp.csr_matrix((values[keep], (slot, element[keep])), shape=(len(unique), n_elements))
 
     def matrix(self, coefficient: np.ndarray) -> sp.csr_matrix:
         """The operator for element coefficients ``coefficient`` (shape (n_elements,))."""
-        data = np.bincount(self._slot, weights=self._values * coefficient[self._element], minlength=len(self._indices))
-        return sp.csr_matrix((data, self._indices, self._indptr), shape=self.shape)
+        return sp.csr_matrix((self._unit @ coefficient, self._indices, self._indptr), shape=self.shape)
+
+    def diagonal_slots(self) -> np.ndarray:
+        """Position of each row's diagonal entry in the matrices' data (rows and columns the same nodes)."""
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self._indptr))
+        slots = np.flatnonzero(self._indices == rows)
+        if len(slots) != self.shape[0]:
+            raise ValueError("diagonal_slots: the pattern lacks diagonal entries")
+        return slots
 
 
 @dataclass(frozen=True)

@@ -325,23 +325,26 @@ class LaggedFactorSolver:
         return x
 
     def _pcg(self, matrix, rhs, guess):
-        b = rhs.reshape(len(rhs), -1)
+        columns = rhs.shape[1] if rhs.ndim == 2 else None
+        b = rhs if columns is not None else rhs[:, None]
         x = np.zeros_like(b) if guess is None else np.array(guess, dtype=float).reshape(b.shape)
-        r = b - matrix @ x
-        target = self.rtol * np.linalg.norm(b, axis=0)
-        if np.all(np.linalg.norm(r, axis=0) <= target):
+        flat = columns is None  # one column: 1-D mat-vecs (scipy's multi-vector product is slower)
+        times = (lambda v: (matrix @ v[:, 0])[:, None]) if flat else (lambda v: matrix @ v)
+        r = b - times(x)
+        target_squared = self.rtol**2 * np.einsum("ij,ij->j", b, b)
+        if np.all(np.einsum("ij,ij->j", r, r) <= target_squared):
             return x.reshape(rhs.shape)
         z = self._lu.solve(r)
         p = z.copy()
         rz = np.einsum("ij,ij->j", r, z)
         for _ in range(self.max_iterations):
             self.iterations += 1
-            ap = matrix @ p
+            ap = times(p)
             pap = np.einsum("ij,ij->j", p, ap)
             alpha = np.divide(rz, pap, out=np.zeros_like(rz), where=pap != 0)
             x += alpha * p
             r -= alpha * ap
-            if np.all(np.linalg.norm(r, axis=0) <= target):
+            if np.all(np.einsum("ij,ij->j", r, r) <= target_squared):
                 return x.reshape(rhs.shape)
             z = self._lu.solve(r)
             rz_new = np.einsum("ij,ij->j", r, z)

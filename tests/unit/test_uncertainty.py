@@ -15,6 +15,7 @@ from neurolysis.methods.base import PhysicsResult
 from neurolysis.outcome.assess import assess, territory_of
 from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.outcome.field_tables import SolvedFields
+from neurolysis.outcome.lesion_cohort import lesions_cohort
 from neurolysis.outcome.spread import draw_poses, placement_spread
 from neurolysis.outcome.uncertainty import _grown_blocks, _NerveCohort, _verdict_band, moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
@@ -23,15 +24,15 @@ from tests.plans import one_needle_plan
 RADIUS_M = 3e-3
 
 
-def _sphere_physics(pose) -> PhysicsResult:
-    """An analytic 'lesion': a lethal sphere of 3 mm around the point 2 mm behind the tip,
+def _sphere_physics(pose, radius_m: float = RADIUS_M) -> PhysicsResult:
+    """An analytic 'lesion': a lethal sphere (3 mm) around the point 2 mm behind the tip,
     peak temperature falling off linearly from 90 C (a stand-in for an engine's fields)."""
     centre = pose.tip_m - 2e-3 * pose.direction
 
     def sample(points_m):
         r = np.linalg.norm(np.asarray(points_m, float).reshape(-1, 3) - centre, axis=1)
         peak = np.maximum(BODY_TEMP_C, 90.0 - 6e3 * r)
-        return FieldSample(peak, np.where(r <= RADIUS_M, 2.0, 0.0), np.zeros(len(r)), r <= RADIUS_M)
+        return FieldSample(peak, np.where(r <= radius_m, 2.0, 0.0), np.zeros(len(r)), r <= radius_m)
 
     return PhysicsResult(sample, {}, {}, (), 10e-3, "sphere", risk_margin_m=12e-3, risk_spacing_m=0.5e-3)
 
@@ -248,7 +249,7 @@ def test_the_verdict_band_flags_the_samples_a_small_edge_shift_would_flip(lumbar
     blocked, flagged = np.zeros(len(steps), bool), np.zeros(len(steps), bool)
     for i, f in enumerate(frames):
         blocked[i] = bool(nerve.sample([f], 0, [shrunk])[2])
-        flagged[i] = nerve.last_shrunk_pain < nerve.f_block if blocked[i] else _grown_blocks(wider, f)
+        flagged[i] = nerve.last_shrunk_pain < nerve.f_block if blocked[i] else _grown_blocks(wider, [f])
     assert blocked[0] and not blocked[-1]
     flip_at = steps[np.argmax(~blocked)]
     k = int(round(band_mm / 0.1))
@@ -257,3 +258,24 @@ def test_the_verdict_band_flags_the_samples_a_small_edge_shift_would_flip(lumbar
             assert flagged[i], (steps[i], flip_at)
         if abs(steps[i] - flip_at) > 2 * band_mm:
             assert not flagged[i], (steps[i], flip_at)
+
+
+def test_the_verdict_band_of_several_needles_flags_every_target_a_band_could_flip(tmp_path):
+    """Three needles at the knee, each lesion an analytic sphere of 3 mm: a sample is flagged only
+    when inexact, and every inexact sample where some target's verdict differs with spheres
+    0.5 mm smaller (a target blocked at 3 mm) or larger (not blocked) is flagged: the band
+    (0.5 mm, data/uncertainty.toml) covers a change of every lesion's edge by that much."""
+    path = tmp_path / "knee.toml"
+    path.write_text(plan_toml(new_plan("genicular")))
+    ctx = prepare(load_plan(path, ["uncertainty.samples=60"]))
+    spreads = [placement_spread(part.nerve.name) for part in ctx.lesions]
+    cohorts = {r: lesions_cohort(ctx, [_sphere_physics(part.pose, r * 1e-3) for part in ctx.lesions], 60, 3, spreads, None) for r in (2.5, 3.0, 3.5)}
+    planned = cohorts[3.0]
+    assert planned.could_change is not None
+    assert not (planned.could_change & ~planned.inexact).any()
+    blocked = {r: np.array([b for _, _, b in c.targets]) for r, c in cohorts.items()}  # (targets, samples)
+    flips = ((blocked[3.0] & ~blocked[2.5]) | (~blocked[3.0] & blocked[3.5])).any(axis=0)
+    must = flips & planned.inexact
+    assert must.any(), "the spread should put some edge across a nerve"
+    assert planned.could_change[must].all(), np.flatnonzero(must & ~planned.could_change)
+    assert planned.could_change.mean() < 1.0

@@ -11,6 +11,12 @@ treated nerve not blocked conducts its whole share, and the territory is relieve
 input stays below the plan's relief endpoint's threshold (without a catalogued territory: every
 target blocked, the shortest relief of the targets), with one regrowth draw per sample.
 
+The verdict band of one needle applies here too (``could_change``): an inexact sample (some
+lesion over other tissue than planned) reads every target through all its lesions' lethal regions
+shrunk by the band (a target blocked) or grown by it (a target not blocked); it could change when
+some target's verdict flips. The territory's own verdict (relief > 0) is taken to hold when no
+target's verdict flips: a change of the killed shares alone within the band is not flagged.
+
 Limits beyond those of one needle: a lethal region made by two lesions only together (neither
 reaching Omega = 1 alone) is missed by the nerve reading, which takes each lesion's own lethal
 region; no anchor poses, property strata or full re-solves (``[uncertainty]`` refuses them with
@@ -31,7 +37,7 @@ from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.spread import PlacementSpread, draw_poses
 from neurolysis.outcome.territory import shared_relief_days, shared_territory
-from neurolysis.outcome.uncertainty import Cohort, _inexact, _NerveCohort, _RiskCohort, moved_frame
+from neurolysis.outcome.uncertainty import Cohort, _grown_blocks, _inexact, _NerveCohort, _RiskCohort, _verdict_band, moved_frame
 
 
 def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, seed: int, spreads: Sequence[PlacementSpread], needle_length_m: float | None) -> Cohort:
@@ -58,6 +64,12 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
     displacement = max(float(np.linalg.norm(p.tip_m - lesion.pose.tip_m)) for drawn, lesion in zip(poses, ctx.lesions, strict=True) for p in drawn)
     nerves = list({lesion.nerve.name: lesion.nerve for lesion in ctx.lesions}.values())
     readers = [_NerveCohort(ctx, lethal, seed, samples, territory_of(ctx, n.name), nerve=n) for n in nerves]
+    banded = readers[0].relief_modelled and any(grid is not None for grid in lethal)
+    if banded:
+        bands = [(None, None) if grid is None else _verdict_band(grid, float(limits["verdict_band_mm"]) * 1e-3) for grid in lethal]
+        shrunk = [band[0] for band in bands]
+        grown_readers = [_NerveCohort(ctx, [band[1] for band in bands], seed, samples, reader.territory, nerve=reader.nerve) for reader in readers]
+    could_change = np.zeros(samples, bool)
     risk = _RiskCohort(ctx, fields, frames0, displacement)
     found = shared_territory(nerves[0].name)
     shares = None if found is None else [found[1].get(n.name) for n in nerves]
@@ -68,9 +80,12 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
     for i in range(samples):
         moved = [frames[k][i] for k in range(len(ctx.lesions))]
         paths = []
+        unsure = banded and inexact[i]
         for j, reader in enumerate(readers):
-            per[j, i] = reader.sample(moved, i)
+            per[j, i] = reader.sample(moved, i, shrunk if unsure else None)
             paths.append(reader.last_pain_paths)
+            if unsure and not could_change[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
+                could_change[i] = not reader.blocks(reader.last_shrunk_pain) if per[j, i, 2] else _grown_blocks(grown_readers[j], moved)
         blocked = per[:, i, 2].astype(bool)
         block[i] = bool(blocked.all())
         if shares is not None and all(s is not None for s in shares) and readers[0].relief_modelled and blocked.any():
@@ -92,7 +107,7 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
     targets = tuple((n.name, per[j, :, 0].copy(), per[j, :, 2].astype(bool)) for j, n in enumerate(nerves))
     return Cohort(tuple(poses[0]), per[0, :, 0], per[0, :, 1] if first.has_motor else None, block, per[:, :, 3].any(axis=0),
                   relief if first.relief_modelled else None, injured, inexact, spreads[0], seed, names, note, time.perf_counter() - started,
-                  contact, targets=targets, territory=first.territory)  # fmt: skip
+                  contact, targets=targets, territory=first.territory, could_change=could_change if banded else None)  # fmt: skip
 
 
 __all__ = ["lesions_cohort"]

@@ -74,7 +74,7 @@ class Cohort:
     targets: tuple = ()  # several needles: (nerve, pain killed per sample, block per sample) of each target
     territory: Territory | None = None  # the first target's (its disease course ends relief too)
     stimulation: dict | None = None  # the stimulation test's spread (planning.stimulate.cohort_stimulation)
-    could_change: np.ndarray | None = None  # inexact samples whose block verdict flips within the verdict band (one needle)
+    could_change: np.ndarray | None = None  # inexact samples whose block verdict flips within the verdict band
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)
@@ -224,7 +224,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                 pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frames[i]], i, [bands[k][0]] if banded and inexact[i] else None)
                 injured[i] = readers[k][1].sample([frames[i]])
                 if banded and inexact[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
-                    could_change[i] = not nerve.blocks(nerve.last_shrunk_pain) if block[i] else _grown_blocks(bands[k][1], frames[i])
+                    could_change[i] = not nerve.blocks(nerve.last_shrunk_pain) if block[i] else _grown_blocks(bands[k][1], [frames[i]])
                 else:
                     could_change[i] = False
                 count += 1
@@ -290,9 +290,9 @@ def _verdict_band(lethal: FieldGrid, band_m: float) -> tuple[np.ndarray, FieldGr
     return shrunk, grown
 
 
-def _grown_blocks(reader: _NerveCohort, frame: NeedleFrame) -> bool:
-    """Does the grown region (``reader``'s lethal grid) block at this sample's frame?"""
-    _, killed, _ = reader.hits([frame])
+def _grown_blocks(reader: _NerveCohort, frames: list[NeedleFrame]) -> bool:
+    """Does the grown region (``reader``'s lethal grids, one per lesion) block at this sample's frames?"""
+    _, killed, _ = reader.hits(frames)
     return reader.blocks(reader.pain_fraction(killed))
 
 

@@ -210,7 +210,7 @@ def solve(ctx: Context, with_cohort: bool = True) -> Outcome:
         cohort = _placement_cohort(ctx, method, physics, found)
         if field is not None and not ctx.lesions:
             cohort = replace(cohort, stimulation=cohort_stimulation(ctx.scene, ctx.nerve, field, ctx.pose, cohort.poses))
-        # one needle: the samples whose verdict could change (the verdict band); several: no band, so a majority of inexact samples
+        # the samples whose verdict could change (the verdict band); without a band (no relief modelled, no lethal region): a majority of inexact samples
         unsure, limit = (cohort.inexact, 0.5) if cohort.could_change is None else (cohort.could_change, float(load_catalog("uncertainty")["limits"]["could_change_warn_fraction"]))
         if unsure.mean() > limit:
             warnings = (*warnings, f"placement Monte Carlo: for {100 * unsure.mean():.0f} % of the samples the tissue under the moved lesion differs from the plan's "

@@ -45,6 +45,19 @@ def _plan(template: str, method: str, overrides: list[str], target: str | None =
     return plan_from_dict(apply_overrides(tomllib.loads(plan_toml(new_plan(template, target, method=method))), overrides))
 
 
+def _explicit(cohort, i: int) -> list[str]:
+    """Overrides placing sample ``i``'s needle (every needle's, for a plan with several) explicitly."""
+
+    def placed(prefix: str, pose) -> list[str]:
+        tip = ", ".join(f"{v:.6f}" for v in pose.tip_m * 1e3)
+        d = ", ".join(f"{v:.9f}" for v in pose.direction)
+        return [f'{prefix}.approach="explicit"', f"{prefix}.tip_mm=[{tip}]", f"{prefix}.direction=[{d}]", f"{prefix}.offset_mm=[0, 0, 0]"]
+
+    if not cohort.lesion_poses:
+        return placed("placement", cohort.poses[i])[:3]
+    return [item for k, drawn in enumerate(cohort.lesion_poses) for item in placed(f"needles[{k}]", drawn[i])]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", default="lumbar-medial-branch")
@@ -75,25 +88,25 @@ def main(argv=None) -> int:
     rows = []
     flagged = [] if cohort.could_change is None else [int(i) for i in np.flatnonzero(cohort.could_change) if i >= args.verify][: args.verify_flagged]
     for i in [*range(min(args.verify, args.samples)), *flagged]:
-        pose = cohort.poses[i]
-        tip = ", ".join(f"{v:.6f}" for v in pose.tip_m * 1e3)
-        d = ", ".join(f"{v:.9f}" for v in pose.direction)
         t0 = time.perf_counter()
         try:
-            full = simulate(_plan(args.template, args.method, ["placement.approach=\"explicit\"", f"placement.tip_mm=[{tip}]", f"placement.direction=[{d}]"], args.target))
+            full = simulate(_plan(args.template, args.method, _explicit(cohort, i), args.target))
         except Exception as error:  # a sampled pose can be refused (tip in bone): reported, not hidden
             rows.append({"sample": i, "refused": str(error), "inexact": bool(cohort.inexact[i])})
             print(f"  sample {i:2d}: full solve refused: {error}")
             continue
         t = full.target
+        several = bool(cohort.lesion_poses)  # several needles: the verdict is the territory's, as in the cohort
         row = {
             "sample": i,
             "pain_killed_full": t.pain_fibres_killed_fraction,
             "pain_killed_cohort": float(cohort.pain_killed[i]),
             "motor_killed_full": t.motor_fibres_killed_fraction,
             "motor_killed_cohort": None if cohort.motor_killed is None else float(cohort.motor_killed[i]),
-            "block_full": t.pain_block,
+            "block_full": full.territory.pain_block if several else t.pain_block,
             "block_cohort": bool(cohort.pain_block[i]),
+            "targets_block_full": [o.pain_block for o in full.targets] if several else None,
+            "targets_block_cohort": [bool(b[i]) for _, _, b in cohort.targets] if several else None,
             "injured_full": [r.injured for r in full.critical],
             "injured_cohort": [bool(v) for v in cohort.injured[i]],
             "inexact": bool(cohort.inexact[i]),
@@ -135,7 +148,8 @@ def main(argv=None) -> int:
               "plan_and_cohort_s": total_s, "cohort_s": cohort.wall_time_s, "peak_memory_gib": memory, "uncertainty": u,
               "planned": {"pain_block": planned.target.pain_block, "relief_months": planned.target.relief_months},
               "verification": summary, "verified": rows}  # fmt: skip
-    suffix = (f"_{args.target.split()[0]}" if args.target else "") + (f"_anchors{args.anchors}" if args.anchors else "") + ("_timing" if not rows else "")  # a run without full solves keeps the verified runs' file
+    suffix = (f"_{args.target.split()[0]}" if args.target else "") + (f"_needles{len(cohort.lesion_poses)}" if cohort.lesion_poses else "")
+    suffix += (f"_anchors{args.anchors}" if args.anchors else "") + ("_timing" if not rows else "")  # a run without full solves keeps the verified runs' file
     (RESULTS / f"monte_carlo_{args.template}_{args.method}{suffix}.json").write_text(json.dumps(result, indent=1, default=float))
     return 0
 

@@ -107,7 +107,8 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
     targets = tuple((n.name, per[j, :, 0].copy(), per[j, :, 2].astype(bool)) for j, n in enumerate(nerves))
     return Cohort(tuple(poses[0]), per[0, :, 0], per[0, :, 1] if first.has_motor else None, block, per[:, :, 3].any(axis=0),
                   relief if first.relief_modelled else None, injured, inexact, spreads[0], seed, names, note, time.perf_counter() - started,
-                  contact, targets=targets, territory=first.territory, could_change=could_change if banded else None)  # fmt: skip
+                  contact, targets=targets, territory=first.territory, could_change=could_change if banded else None,
+                  lesion_poses=tuple(tuple(drawn) for drawn in poses))  # fmt: skip
 
 
 __all__ = ["lesions_cohort"]

@@ -75,6 +75,7 @@ class Cohort:
     territory: Territory | None = None  # the first target's (its disease course ends relief too)
     stimulation: dict | None = None  # the stimulation test's spread (planning.stimulate.cohort_stimulation)
     could_change: np.ndarray | None = None  # inexact samples whose block verdict flips within the verdict band
+    lesion_poses: tuple = ()  # several needles: every needle's pose per sample (``poses`` holds the first needle's)
 
     def to_dict(self) -> dict:
         n = len(self.pain_block)

@@ -51,10 +51,10 @@ def _explicit(cohort, i: int) -> list[str]:
     def placed(prefix: str, pose) -> list[str]:
         tip = ", ".join(f"{v:.6f}" for v in pose.tip_m * 1e3)
         d = ", ".join(f"{v:.9f}" for v in pose.direction)
-        return [f'{prefix}.approach="explicit"', f"{prefix}.tip_mm=[{tip}]", f"{prefix}.direction=[{d}]", f"{prefix}.offset_mm=[0, 0, 0]"]
+        return [f'{prefix}.approach="explicit"', f"{prefix}.tip_mm=[{tip}]", f"{prefix}.direction=[{d}]"]
 
     if not cohort.lesion_poses:
-        return placed("placement", cohort.poses[i])[:3]
+        return placed("placement", cohort.poses[i])
     return [item for k, drawn in enumerate(cohort.lesion_poses) for item in placed(f"needles[{k}]", drawn[i])]
 
 

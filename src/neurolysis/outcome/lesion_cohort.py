@@ -68,7 +68,7 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
     if banded:
         bands = [(None, None) if grid is None else _verdict_band(grid, float(limits["verdict_band_mm"]) * 1e-3) for grid in lethal]
         shrunk = [band[0] for band in bands]
-        grown_readers = [_NerveCohort(ctx, [band[1] for band in bands], seed, samples, reader.territory, nerve=reader.nerve) for reader in readers]
+        grown_readers = [reader.through([band[1] for band in bands]) for reader in readers]
     could_change = np.zeros(samples, bool)
     risk = _RiskCohort(ctx, fields, frames0, displacement)
     found = shared_territory(nerves[0].name)

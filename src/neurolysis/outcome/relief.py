@@ -311,8 +311,8 @@ def relief_days_by_endpoint(paths: KilledPaths, n_pain: int, draws: RecoveryDraw
 def _relief_days(paths: KilledPaths, n_pain: int, draws: RecoveryDraws, territory: Territory, at: Sequence[str], seed: int, maturation: bool,
                  calibration: Mapping | None) -> dict[str, np.ndarray]:  # fmt: skip
     horizon = float(model_parameters()["recovery"]["horizon_months"]) * days_per_month()
-    model = input_model(n_pain, n_pain - paths.grade.size, territory, maturation=maturation, calibration=calibration)
-    thetas = [input_model(n_pain, n_pain - paths.grade.size, replace(territory, endpoint=e), maturation=maturation, calibration=calibration).theta for e in at]
+    model, *_ = models = [input_model(n_pain, n_pain - paths.grade.size, replace(territory, endpoint=e), maturation=maturation, calibration=calibration) for e in at]
+    thetas = [m.theta for m in models]  # the endpoints' models differ only in theta
     crosses = crossing_mask(paths.grade.size, seed)
     t = reconnection_days(paths, draws, crosses, age_factor(territory.age_years, (calibration or {}).get("young_factor")))
     out = np.array([model.crossing_days(row, horizon, thetas) for row in t]).reshape(len(t), len(at)).T

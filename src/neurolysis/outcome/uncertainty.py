@@ -220,7 +220,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
             banded = nerve.relief_modelled and tables_of[k].lethal is not None
             if banded and k not in bands:
                 shrunk, grown = _verdict_band(tables_of[k].lethal, band_m)
-                bands[k] = (shrunk, _NerveCohort(ctx, [grown], seed, samples, territory_of(ctx), nerve=nerve.nerve))
+                bands[k] = (shrunk, nerve.through([grown]))
             for i in mine:
                 pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frames[i]], i, [bands[k][0]] if banded and inexact[i] else None)
                 injured[i] = readers[k][1].sample([frames[i]])
@@ -333,6 +333,13 @@ class _NerveCohort:
         self.territory = territory
         self.seed = sim.seed
         self.near = [None if grid is None else self._near(grid) for grid in lethal]
+
+    def through(self, lethal: list[FieldGrid | None]) -> _NerveCohort:
+        """The same nerve, axons and draws read through other lethal grids (the verdict band's grown ones)."""
+        other = copy.copy(self)
+        other.lethal = lethal
+        other.near = [None if grid is None else self._near(grid) for grid in lethal]
+        return other
 
     def _near(self, lethal: FieldGrid) -> np.ndarray:
         """Nodes within a nerve radius of the lethal region: rows of the centreline there can kill."""

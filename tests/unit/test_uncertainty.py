@@ -17,7 +17,7 @@ from neurolysis.outcome.axons import nerve_outcome
 from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.lesion_cohort import lesions_cohort
 from neurolysis.outcome.spread import draw_poses, placement_spread
-from neurolysis.outcome.uncertainty import _grown_blocks, _NerveCohort, _verdict_band, moved_frame, placement_cohort, wilson_interval
+from neurolysis.outcome.uncertainty import _NerveCohort, _verdict_band, moved_frame, placement_cohort, wilson_interval
 from neurolysis.validation import ValidationError
 from tests.plans import one_needle_plan
 
@@ -249,7 +249,7 @@ def test_the_verdict_band_flags_the_samples_a_small_edge_shift_would_flip(lumbar
     blocked, flagged = np.zeros(len(steps), bool), np.zeros(len(steps), bool)
     for i, f in enumerate(frames):
         blocked[i] = bool(nerve.sample([f], 0, [shrunk])[2])
-        flagged[i] = nerve.last_shrunk_pain < nerve.f_block if blocked[i] else _grown_blocks(wider, [f])
+        flagged[i] = nerve.last_shrunk_pain < nerve.f_block if blocked[i] else wider.blocks_at([f])
     assert blocked[0] and not blocked[-1]
     flip_at = steps[np.argmax(~blocked)]
     k = int(round(band_mm / 0.1))

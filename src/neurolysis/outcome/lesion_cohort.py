@@ -37,7 +37,7 @@ from neurolysis.outcome.assess import territory_of
 from neurolysis.outcome.field_tables import SolvedFields
 from neurolysis.outcome.spread import PlacementSpread, draw_poses
 from neurolysis.outcome.territory import shared_relief_days, shared_territory
-from neurolysis.outcome.uncertainty import Cohort, _grown_blocks, _inexact, _NerveCohort, _RiskCohort, _verdict_band, moved_frame
+from neurolysis.outcome.uncertainty import Cohort, _inexact, _NerveCohort, _RiskCohort, _verdict_band, moved_frame
 
 
 def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, seed: int, spreads: Sequence[PlacementSpread], needle_length_m: float | None) -> Cohort:
@@ -85,7 +85,7 @@ def lesions_cohort(ctx: Context, parts: Sequence[PhysicsResult], samples: int, s
             per[j, i] = reader.sample(moved, i, shrunk if unsure else None)
             paths.append(reader.last_pain_paths)
             if unsure and not could_change[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
-                could_change[i] = not reader.blocks(reader.last_shrunk_pain) if per[j, i, 2] else _grown_blocks(grown_readers[j], moved)
+                could_change[i] = not reader.blocks(reader.last_shrunk_pain) if per[j, i, 2] else grown_readers[j].blocks_at(moved)
         blocked = per[:, i, 2].astype(bool)
         block[i] = bool(blocked.all())
         if shares is not None and all(s is not None for s in shares) and readers[0].relief_modelled and blocked.any():

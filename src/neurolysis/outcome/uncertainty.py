@@ -225,7 +225,7 @@ def placement_cohort(ctx: Context, physics: PhysicsResult, target, critical, sam
                 pain[i], motor[i], block[i], deficit[i], relief[i] = nerve.sample([frames[i]], i, [bands[k][0]] if banded and inexact[i] else None)
                 injured[i] = readers[k][1].sample([frames[i]])
                 if banded and inexact[i]:  # blocked: does the shrunk region still block? not blocked: does the grown one?
-                    could_change[i] = not nerve.blocks(nerve.last_shrunk_pain) if block[i] else _grown_blocks(bands[k][1], [frames[i]])
+                    could_change[i] = not nerve.blocks(nerve.last_shrunk_pain) if block[i] else bands[k][1].blocks_at([frames[i]])
                 else:
                     could_change[i] = False
                 count += 1
@@ -291,12 +291,6 @@ def _verdict_band(lethal: FieldGrid, band_m: float) -> tuple[np.ndarray, FieldGr
     return shrunk, grown
 
 
-def _grown_blocks(reader: _NerveCohort, frames: list[NeedleFrame]) -> bool:
-    """Does the grown region (``reader``'s lethal grids, one per lesion) block at this sample's frames?"""
-    _, killed, _ = reader.hits(frames)
-    return reader.blocks(reader.pain_fraction(killed))
-
-
 def _needle_features(poses, length_m: float) -> np.ndarray:
     """Each pose as (tip, end of the active length) (m, 6 numbers): two poses are close when
     both ends of their active tips are (a tilt moves the far end)."""
@@ -337,9 +331,12 @@ class _NerveCohort:
     def through(self, lethal: list[FieldGrid | None]) -> _NerveCohort:
         """The same nerve, axons and draws read through other lethal grids (the verdict band's grown ones)."""
         other = copy.copy(self)
-        other.lethal = lethal
-        other.near = [None if grid is None else self._near(grid) for grid in lethal]
+        other.lethal, other.near = lethal, [None if grid is None else self._near(grid) for grid in lethal]
         return other
+
+    def blocks_at(self, frames: list[NeedleFrame]) -> bool:
+        """Does the lethal region (one grid per lesion) block at this sample's frames?"""
+        return self.blocks(self.pain_fraction(self.hits(frames)[1]))
 
     def _near(self, lethal: FieldGrid) -> np.ndarray:
         """Nodes within a nerve radius of the lethal region: rows of the centreline there can kill."""
